@@ -1,0 +1,1 @@
+"""The agent daemon: detect public addresses, update providers, keep mappings."""

@@ -1,0 +1,88 @@
+"""The ``homeport`` command.
+
+Subcommands live beside the code they drive and are imported only when used,
+so ``homeport agent run`` never pays for the server's imports (the agent's idle
+RSS is a benchmark). Every :class:`~homeport.errors.HomeportError` becomes one
+line on stderr and its exit code; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from homeport import __version__
+from homeport.errors import HomeportError
+
+# name -> "module:attribute" of a click command; imported on first use.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("homeport.server.commands:server", "run and administer a dynamic-DNS provider"),
+    "agent": ("homeport.agent.commands:agent", "keep names pointed at this network"),
+    "ip": ("homeport.agent.commands:ip", "show the public addresses and which sources agreed"),
+    "map": ("homeport.portmap.commands:map_", "add, list and remove router port mappings"),
+    "doctor": (
+        "homeport.doctor.commands:doctor",
+        "find the broken hop between a service and the world",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when first looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in SUBCOMMANDS if _importable(SUBCOMMANDS[name][0]))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None or not _importable(target[0]):
+            return None
+        module_name, attr = target[0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing help must not import every subsystem: use the short texts above.
+        rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _importable(target: str) -> bool:
+    # Subsystems land one issue at a time; a command whose module is not there yet is hidden.
+    module_name = target.split(":")[0]
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="homeport")
+def cli() -> None:
+    """Keep a service at home reachable from the internet at a stable name."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI; one line and an exit code for every HomeportError."""
+    try:
+        return cli.main(args=argv, prog_name="homeport", standalone_mode=False)
+    except HomeportError as exc:
+        click.echo(f"homeport: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("homeport: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Thin asyncio shells that move bytes between sockets and ``proto``/``core``."""

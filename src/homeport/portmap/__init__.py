@@ -1,0 +1,1 @@
+"""Router port mapping: UPnP IGD, NAT-PMP and PCP behind one interface."""

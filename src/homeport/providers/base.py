@@ -1,0 +1,141 @@
+"""What every DNS provider module implements.
+
+A provider is pure: :meth:`Provider.update` is a generator (the shape of httpx's
+``Auth.auth_flow``) that yields :class:`HttpExchange` or :class:`DnsExchange`
+requests and receives :class:`HttpReply` or ``dns.message.Message`` answers,
+then returns one :class:`UpdateResult` per host. The agent's I/O shell runs the
+flow for real; ``--dry-run`` renders the requests without sending them; tests
+drive the flow against fakes that follow the provider's documented contract.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+
+import pydantic
+
+if TYPE_CHECKING:
+    import dns.message
+
+# Every provider's requests identify us; dyndns2 makes a User-Agent mandatory
+# ("Company - Device - Version", Dyn; No-IP asks for program/version and a contact).
+USER_AGENT = "homeport - agent - {version}"
+
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class HttpExchange:
+    """One HTTP request a provider wants sent."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    # Values that must never be printed (tokens, passwords, Basic credentials).
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def render(self) -> str:
+        """The request as text, every secret replaced by ``[redacted]`` (for --dry-run)."""
+        lines = [f"{self.method} {self.url}"]
+        lines += [f"{name}: {value}" for name, value in self.headers]
+        if self.body:
+            lines += ["", self.body.decode("utf-8", "replace")]
+        text = "\n".join(lines)
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """What came back for an :class:`HttpExchange`."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class DnsExchange:
+    """One DNS message (an RFC 2136 UPDATE, a query) to send to ``server``."""
+
+    message: dns.message.Message
+    server: str
+    port: int = 53
+    tcp: bool = True
+
+    def render(self) -> str:
+        # TSIG keys live in the message's keyring, never in its text form.
+        return f"DNS {'TCP' if self.tcp else 'UDP'} {self.server}:{self.port}\n{self.message}"
+
+
+Exchange: TypeAlias = HttpExchange | DnsExchange
+Reply: TypeAlias = "HttpReply | dns.message.Message"
+
+
+class Status(enum.Enum):
+    """What the agent must do after a result (DESIGN §3)."""
+
+    GOOD = "good"  # published; remember the address
+    NOCHG = "nochg"  # provider had it already; remember it, never resend it
+    FATAL = "fatal"  # badauth, nohost, ...: stop this host until its config changes
+    RETRY = "retry"  # dnserr, 5xx, network: back off exponentially
+    RETRY_SLOW = "retry-slow"  # 911: no retry sooner than 30 minutes
+
+
+@dataclass(frozen=True)
+class HostUpdate:
+    """Publish these addresses for ``hostname``; ``None`` leaves that family alone."""
+
+    hostname: str
+    ipv4: IPv4Address | None = None
+    ipv6: IPv6Address | None = None
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """The provider's verdict for one host."""
+
+    hostname: str
+    status: Status
+    code: str  # the provider's own word: "good", "badauth", "KO", "HTTP 403", ...
+    message: str = ""  # one line for humans; never contains a secret
+    ipv4: IPv4Address | None = None  # as published
+    ipv6: IPv6Address | None = None
+
+
+Flow = Generator[Exchange, Any, list[UpdateResult]]
+
+
+class ProviderSettings(pydantic.BaseModel):
+    """Base of each provider's settings; secrets are ``pydantic.SecretStr``."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class Provider(abc.ABC):
+    """One DNS provider. Subclasses set ``name`` and ``Settings``."""
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[ProviderSettings]]
+    # Whether one request can carry several hosts (dyndns2: up to 20).
+    max_hosts_per_request: ClassVar[int] = 1
+
+    def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
+        self.settings = settings
+        self.user_agent = USER_AGENT.format(version=version)
+
+    @abc.abstractmethod
+    def update(self, hosts: Sequence[HostUpdate]) -> Flow:
+        """Yield the exchanges that publish ``hosts``; return one result per host."""

@@ -1,0 +1,1 @@
+"""The self-hostable dynamic-DNS provider: HTTP update API, DNS, store, admin."""
