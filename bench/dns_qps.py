@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""dnsperf against homeport's DNS and NSD (and Knot, and naive dnspython), same zone, same run.
+
+Builds a deterministic 100,000-name zone file, serves it with NSD (1 server
+process, RRL off), Knot (1 UDP worker), homeport (``start_dns(rrl=False)`` in its
+own process, uvloop if installed) and a naive per-query dnspython loop, all on
+127.0.0.1, then runs dnsperf against each in alternating rounds (NSD, homeport,
+Knot, naive, NSD, homeport, ...). Queries: names from the zone plus 10% names
+that do not exist (NXDOMAIN), type A. Prints the qps of each, homeport/NSD, and
+homeport's peak RSS with the zone loaded (VmHWM); writes them into
+bench/RESULTS.md under "## dns_qps".
+
+    /work/main/.venv/bin/python bench/dns_qps.py [--seconds 10] [--rounds 3] [--names 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ORIGIN = "bench.example."
+SEED = 20201001
+# Same for every server: 4 client sockets, up to 200 queries in flight, 2 s timeout.
+DNSPERF_LOAD = ("-c", "4", "-q", "200", "-t", "2")  # the query mix is the same on every run
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return int(port)
+
+
+def write_zone(path: Path, names: int) -> list[str]:
+    lines = [
+        f"$ORIGIN {ORIGIN}",
+        "$TTL 60",
+        "@ 3600 IN SOA ns1 hostmaster 1 3600 600 86400 60",
+        "@ IN NS ns1",
+        "ns1 IN A 127.0.0.1",
+    ]
+    hosts = []
+    for i in range(names):
+        host = f"host{i}"
+        hosts.append(host)
+        lines.append(f"{host} IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}")
+        if i % 4 == 0:
+            lines.append(f"{host} IN AAAA 2001:db8::{i >> 16:x}:{i & 0xFFFF:x}")
+    path.write_text("\n".join(lines) + "\n")
+    return hosts
+
+
+def write_queries(path: Path, hosts: list[str], count: int = 200_000) -> None:
+    rng = random.Random(SEED)
+    out = []
+    for i in range(count):
+        if i % 10 == 9:  # 10% NXDOMAIN
+            out.append(f"nx{rng.randrange(10**9)}.{ORIGIN} A")
+        else:
+            out.append(f"{rng.choice(hosts)}.{ORIGIN} A")
+    path.write_text("\n".join(out) + "\n")
+
+
+def wait_udp(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Wait until the server answers an SOA query on UDP."""
+    query = (
+        b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+        + b"".join(bytes([len(p)]) + p.encode() for p in ORIGIN.rstrip(".").split("."))
+        + b"\x00\x00\x06\x00\x01"
+    )
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.2)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}: {err[-2000:]}")
+            sock.sendto(query, ("127.0.0.1", port))
+            with contextlib.suppress(OSError):
+                if sock.recv(4096)[:2] == b"\x12\x34":
+                    return
+            time.sleep(0.1)
+    raise RuntimeError("server did not answer")
+
+
+@contextlib.contextmanager
+def running(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_udp(port, proc)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def nsd_cmd(tmp: Path, zone: Path, port: int) -> list[str]:
+    conf = tmp / "nsd.conf"
+    conf.write_text(
+        f"""server:
+    server-count: 1
+    ip-address: 127.0.0.1
+    port: {port}
+    username: ""
+    chroot: ""
+    zonesdir: "{tmp}"
+    database: ""
+    zonelistfile: "{tmp}/zone.list"
+    xfrdfile: "{tmp}/xfrd.state"
+    xfrdir: "{tmp}"
+    pidfile: "{tmp}/nsd.pid"
+    logfile: "{tmp}/nsd.log"
+    rrl-ratelimit: 0
+    verbosity: 0
+remote-control:
+    control-enable: no
+zone:
+    name: {ORIGIN}
+    zonefile: "{zone}"
+"""
+    )
+    return ["nsd", "-d", "-c", str(conf)]
+
+
+def knot_cmd(tmp: Path, zone: Path, port: int) -> list[str]:
+    conf = tmp / "knot.conf"
+    (tmp / "knot").mkdir()
+    conf.write_text(
+        f"""server:
+    listen: 127.0.0.1@{port}
+    rundir: "{tmp}/knot"
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "{tmp}/knot/knot.sock"
+database:
+    storage: "{tmp}/knot"
+log:
+  - target: stderr
+    any: error
+zone:
+  - domain: {ORIGIN}
+    file: "{zone}"
+    storage: "{tmp}/knot"
+    zonefile-sync: -1
+    journal-content: none
+"""
+    )
+    return ["knotd", "-c", str(conf)]
+
+
+def homeport_cmd(zone: Path, port: int, naive: bool = False) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "homeport.server.dns_bench_runner",
+        "--zone",
+        str(zone),
+        "--origin",
+        ORIGIN,
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
+    return [*cmd, "--naive"] if naive else cmd
+
+
+def dnsperf(port: int, queries: Path, seconds: float) -> float:
+    out = subprocess.run(
+        [
+            *("dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries)),
+            *("-l", str(seconds), *DNSPERF_LOAD),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"Queries per second:\s+([\d.]+)", out)
+    lost = re.search(r"Queries lost:\s+(\d+)", out)
+    if not match:
+        raise RuntimeError(f"no qps in dnsperf output:\n{out}")
+    if lost and int(lost.group(1)):
+        print(f"    (port {port}: {lost.group(1)} queries lost)")
+    return float(match.group(1))
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_results(text: str) -> None:
+    path = ROOT / "bench" / "RESULTS.md"
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    section = f"## dns_qps\n\n{text.strip()}\n"
+    pattern = re.compile(r"^## dns_qps\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else None
+    if new is None:
+        new = old.rstrip("\n") + "\n\n" + section
+    path.write_text(new.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="DNS qps: homeport vs NSD (and Knot, naive)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of one dnsperf run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--names", type=int, default=100_000, help="names in the zone")
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args()
+    for tool in ("nsd", "knotd", "dnsperf"):
+        if shutil.which(tool) is None:
+            sys.exit(f"dns_qps: {tool} is not installed (see scripts/debian-test-packages.txt)")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    with tempfile.TemporaryDirectory(prefix="homeport-dnsqps-") as tmpdir:
+        tmp = Path(tmpdir)
+        zone, queries = tmp / "zone.db", tmp / "queries.txt"
+        hosts = write_zone(zone, args.names)
+        write_queries(queries, hosts)
+        ports = {name: free_port() for name in ("nsd", "homeport", "knot", "naive")}
+        t0 = time.monotonic()
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(running(nsd_cmd(tmp, zone, ports["nsd"]), ports["nsd"]))
+            hp_pid = stack.enter_context(
+                running(homeport_cmd(zone, ports["homeport"]), ports["homeport"], env)
+            )
+            load_s = time.monotonic() - t0
+            stack.enter_context(running(knot_cmd(tmp, zone, ports["knot"]), ports["knot"]))
+            stack.enter_context(
+                running(homeport_cmd(zone, ports["naive"], naive=True), ports["naive"], env)
+            )
+            results: dict[str, list[float]] = {name: [] for name in ports}
+            for rnd in range(args.rounds):
+                for name in ("nsd", "homeport", "knot", "naive"):
+                    qps = dnsperf(ports[name], queries, args.seconds)
+                    results[name].append(qps)
+                    print(f"round {rnd + 1} {name:9} {qps:10.0f} qps", flush=True)
+            rss = vm_hwm_mb(hp_pid)
+    med = {name: statistics.median(v) for name, v in results.items()}
+    ratio = med["homeport"] / med["nsd"]
+    lines = [
+        f"zone: {args.names:,} names (+25% AAAA), queries: type A, 10% NXDOMAIN; "
+        f"dnsperf -c 4 -q 200, {args.rounds} alternating rounds of {args.seconds:g} s; "
+        "all on 127.0.0.1, 2-core machine shared with other jobs (noisy).",
+        "",
+        "| server | median qps | rounds |",
+        "|---|---:|---|",
+    ]
+    labels = {
+        "nsd": "NSD 4.6 (server-count 1, RRL off)",
+        "homeport": "homeport (pre-rendered, UDP thread)",
+        "knot": "Knot 3.2 (udp-workers 1)",
+        "naive": "naive dnspython per query",
+    }
+    for name in ("nsd", "homeport", "knot", "naive"):
+        rounds = ", ".join(f"{q:.0f}" for q in results[name])
+        lines.append(f"| {labels[name]} | {med[name]:,.0f} | {rounds} |")
+    lines += [
+        "",
+        f"homeport / NSD = **{ratio:.2f}x** (target >= 0.75x, aim 0.9x); "
+        f"homeport / Knot = {med['homeport'] / med['knot']:.2f}x; "
+        f"homeport / naive = {med['homeport'] / med['naive']:.1f}x",
+        f"homeport peak RSS with the zone loaded (VmHWM): {rss:.0f} MB; "
+        f"start to first answer (parse + load + render): {load_s:.1f} s",
+        "",
+        f"command: `/work/main/.venv/bin/python bench/dns_qps.py --seconds {args.seconds:g} "
+        f"--rounds {args.rounds}`",
+    ]
+    text = "\n".join(lines)
+    print()
+    print(text)
+    if not args.no_write:
+        write_results(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""The zones the server answers for, and the catalog that serves them.
+
+:class:`Catalog` keeps one dict of pre-rendered answers keyed by
+``lower-case wire name + 2-byte qtype`` for every served (name, type); a query
+that hits it costs one dict lookup (see :mod:`homeport.proto.dns_answer`).
+Misses go to :meth:`Catalog._resolve`, which applies RFC 1034 §4.3.2 as far as a
+dynamic-DNS server needs: most specific zone, referral at a zone cut, CNAME,
+wildcard (RFC 4592), NODATA vs NXDOMAIN with the zone's SOA (RFC 2308).
+
+Concurrency: the catalog is changed from one thread (the event loop) while
+another thread may answer queries. Every change builds its new values first and
+then swaps single dict entries or attributes, which the GIL makes atomic; a
+query sees the name either before or after a change.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from homeport.core import zone_render
+from homeport.core.zone_render import Node, ZoneState
+from homeport.errors import ConfigError, NotFoundError
+from homeport.proto import dns_answer
+from homeport.proto.dns_answer import Answer
+
+_NS = dns.rdatatype.NS
+
+
+@dataclass(frozen=True)
+class Record:
+    """One resource record; names absolute, lower case, with the trailing dot."""
+
+    name: str
+    rdtype: str
+    ttl: int
+    rdata: str  # presentation format, as in a master file
+
+
+@dataclass(frozen=True)
+class Soa:
+    """A zone's SOA values (RFC 1035 §3.3.13); ``minimum`` is the negative TTL (RFC 2308)."""
+
+    mname: str
+    rname: str
+    serial: int
+    refresh: int
+    retry: int
+    expire: int
+    minimum: int
+    ttl: int
+
+
+def _wire(name: str) -> tuple[dns.name.Name, bytes]:
+    try:
+        parsed = dns.name.from_text(name)
+    except Exception as exc:
+        raise ConfigError(f"not a DNS name: {name!r} ({exc})") from exc
+    return parsed, dns_answer.name_wire(parsed).lower()
+
+
+def _group(zone: ZoneState, records: Iterable[Record]) -> dict[bytes, Node]:
+    """Parse records into nodes keyed by wire name; errors name the record."""
+    groups: dict[tuple[bytes, dns.rdatatype.RdataType], list[Record]] = {}
+    owners: dict[bytes, dns.name.Name] = {}
+    for rec in records:
+        name, wire = _wire(rec.name)
+        if not name.is_subdomain(zone.origin_name):
+            raise ConfigError(f"{rec.name} is not in zone {zone.origin_name}")
+        try:
+            rdtype = dns.rdatatype.from_text(rec.rdtype)
+        except Exception as exc:
+            raise ConfigError(f"unknown record type {rec.rdtype!r} at {rec.name}") from exc
+        if rdtype == dns.rdatatype.SOA or dns.rdatatype.is_metatype(rdtype):
+            raise ConfigError(f"{rec.rdtype} cannot be given as a record ({rec.name})")
+        owners.setdefault(wire, name)
+        groups.setdefault((wire, rdtype), []).append(rec)
+    nodes: dict[bytes, Node] = {}
+    for (wire, rdtype), recs in groups.items():
+        node = nodes.get(wire)
+        if node is None:
+            node = nodes[wire] = Node()
+        node.rrsets[rdtype] = _rrset(owners[wire], rdtype, recs, zone.origin_name)
+    return nodes
+
+
+def _rrset(
+    name: dns.name.Name, rdtype: int, recs: list[Record], origin: dns.name.Name
+) -> dns.rrset.RRset:
+    kind = dns.rdatatype.RdataType.make(rdtype)
+    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, kind)
+    # RFC 2181 §5.2: one TTL per RRset; differing TTLs are served as the lowest.
+    ttl = min(rec.ttl for rec in recs)
+    for rec in recs:
+        try:
+            rdata = dns.rdata.from_text(
+                dns.rdataclass.IN, kind, rec.rdata, origin, relativize=False
+            )
+        except Exception as exc:
+            raise ConfigError(
+                f"bad {rec.rdtype} data at {rec.name}: {rec.rdata!r} ({exc})"
+            ) from exc
+        rrset.add(rdata, ttl)
+    return rrset
+
+
+class Catalog:
+    """The served zones and their pre-rendered answers (the interface the server uses)."""
+
+    def __init__(self) -> None:
+        self._zones: dict[bytes, ZoneState] = {}
+        self._answers: dict[bytes, Answer] = {}
+        self._resolve_cb = self._resolve
+        self._packet_cache: dict[bytes, bytes] = {}
+
+    # --- changes (event-loop thread) ---
+
+    def load_zone(self, origin: str, soa: Soa, records: Iterable[Record]) -> None:
+        """Add or replace a whole zone; ``records`` exclude the SOA."""
+        origin_name, origin_wire = _wire(origin)
+        zone = ZoneState(origin_name, origin_wire, soa)
+        nodes = _group(zone, records)
+        nodes.setdefault(origin_wire, Node())
+        for wire, node in nodes.items():
+            zone.names.setdefault(wire, node)
+            if node.rrsets:
+                zone_render.add_ancestors(zone, wire)
+        zone_render.scan_structure(zone)
+        old = self._zones.get(origin_wire)
+        if old is not None:
+            self._withdraw(old)
+        self._zones[origin_wire] = zone
+        self._withdraw_ancestors_below(origin_wire)
+        self._publish_zone(zone)
+        self._changed()
+
+    def drop_zone(self, origin: str) -> None:
+        """Stop serving a zone; a parent zone's names below it are served again."""
+        _, origin_wire = _wire(origin)
+        zone = self._zones.get(origin_wire)
+        if zone is None:
+            raise NotFoundError(f"zone {origin} is not served")
+        self._withdraw(zone)
+        del self._zones[origin_wire]
+        for other in list(self._zones.values()):
+            if _is_below(origin_wire, other.origin):
+                self._publish_zone(other, below=origin_wire)
+        self._changed()
+
+    def replace_name(self, origin: str, name: str, records: Iterable[Record], serial: int) -> None:
+        """Replace every RRset at ``name`` (none = the name goes) and set the SOA serial."""
+        zone = self._zone(origin)
+        name_obj, wire = _wire(name)
+        if not name_obj.is_subdomain(zone.origin_name):
+            raise ConfigError(f"{name} is not in zone {zone.origin_name}")
+        _check_serial(serial)
+        recs = list(records)
+        if any(_wire(rec.name)[1] != wire for rec in recs):
+            raise ConfigError(f"replace_name({name}) got records of another name")
+        new = _group(zone, recs).get(wire) or Node()
+        try:
+            self._replace_node(zone, wire, new, serial)
+        finally:
+            self._changed()
+
+    def _replace_node(self, zone: ZoneState, wire: bytes, new: Node, serial: int) -> None:
+        old = zone.names.get(wire)
+        old_types = set(old.rrsets) if old is not None else set()
+        cut_change = wire != zone.origin and (_NS in old_types) != (_NS in new.rrsets)
+        zone_render.set_node(zone, wire, new)
+        self._set_serial(zone, serial)
+        if cut_change or wire == zone.origin:
+            zone_render.scan_structure(zone)
+        if cut_change:
+            self._withdraw(zone)  # rare: a delegation appeared or went; redo the zone
+            self._publish_zone(zone)
+            return
+        if self._owner(wire) is zone:
+            entries = zone_render.entries_for(zone, wire, new) if new.rrsets else {}
+            self._answers.update(entries)
+            for rdtype in old_types - set(new.rrsets):
+                self._answers.pop(wire + struct.pack(">H", rdtype), None)
+        if wire in zone.ns_targets and self._owner(zone.origin) is zone:
+            self._answers.update(zone_render.apex_ns_entry(zone))
+
+    def set_serial(self, origin: str, serial: int) -> None:
+        """Set a zone's SOA serial without changing any name."""
+        zone = self._zone(origin)
+        _check_serial(serial)
+        self._set_serial(zone, serial)
+        self._changed()
+
+    # --- reads ---
+
+    def zones(self) -> list[str]:
+        return sorted(z.origin_name.to_text() for z in self._zones.values())
+
+    def serial(self, origin: str) -> int:
+        return self._zone(origin).soa.serial
+
+    def respond(self, query: bytes, *, tcp: bool) -> bytes | None:
+        """The response to a DNS query message; None means drop it."""
+        return dns_answer.respond(query, tcp, self._answers, self._resolve_cb)
+
+    def packet_cache(self) -> dict[bytes, bytes]:
+        """A dict a UDP listener may fill with query[2:] -> response[2:].
+
+        Every change to the catalog replaces it (after the change is complete),
+        so entries computed from older answers are never read again.
+        """
+        return self._packet_cache
+
+    def _changed(self) -> None:
+        self._packet_cache = {}
+
+    def udp_responder(self) -> Callable[[bytes], bytes | None]:
+        """``respond(query, tcp=False)`` as a one-argument function, for the UDP hot loop."""
+        return functools.partial(dns_answer.respond_to, self._answers, self._resolve_cb, False)
+
+    # --- internals ---
+
+    def _zone(self, origin: str) -> ZoneState:
+        zone = self._zones.get(_wire(origin)[1])
+        if zone is None:
+            raise NotFoundError(f"zone {origin} is not served")
+        return zone
+
+    def _owner(self, wire: bytes) -> ZoneState | None:
+        """The most specific served zone containing the wire name."""
+        offsets = dns_answer.label_offsets(wire)
+        for off in [*(offsets or ()), len(wire) - 1]:
+            zone = self._zones.get(wire[off:])
+            if zone is not None:
+                return zone
+        return None
+
+    def _set_serial(self, zone: ZoneState, serial: int) -> None:
+        zone.set_serial(serial)
+        if self._owner(zone.origin) is zone:
+            self._answers.update(zone_render.soa_entry(zone))
+
+    def _publish_zone(self, zone: ZoneState, below: bytes | None = None) -> None:
+        """Render and publish the names this zone owns (optionally only those below a name)."""
+        entries: dict[bytes, Answer] = {}
+        nested = any(o != zone.origin and _is_below(o, zone.origin) for o in self._zones)
+        for wire, node in zone.names.items():
+            if not node.rrsets or (below is not None and not _is_below(wire, below)):
+                continue
+            if nested and self._owner(wire) is not zone:
+                continue
+            entries.update(zone_render.entries_for(zone, wire, node))
+        in_scope = below is None or _is_below(zone.origin, below)
+        if in_scope and self._owner(zone.origin) is zone:
+            entries.update(zone_render.soa_entry(zone))
+        self._answers.update(entries)
+
+    def _withdraw(self, zone: ZoneState) -> None:
+        """Remove the answers this zone published."""
+        for wire, node in zone.names.items():
+            if self._owner(wire) is not zone:
+                continue
+            for rdtype in node.rrsets:
+                self._answers.pop(wire + struct.pack(">H", rdtype), None)
+        self._answers.pop(zone.origin + struct.pack(">H", dns.rdatatype.SOA), None)
+
+    def _withdraw_ancestors_below(self, origin: bytes) -> None:
+        """A new zone takes over names a parent zone served below its origin."""
+        for other in self._zones.values():
+            if other.origin == origin or not _is_below(origin, other.origin):
+                continue
+            for wire, node in other.names.items():
+                if _is_below(wire, origin):
+                    for rdtype in node.rrsets:
+                        key = wire + struct.pack(">H", rdtype)
+                        self._answers.pop(key, None)
+
+    def _resolve(self, name: bytes, offsets: list[int], qtype: int) -> Answer | None:
+        zones = self._zones
+        for off in offsets:
+            zone = zones.get(name[off:])
+            if zone is not None:
+                return zone_render.resolve(zone, name, offsets, off, qtype)
+        zone = zones.get(b"\x00")  # the root zone, if anyone serves it
+        if zone is not None:
+            return zone_render.resolve(zone, name, offsets, len(name) - 1, qtype)
+        return None
+
+
+def _check_serial(serial: int) -> None:
+    if not 0 <= serial < 2**32:  # RFC 1982: an unsigned 32-bit number
+        raise ConfigError(f"SOA serial {serial} is not a 32-bit unsigned number")
+
+
+def _is_below(wire: bytes, origin: bytes) -> bool:
+    """Whether a wire name is at or below another, on label boundaries."""
+    if wire == origin or origin == b"\x00":
+        return True
+    offsets = dns_answer.label_offsets(wire) or ()
+    return any(wire[off:] == origin for off in offsets)
