@@ -1,0 +1,356 @@
+"""The running server's view of the store: hosts, users, zones, and the DNS catalog.
+
+One task (the *store task*) owns every change to this view. It takes update
+intents from a queue in batches, commits each batch in one durable transaction
+(group commit), then updates the in-memory hosts and the DNS catalog, and only
+then resolves the callers' futures: an update is acknowledged after it is on
+disk, and DNS answers the new data from that moment (DESIGN §2).
+
+Between batches the same task polls ``PRAGMA data_version``; when another
+process (an admin command) has committed, it reloads users and hosts and
+replays the ``changes`` feed into the catalog. Doing both in one task means a
+reload can never overwrite a newer in-memory state with an older snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Address, IPv6Address
+
+from homeport.core.zone import Catalog, Record
+from homeport.errors import StoreError
+from homeport.server.store import AuditEntry, HostRow, Store, UserRow
+
+log = logging.getLogger(__name__)
+
+# How often the store task checks for other processes' commits. An admin change
+# is served within this delay; the check is one cheap PRAGMA.
+WATCH_INTERVAL = 0.1
+# Largest batch committed in one transaction: bounds the latency of the batch's
+# first update while still sharing one fsync among many concurrent clients.
+MAX_BATCH = 512
+
+
+@dataclass(frozen=True)
+class UpdateIntent:
+    """What one client asked for one host. ``None`` fields leave that part alone."""
+
+    fqdn: str
+    actor: str
+    source: str
+    ipv4: IPv4Address | None = None
+    ipv6: IPv6Address | None = None
+    clear_ipv4: bool = False
+    clear_ipv6: bool = False
+    txt: str | None = None
+    clear_txt: bool = False
+    offline: bool | None = None
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    host: HostRow | None  # None: the host no longer exists
+    changed: bool
+
+
+def host_records(host: HostRow, static: list[Record], ttl: int) -> list[Record]:
+    """Everything DNS serves at a host's name: its static records plus its addresses."""
+    records = list(static)
+    if not host.offline:
+        name = host.fqdn
+        if host.ipv4:
+            records.append(Record(name, "A", ttl, host.ipv4))
+        if host.ipv6:
+            records.append(Record(name, "AAAA", ttl, host.ipv6))
+    if host.txt is not None:
+        records.append(Record(host.fqdn, "TXT", ttl, _quote_txt(host.txt)))
+    return records
+
+
+def _quote_txt(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    # A TXT character-string holds at most 255 octets (RFC 1035 §3.3); split longer text.
+    chunks = [escaped[i : i + 255] for i in range(0, len(escaped), 255)] or [""]
+    return " ".join(f'"{chunk}"' for chunk in chunks)
+
+
+def apply_intent(host: HostRow, intent: UpdateIntent, now: float) -> HostRow:
+    """The host's state after ``intent`` (pure)."""
+    ipv4 = host.ipv4
+    ipv6 = host.ipv6
+    txt = host.txt
+    if intent.clear_ipv4:
+        ipv4 = None
+    if intent.clear_ipv6:
+        ipv6 = None
+    if intent.ipv4 is not None:
+        ipv4 = str(intent.ipv4)
+    if intent.ipv6 is not None:
+        ipv6 = str(intent.ipv6)
+    if intent.clear_txt:
+        txt = None
+    if intent.txt is not None:
+        txt = intent.txt
+    offline = host.offline if intent.offline is None else intent.offline
+    return replace(host, ipv4=ipv4, ipv6=ipv6, txt=txt, offline=offline)
+
+
+def _same_data(a: HostRow, b: HostRow) -> bool:
+    return (a.ipv4, a.ipv6, a.txt, a.offline) == (b.ipv4, b.ipv6, b.txt, b.offline)
+
+
+class DdnsService:
+    """Hosts, users and the catalog, kept in step with the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock
+        self.hosts: dict[str, HostRow] = {}
+        self.users: dict[str, UserRow] = {}
+        self.default_ttl: dict[str, int] = {}
+        self._static: dict[str, list[Record]] = {}  # host fqdn -> static records at that name
+        self._queue: asyncio.Queue[
+            tuple[UpdateIntent | None, asyncio.Future[UpdateOutcome | None]]
+        ] = asyncio.Queue()
+        self._changed_mtime = self._stat_changed()
+        self._task: asyncio.Task[None] | None = None
+        self._data_version = 0
+        self._last_change = 0
+        self._last_watch = 0.0
+        self.on_user_change: Callable[[str], None] = lambda name: None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._data_version = await self.store.data_version()
+        self._last_change = await self.store.last_change()
+        await self._load_accounts()
+        for zone in await self.store.zones():
+            await self._load_zone(zone.origin)
+        self._task = asyncio.create_task(self._run(), name="homeport-store")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(StoreError("server is shutting down"))
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- the store task -------------------------------------------------------------
+
+    async def update(self, intent: UpdateIntent) -> UpdateOutcome:
+        """Queue ``intent``; return once it is durable and served (or found unchanged)."""
+        outcome = await self._submit(intent)
+        assert outcome is not None
+        return outcome
+
+    async def ensure_fresh(self) -> None:
+        """Catch up with admin commands committed since the last reload (one stat() if none).
+
+        Called before authenticating, so a rotated secret or a removed host takes
+        effect for the very next request.
+        """
+        mtime = self._stat_changed()
+        if mtime != self._changed_mtime:
+            self._changed_mtime = mtime
+            await self._submit(None)
+
+    def _stat_changed(self) -> int:
+        try:
+            return self.store.changed_path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    async def _submit(self, intent: UpdateIntent | None) -> UpdateOutcome | None:
+        if not self.running:
+            raise StoreError("the store task is not running")
+        future: asyncio.Future[UpdateOutcome | None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((intent, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                first = await asyncio.wait_for(self._queue.get(), WATCH_INTERVAL)
+            except TimeoutError:
+                first = None
+            batch = [first] if first is not None else []
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            syncs = [future for intent, future in batch if intent is None]
+            updates = [(intent, f) for intent, f in batch if intent is not None]
+            if updates:
+                await self._commit(updates)
+            now = time.monotonic()
+            if syncs or now - self._last_watch >= WATCH_INTERVAL:
+                self._last_watch = now
+                try:
+                    await self._watch()
+                except StoreError as exc:
+                    log.warning("reloading from the store failed: %s", exc)
+                for future in syncs:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _commit(
+        self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
+    ) -> None:
+        now = self.clock()
+        pending: dict[str, HostRow] = {}
+        outcomes: list[tuple[asyncio.Future[UpdateOutcome | None], str | None, bool]] = []
+        audits: list[AuditEntry] = []
+        for intent, future in batch:
+            current = pending.get(intent.fqdn) or self.hosts.get(intent.fqdn)
+            if current is None:
+                # Added by an admin command since the last watch: adopt it now, so a new
+                # host can update at once rather than after the next reload.
+                current = await self.store.host(intent.fqdn)
+                if current is not None:
+                    self.hosts[current.fqdn] = current
+                    self._static[current.fqdn] = await self.store.records_at(
+                        current.zone, current.fqdn
+                    )
+            if current is None:
+                outcomes.append((future, None, False))
+                continue
+            new = apply_intent(current, intent, now)
+            changed = not _same_data(current, new)
+            if changed:
+                new = replace(new, updated=now, last_source=intent.source)
+                pending[intent.fqdn] = new
+                audits.append(
+                    AuditEntry(
+                        actor=intent.actor,
+                        action="update",
+                        subject=intent.fqdn,
+                        detail=f"ipv4={new.ipv4} ipv6={new.ipv6} offline={new.offline}"
+                        + (" txt" if new.txt is not None else ""),
+                        source=intent.source,
+                        ts=now,
+                    )
+                )
+            outcomes.append((future, intent.fqdn, changed))
+        try:
+            serials = await self.store.commit_host_states(list(pending.values()), audits)
+        except StoreError as exc:
+            for future, _, _ in outcomes:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for name, new_state in pending.items():
+            self.hosts[name] = new_state
+            serial = serials.get(new_state.zone)
+            if serial is not None:
+                self._serve_host(new_state, serial)
+        for future, fqdn, changed in outcomes:
+            if not future.done():
+                found = self.hosts.get(fqdn) if fqdn else None
+                future.set_result(UpdateOutcome(found, changed and found is not None))
+
+    def _serve_host(self, host: HostRow, serial: int) -> None:
+        ttl = self.default_ttl.get(host.zone, 60)
+        records = host_records(host, self._static.get(host.fqdn, []), ttl)
+        self.catalog.replace_name(host.zone, host.fqdn, records, serial)
+
+    # -- following other processes' commits -----------------------------------------
+
+    async def _watch(self) -> None:
+        version = await self.store.data_version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        await self._load_accounts()
+        for change in await self.store.changes_since(self._last_change):
+            self._last_change = max(self._last_change, change.seq)
+            if change.name is None:
+                await self._load_zone(change.zone)
+            else:
+                await self._load_name(change.zone, change.name)
+
+    async def _load_accounts(self) -> None:
+        users = {u.name: u for u in await self.store.users()}
+        for name, user in self.users.items():
+            if users.get(name) != user:
+                self.on_user_change(name)
+        self.users = users
+        self.hosts = {h.fqdn: h for h in await self.store.hosts()}
+
+    async def _load_zone(self, origin: str) -> None:
+        zones = {z.origin: z for z in await self.store.zones()}
+        zone = zones.get(origin)
+        if zone is None:
+            if origin in self.catalog.zones():
+                self.catalog.drop_zone(origin)
+            self.default_ttl.pop(origin, None)
+            return
+        self.default_ttl[origin] = zone.default_ttl
+        static = await self.store.records(origin)
+        hosts = [h for h in self.hosts.values() if h.zone == origin]
+        host_names = {h.fqdn for h in hosts}
+        by_name: dict[str, list[Record]] = {}
+        records: list[Record] = []
+        for record in static:
+            if record.name in host_names:
+                by_name.setdefault(record.name, []).append(record)
+            else:
+                records.append(record)
+        for host in hosts:
+            self._static[host.fqdn] = by_name.get(host.fqdn, [])
+            records.extend(host_records(host, self._static[host.fqdn], zone.default_ttl))
+        self.catalog.load_zone(origin, zone.soa, records)
+
+    async def _load_name(self, origin: str, name: str) -> None:
+        try:
+            zone = await self.store.zone(origin)
+        except StoreError:
+            return
+        static = await self.store.records_at(origin, name)
+        host = self.hosts.get(name)
+        if host is None:
+            self._static.pop(name, None)
+            records = static
+        else:
+            self._static[name] = static
+            records = host_records(host, static, zone.default_ttl)
+        if origin in self.catalog.zones():
+            self.catalog.replace_name(origin, name, records, zone.soa.serial)
+        else:
+            await self._load_zone(origin)
+
+    # -- lookups for the HTTP layer -------------------------------------------------
+
+    async def fresh_host(self, fqdn: str) -> HostRow | None:
+        """The host as the store has it now (a new host or secret is usable at once)."""
+        return await self.store.host(fqdn)
+
+    async def fresh_user(self, name: str) -> UserRow | None:
+        return await self.store.user(name)
+
+    def zone_of(self, fqdn: str) -> str | None:
+        """The most specific served zone containing ``fqdn`` (absolute, with dot)."""
+        labels = fqdn.split(".")
+        for i in range(len(labels) - 1):
+            candidate = ".".join(labels[i:])
+            if candidate in self.default_ttl:
+                return candidate
+        return None
