@@ -21,3 +21,4 @@ def test_unknown_command_is_one_line_error() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "No such command" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,457 @@
+"""The server's HTTP API: dyndns2, the DuckDNS-style token API, checkip, health, metrics.
+
+Small pieces, starlette-style: :mod:`.clientaddr` resolves the client address,
+:mod:`.auth` checks credentials, :class:`~homeport.core.limits.Throttle` limits,
+:mod:`homeport.proto.dyndns2` speaks the protocol, and
+:class:`~homeport.server.service.DdnsService` makes changes durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
+
+import prometheus_client
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from homeport.core.limits import Rate, Throttle
+from homeport.errors import HomeportError, UsageError
+from homeport.proto import dyndns2
+from homeport.proto.dyndns2 import Code
+from homeport.server import checkip
+from homeport.server.auth import (
+    BasicCredentials,
+    PasswordHasher,
+    parse_basic,
+    secret_matches,
+    sha256_hex,
+)
+from homeport.server.clientaddr import Address, client_address
+from homeport.server.config import ServerConfig
+from homeport.server.probe import ProbeRequest, client_tls_context, run_probe
+from homeport.server.service import DdnsService, UpdateIntent, UpdateOutcome
+from homeport.server.store import HostRow
+
+log = logging.getLogger(__name__)
+
+# RFC 1035 §2.3.4 / RFC 1123: 63-octet labels, 253 characters in all.
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+MAX_NAME_LENGTH = 253
+
+TEXT = "text/plain"
+
+
+def valid_fqdn(name: str) -> bool:
+    labels = name.split(".")
+    return (
+        0 < len(name) <= MAX_NAME_LENGTH
+        and len(labels) >= 2
+        and all(_LABEL.match(label) for label in labels)
+    )
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is updating: one host (by its secret) or an account (owning hosts)."""
+
+    kind: str  # "host" | "user"
+    name: str
+
+    def may_update(self, host: HostRow) -> bool:
+        if self.kind == "host":
+            return host.fqdn == self.name
+        return host.owner == self.name
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Method, path and status only: query strings carry tokens and must not be logged."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %d %.1fms",
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+        )
+
+
+class Api:
+    """Request handlers sharing the service, config, throttles and metrics."""
+
+    def __init__(
+        self,
+        service: DdnsService,
+        config: ServerConfig,
+        registry: prometheus_client.CollectorRegistry,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.service = service
+        self.config = config
+        self.clock = clock
+        self.passwords = PasswordHasher()
+        service.on_user_change = self.passwords.forget
+        limits = config.limits
+        self.limits_on = limits.enabled
+        self.host_throttle = Throttle(Rate(limits.host_requests_per_minute, limits.host_burst))
+        self.auth_throttle = Throttle(Rate(limits.failed_auth_per_minute, limits.failed_auth_burst))
+        self.token_throttle = Throttle(Rate(limits.token_requests_per_minute, limits.token_burst))
+        probe = config.probe
+        self.probe_throttle = Throttle(Rate(probe.rate_per_minute, probe.burst))
+        self.probe_tls = client_tls_context(probe.extra_ca_file)
+        self.registry = registry
+        self.updates = prometheus_client.Counter(
+            "homeport_updates",
+            "Update requests by API and result code",
+            ["api", "result"],
+            registry=registry,
+        )
+
+    # -- shared pieces --------------------------------------------------------------
+
+    def source(self, request: web.Request) -> Address | None:
+        return client_address(
+            request.remote,
+            request.headers.getall("X-Forwarded-For", []),
+            self.config.trusted_proxies,
+        )
+
+    def _auth_blocked(self, source: Address | None, now: float) -> bool:
+        return self.limits_on and source is not None and self.auth_throttle.blocked(source, now)
+
+    def _auth_failed(self, source: Address | None, now: float) -> None:
+        if self.limits_on and source is not None:
+            self.auth_throttle.allow(source, now)
+
+    async def authenticate(self, creds: BasicCredentials) -> Principal | None:
+        await self.service.ensure_fresh()
+        username = creds.username.strip().lower().rstrip(".")
+        fqdn = username + "."
+        host = self.service.hosts.get(fqdn)
+        if host is not None and secret_matches(creds.password, host.secret_sha256):
+            return Principal("host", fqdn)
+        # Not known here, or the secret was just rotated by an admin command: ask the store.
+        host = await self.service.fresh_host(fqdn)
+        if host is not None and secret_matches(creds.password, host.secret_sha256):
+            return Principal("host", fqdn)
+        user = self.service.users.get(creds.username) or await self.service.fresh_user(
+            creds.username
+        )
+        if user is not None:
+            ok = await asyncio.get_running_loop().run_in_executor(
+                None,
+                self.passwords.verify,
+                user.name,
+                user.password_hash,
+                creds.password,
+                self.clock(),
+            )
+            if ok:
+                return Principal("user", user.name)
+        return None
+
+    # -- dyndns2 --------------------------------------------------------------------
+
+    async def nic_update(self, request: web.Request) -> web.Response:
+        now = self.clock()
+        source = self.source(request)
+        if self._auth_blocked(source, now):
+            return self._dyndns(Code.ABUSE, status=429)
+        if self.config.require_user_agent and not request.headers.get("User-Agent"):
+            return self._dyndns(Code.BADAGENT)
+        creds = parse_basic(request.headers.get("Authorization"))
+        if creds is None:
+            self._count("dyndns2", Code.BADAUTH.value)
+            return web.Response(
+                text="badauth\n",
+                status=401,
+                content_type=TEXT,
+                headers={"WWW-Authenticate": 'Basic realm="homeport"'},
+            )
+        try:
+            query = dyndns2.parse_update_query(list(request.query.items()))
+        except dyndns2.BadAddress:
+            self._count("dyndns2", "badip")
+            raise web.HTTPBadRequest(text="badip: myip is not an IP address\n") from None
+        principal = await self.authenticate(creds)
+        if principal is None:
+            self._auth_failed(source, now)
+            return self._dyndns(Code.BADAUTH)
+        hostnames = query.hostnames
+        if not hostnames:
+            if principal.kind != "host":
+                return self._dyndns(Code.NOTFQDN)
+            hostnames = (principal.name.rstrip("."),)
+        if len(hostnames) > dyndns2.MAX_HOSTNAMES:
+            return self._dyndns(Code.NUMHOST)
+        ipv4, ipv6 = query.ipv4, query.ipv6
+        if not query.has_address and not query.offline:
+            # No address given: the connection's own (one family only, DESIGN §3).
+            if isinstance(source, IPv4Address):
+                ipv4 = source
+            elif isinstance(source, IPv6Address):
+                ipv6 = source
+        addresses: list[IPv4Address | IPv6Address] = [a for a in (ipv4, ipv6) if a is not None]
+        lines: list[str | None] = []
+        intents: list[tuple[int, UpdateIntent]] = []
+        actor = f"{principal.kind}:{principal.name}"
+        for name in hostnames:
+            if not valid_fqdn(name):
+                lines.append(dyndns2.render_line(Code.NOTFQDN))
+                continue
+            fqdn = name + "."
+            host = self.service.hosts.get(fqdn) or await self.service.fresh_host(fqdn)
+            if host is None or not principal.may_update(host):
+                lines.append(dyndns2.render_line(Code.NOHOST))
+                continue
+            if self.limits_on and not self.host_throttle.allow(fqdn, now):
+                lines.append(dyndns2.render_line(Code.ABUSE))
+                continue
+            intents.append(
+                (
+                    len(lines),
+                    UpdateIntent(
+                        fqdn=fqdn,
+                        actor=actor,
+                        source=str(source),
+                        ipv4=ipv4,
+                        ipv6=ipv6,
+                        # `offline=NO` (or an update without it) brings a host back online.
+                        offline=query.offline,
+                    ),
+                )
+            )
+            lines.append(None)
+        results = await asyncio.gather(
+            *(self.service.update(intent) for _, intent in intents), return_exceptions=True
+        )
+        for (index, _intent), result in zip(intents, results, strict=True):
+            lines[index] = self._result_line(result, addresses)
+        text_lines = [line or "" for line in lines]
+        for line in text_lines:
+            self._count("dyndns2", line.split(" ", 1)[0])
+        status = 429 if all(line == Code.ABUSE.value for line in text_lines) else 200
+        return web.Response(text="\n".join(text_lines) + "\n", status=status, content_type=TEXT)
+
+    def _result_line(
+        self,
+        result: UpdateOutcome | BaseException,
+        addresses: list[IPv4Address | IPv6Address],
+    ) -> str:
+        if isinstance(result, HomeportError):
+            log.error("update not stored: %s", result)
+            return dyndns2.render_line(Code.TROUBLE)
+        if isinstance(result, BaseException):
+            raise result
+        if result.host is None:
+            return dyndns2.render_line(Code.NOHOST)
+        return dyndns2.render_line(Code.GOOD if result.changed else Code.NOCHG, addresses)
+
+    def _dyndns(self, code: Code, status: int = 200) -> web.Response:
+        self._count("dyndns2", code.value)
+        return web.Response(text=code.value + "\n", status=status, content_type=TEXT)
+
+    def _count(self, api: str, result: str) -> None:
+        self.updates.labels(api, result).inc()
+
+    # -- DuckDNS-style token API ----------------------------------------------------
+
+    async def token_update(self, request: web.Request) -> web.Response:
+        now = self.clock()
+        source = self.source(request)
+        params = request.query
+        verbose = params.get("verbose", "").lower() == "true"
+        if self._auth_blocked(source, now):
+            return self._ko(status=429)
+        token = params.get("token", "")
+        await self.service.ensure_fresh()
+        principal = await self._token_principal(token) if token else None
+        if principal is None:
+            self._auth_failed(source, now)
+            return self._ko()
+        if self.limits_on and not self.token_throttle.allow(principal, now):
+            return self._ko(status=429)
+        hosts = self._token_hosts(principal, params.get("domains", ""))
+        if not hosts:
+            return self._ko()
+        clear = params.get("clear", "").lower() == "true"
+        try:
+            intent_fields = self._token_fields(params, clear, source)
+        except ValueError:
+            return self._ko(status=400)
+        actor = f"{principal.kind}:{principal.name}"
+        results = await asyncio.gather(
+            *(
+                self.service.update(
+                    UpdateIntent(fqdn=h.fqdn, actor=actor, source=str(source), **intent_fields)
+                )
+                for h in hosts
+            ),
+            return_exceptions=True,
+        )
+        if any(isinstance(r, BaseException) for r in results):
+            for r in results:
+                if isinstance(r, BaseException) and not isinstance(r, HomeportError):
+                    raise r
+            return self._ko()
+        self._count("token", "OK")
+        body = "OK"
+        if verbose:
+            changed = any(isinstance(r, UpdateOutcome) and r.changed for r in results)
+            v4 = intent_fields.get("ipv4") or ""
+            v6 = intent_fields.get("ipv6") or ""
+            body = f"OK\n{v4}\n{v6}\n{'UPDATED' if changed else 'NOCHANGE'}"
+        return web.Response(text=body, content_type=TEXT)
+
+    def _token_fields(
+        self, params: Mapping[str, str], clear: bool, source: Address | None
+    ) -> dict[str, Any]:
+        if "txt" in params:
+            if clear:
+                return {"clear_txt": True}
+            return {"txt": params.get("txt", "")}
+        if clear:
+            return {"clear_ipv4": True, "clear_ipv6": True}
+        fields: dict[str, Any] = {}
+        for key in ("ip", "ipv6"):
+            value = params.get(key, "").strip()
+            if value:
+                address = ip_address(value)  # ValueError -> KO
+                fields["ipv4" if isinstance(address, IPv4Address) else "ipv6"] = address
+        if not fields:
+            if isinstance(source, IPv4Address):
+                fields["ipv4"] = source
+            elif isinstance(source, IPv6Address):
+                fields["ipv6"] = source
+        return fields
+
+    async def _token_principal(self, token: str) -> Principal | None:
+        # Looked up by digest (an index), so no timing difference reveals a partial match.
+        digest = sha256_hex(token)
+        host = await self.service.store.host_by_secret(digest)
+        if host is not None:
+            return Principal("host", host.fqdn)
+        user = await self.service.store.user_by_token(digest)
+        if user is not None:
+            return Principal("user", user.name)
+        return None
+
+    def _token_hosts(self, principal: Principal, domains: str) -> list[HostRow]:
+        mine = [h for h in self.service.hosts.values() if principal.may_update(h)]
+        if not domains.strip():
+            return mine if principal.kind == "host" else []
+        chosen: list[HostRow] = []
+        for item in (d.strip().lower().rstrip(".") for d in domains.split(",")):
+            if not item:
+                continue
+            exact = [h for h in mine if h.fqdn == item + "."]
+            short = [h for h in mine if h.fqdn.split(".", 1)[0] == item]
+            match = exact or (short if len(short) == 1 else [])
+            if not match:
+                return []  # DuckDNS answers KO if any domain is not yours
+            chosen.extend(match)
+        return chosen
+
+    def _ko(self, status: int = 200) -> web.Response:
+        self._count("token", "KO")
+        return web.Response(text="KO", status=status, content_type=TEXT)
+
+    # -- the reachability probe -----------------------------------------------------
+
+    async def probe(self, request: web.Request) -> web.Response:
+        now = self.clock()
+        source = self.source(request)
+        if not self.config.probe.enabled:
+            raise web.HTTPNotFound(text="the probe is disabled on this server\n")
+        if source is None:
+            raise web.HTTPBadRequest(text="no client address\n")
+        if self._auth_blocked(source, now):
+            return web.json_response({"error": "abuse"}, status=429)
+        principal = None
+        creds = parse_basic(request.headers.get("Authorization"))
+        if creds is not None:
+            principal = await self.authenticate(creds)
+        elif request.query.get("token"):
+            await self.service.ensure_fresh()
+            principal = await self._token_principal(request.query["token"])
+        if principal is None:
+            self._auth_failed(source, now)
+            return web.json_response(
+                {"error": "badauth"},
+                status=401,
+                headers={"WWW-Authenticate": 'Basic realm="homeport"'},
+            )
+        try:
+            probe_request = ProbeRequest.from_json(await request.json())
+        except (ValueError, UsageError) as exc:
+            message = str(exc) if isinstance(exc, UsageError) else "the body must be JSON"
+            return web.json_response({"error": message}, status=400)
+        if self.limits_on and not (
+            self.probe_throttle.allow(("principal", principal), now)
+            and self.probe_throttle.allow(("source", source), now)
+        ):
+            return web.json_response({"error": "rate limited"}, status=429)
+        default_name = principal.name.rstrip(".") if principal.kind == "host" else str(source)
+        # The target is the requester's own address: never a value from the request.
+        result = await run_probe(
+            source,
+            probe_request,
+            default_name,
+            wait=self.config.probe.timeout,
+            tls_context=self.probe_tls,
+        )
+        log.info(
+            "probe by %s:%s of %s port %d (%s): %s",
+            principal.kind,
+            principal.name,
+            source,
+            probe_request.port,
+            probe_request.check,
+            result.error or "ok",
+        )
+        self._count("probe", "reachable" if result.reachable else "unreachable")
+        return web.json_response(result.to_json())
+
+    # -- checkip, health, metrics ---------------------------------------------------
+
+    async def checkip(self, request: web.Request) -> web.Response:
+        source = self.source(request)
+        fmt = checkip.choose_format(request.query.get("format"), request.headers.get("Accept", ""))
+        body, content_type = checkip.render(str(source), fmt)
+        return web.Response(
+            text=body, content_type=content_type, headers={"Cache-Control": "no-store"}
+        )
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        if not self.service.running:
+            return web.Response(text="store task stopped\n", status=503, content_type=TEXT)
+        return web.Response(text="ok\n", content_type=TEXT)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = prometheus_client.generate_latest(self.registry)
+        return web.Response(
+            body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST}
+        )
+
+
+def build_app(api: Api) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app.router.add_get("/nic/update", api.nic_update)
+    # Some routers and old clients use these paths for the same protocol.
+    app.router.add_get("/v3/update", api.nic_update)
+    app.router.add_get("/update", api.token_update)
+    app.router.add_get("/checkip", api.checkip)
+    app.router.add_get("/", api.checkip)
+    app.router.add_post("/probe", api.probe)
+    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/metrics", api.metrics)
+    return app

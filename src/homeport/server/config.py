@@ -1,0 +1,164 @@
+"""``homeport server`` configuration: TOML on disk, command-line flags on top.
+
+Every default is safe for a first run: loopback addresses and unprivileged
+ports. Serving the world (``0.0.0.0:53``, ``:80``, ``:443``, ``:8245``) is a
+deliberate change in the config file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+
+from homeport.errors import ConfigError
+
+# dyndns2 clients speak HTTP on 80/443 and, past transparent proxies, on 8245
+# (DESIGN §3); 8245 is unprivileged, so it is the safe default on loopback.
+DEFAULT_HTTP = "127.0.0.1:8245"
+# An unprivileged port for the embedded DNS server; 53 needs root or CAP_NET_BIND_SERVICE.
+DEFAULT_DNS = "127.0.0.1:8053"
+# DESIGN §5: record TTL 60 s, so a changed address is seen within a minute.
+DEFAULT_TTL = 60
+# DESIGN §5: SOA minimum (negative-caching TTL, RFC 2308 §4) short: a new host
+# name must not stay NXDOMAIN in resolvers' caches for long.
+DEFAULT_SOA_MINIMUM = 60
+# RFC 1912 §2.2 recommended ranges for secondaries.
+DEFAULT_REFRESH = 3600
+DEFAULT_RETRY = 600
+DEFAULT_EXPIRE = 1209600
+DEFAULT_SOA_TTL = 3600
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/homeport-server")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "homeport-server"
+
+
+def parse_hostport(value: str, *, default_port: int | None = None) -> tuple[str, int]:
+    """``127.0.0.1:8245``, ``[::1]:53``, ``:80`` (all addresses) -> (host, port)."""
+    text = value.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.lstrip(":")
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            host, port_text = text, ""
+        if host.count(":") > 0:
+            raise ConfigError(f"IPv6 addresses need brackets: {value!r} (e.g. [::1]:8245)")
+    if not port_text:
+        if default_port is None:
+            raise ConfigError(f"no port in {value!r}")
+        port_text = str(default_port)
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"bad port in {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port out of range in {value!r}")
+    host = host or "0.0.0.0"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ConfigError(f"not an IP address: {host!r} in {value!r}") from None
+    return host, port
+
+
+class LimitsConfig(pydantic.BaseModel):
+    """Throttles (DESIGN §8). ``enabled = false`` (or ``--limits off``) for benchmarks."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # Update requests per host: a healthy client sends one per address change;
+    # 20/min with a burst of 10 is far above that and far below a runaway loop.
+    host_requests_per_minute: float = 20
+    host_burst: int = 10
+    # Failed logins per source address before that address gets 429 `abuse`.
+    failed_auth_per_minute: float = 6
+    failed_auth_burst: int = 10
+    # Token-API requests per token (DuckDNS-style clients poll every 5 minutes).
+    token_requests_per_minute: float = 20
+    token_burst: int = 10
+    # DNS response-rate limiting (BIND RRL style), per client network.
+    dns_rrl: bool = True
+
+
+class ProbeConfig(pydantic.BaseModel):
+    """The reachability probe (POST /probe): connects back only to the requester."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # Per host and per source address; see homeport.server.probe for the reasons.
+    rate_per_minute: float = 6
+    burst: int = 6
+    timeout: float = pydantic.Field(default=5.0, gt=0, le=30)
+    # A CA bundle trusted in addition to the system's when checking TLS certificates
+    # (a private CA at home; the tests' own CA).
+    extra_ca_file: Path | None = None
+
+
+Listen = Annotated[str, pydantic.AfterValidator(lambda v: (parse_hostport(v), v)[1])]
+
+
+class ServerConfig(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    data: Path = pydantic.Field(default_factory=default_data_dir)
+    http: list[Listen] = [DEFAULT_HTTP]
+    # HTTPS listeners (e.g. ":443") need tls_cert and tls_key (PEM files).
+    https: list[Listen] = []
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    dns: list[Listen] = [DEFAULT_DNS]
+    # Only these peers may tell us the client's address in X-Forwarded-For.
+    trusted_proxies: list[pydantic.IPvAnyNetwork] = []
+    # Answer `badagent` to requests without a User-Agent (Dyn's rule; off by default
+    # because some routers send none).
+    require_user_agent: bool = False
+    default_ttl: int = pydantic.Field(default=DEFAULT_TTL, ge=0, le=86400)
+    limits: LimitsConfig = LimitsConfig()
+    probe: ProbeConfig = ProbeConfig()
+
+    @pydantic.model_validator(mode="after")
+    def _tls_complete(self) -> ServerConfig:
+        if self.https and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError("https listeners need tls_cert and tls_key")
+        return self
+
+    @classmethod
+    def from_toml(cls, path: Path, **overrides: Any) -> ServerConfig:
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        section = data.get("server", {})
+        for name in ("limits", "probe"):
+            if name in data:
+                section = {**section, name: data[name]}
+        unknown = set(data) - {"server", "limits", "probe"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
+        return cls.build({**section, **overrides}, source=str(path))
+
+    @classmethod
+    def build(cls, values: dict[str, Any], source: str = "options") -> ServerConfig:
+        try:
+            return cls.model_validate(values)
+        except pydantic.ValidationError as exc:
+            problems = tuple(
+                f"{source}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError("; ".join(problems), problems) from None

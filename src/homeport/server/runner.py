@@ -1,0 +1,138 @@
+"""``homeport server run``: the store, the DNS listeners and the HTTP API in one asyncio process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import prometheus_client
+from aiohttp import web
+
+from homeport.core.zone import Catalog
+from homeport.errors import ConfigError, StoreError
+from homeport.io.dns_server import DnsServer, start_dns
+from homeport.server.app import AccessLogger, Api, build_app
+from homeport.server.config import ServerConfig, parse_hostport
+from homeport.server.metrics import DnsCollector
+from homeport.server.service import DdnsService
+from homeport.server.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    """What :func:`start` brought up; :meth:`close` takes it down in reverse order."""
+
+    store: Store
+    service: DdnsService
+    runner: web.AppRunner
+    dns: list[DnsServer]
+    http_addresses: list[tuple[str, int]] = field(default_factory=list)
+    https_addresses: list[tuple[str, int]] = field(default_factory=list)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "http": [f"{h}:{p}" for h, p in self.http_addresses],
+            "https": [f"{h}:{p}" for h, p in self.https_addresses],
+            "dns": [f"{d.udp_address[0]}:{d.udp_address[1]}" for d in self.dns],
+            "data": str(self.store.path.parent),
+        }
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        for server in self.dns:
+            await server.close()
+        await self.service.stop()
+        await self.store.close()
+
+
+async def start(config: ServerConfig) -> RunningServer:
+    store = await Store.open(config.data)
+    catalog = Catalog()
+    service = DdnsService(store, catalog)
+    try:
+        await service.start()
+    except BaseException:
+        await store.close()
+        raise
+    dns: list[DnsServer] = []
+    rrl = config.limits.enabled and config.limits.dns_rrl
+    registry = prometheus_client.CollectorRegistry()
+    runner: web.AppRunner | None = None
+    try:
+        for listen in config.dns:
+            host, port = parse_hostport(listen)
+            dns.append(await start_dns(catalog, host, port, rrl=rrl))
+        registry.register(DnsCollector([d.stats for d in dns]))
+        api = Api(service, config, registry)
+        runner = web.AppRunner(build_app(api), access_log_class=AccessLogger)
+        await runner.setup()
+        for listen in config.http:
+            host, port = parse_hostport(listen)
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        addresses = [(str(a[0]), int(a[1])) for a in runner.addresses]
+        tls = _tls_context(config) if config.https else None
+        for listen in config.https:
+            host, port = parse_hostport(listen)
+            await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls).start()
+        tls_addresses = [(str(a[0]), int(a[1])) for a in runner.addresses[len(addresses) :]]
+    except (OSError, ConfigError) as exc:
+        if runner is not None:
+            await runner.cleanup()
+        for d in dns:
+            await d.close()
+        await service.stop()
+        await store.close()
+        if isinstance(exc, ConfigError):
+            raise
+        raise StoreError(f"cannot listen: {exc.strerror or exc}") from exc
+    return RunningServer(store, service, runner, dns, addresses, tls_addresses)
+
+
+def _tls_context(config: ServerConfig) -> ssl.SSLContext:
+    assert config.tls_cert is not None
+    assert config.tls_key is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load tls_cert/tls_key: {exc}") from exc
+    return context
+
+
+async def serve(config: ServerConfig, announce: Callable[[RunningServer], None]) -> None:
+    """Run until SIGTERM or SIGINT, then shut down cleanly."""
+    running = await start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        announce(running)
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await running.close()
+
+
+def run(config: ServerConfig, announce: Callable[[RunningServer], None]) -> None:
+    """Blocking entry point; uses uvloop when installed (the DNS hot path is faster on it)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config, announce))
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(serve(config, announce))
+
+
+def ready_line(running: RunningServer) -> str:
+    return "ready " + json.dumps(running.describe())
