@@ -1,0 +1,152 @@
+"""Admin commands, alone and against a running server (which sees their effect at once)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.helpers import run_homeport
+from tests.server.conftest import ServerProc, start_server, stop_server
+from tests.server.httpget import get
+
+
+def admin(data: Path, *args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = run_homeport("server", *args, "--data", str(data), input=input)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_zone_and_host_lifecycle(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert (
+        admin(data, "zone", "add", "Dyn.Example.NET", "--ns", "ns1.dyn.example.net=192.0.2.53")[0]
+        == 0
+    )
+    code, out, _ = admin(data, "zone", "list", "--json")
+    assert code == 0
+    assert [z["zone"] for z in json.loads(out)] == ["dyn.example.net."]
+    code, out, _ = admin(data, "host", "add", "pi.dyn.example.net", "--json")
+    secret = json.loads(out)["secret"]
+    assert code == 0
+    assert len(secret) >= 43
+    code, out, _ = admin(data, "host", "list", "--json")
+    assert json.loads(out) == [
+        {
+            "host": "pi.dyn.example.net",
+            "ipv4": None,
+            "ipv6": None,
+            "updated": None,
+            "state": "never updated",
+            "owner": None,
+        }
+    ]
+    code, out, _ = admin(data, "host", "rotate-secret", "pi.dyn.example.net", "--json")
+    assert json.loads(out)["secret"] != secret
+    assert admin(data, "host", "rm", "pi.dyn.example.net")[0] == 0
+    code, out, _ = admin(data, "host", "list", "--json")
+    assert json.loads(out) == []
+    code, out, _ = admin(data, "audit", "--json")
+    actions = [e["action"] for e in json.loads(out)]
+    assert actions[:4] == ["host rm", "host rotate", "host add", "zone add"]
+    assert secret not in out
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    cases = [
+        ("host", "add", "pi.nowhere.example"),
+        ("zone", "add", "a.example", "--ns", "ns1.a.example=not-ip"),
+        ("host", "rm", "missing.a.example"),
+        ("zone", "import", str(tmp_path / "missing.zone"), "--zone", "a.example"),
+        ("user", "add", "x:y"),
+    ]
+    for args in cases:
+        code, _out, err = admin(data, *args, input="password123\n")
+        assert code != 0, args
+        assert "Traceback" not in err, args
+        assert len(err.strip().splitlines()) <= 3, (args, err)
+    assert admin(data, "zone", "add", "a.example")[0] == 0
+    code, _, err = admin(data, "zone", "add", "a.example")
+    assert code != 0
+    assert "exists already" in err
+    code, _, err = admin(data, "host", "add", "a.example")
+    assert code != 0
+    assert err.count("\n") == 1
+
+
+def test_running_server_sees_admin_changes_at_once(server: ServerProc) -> None:
+    secret = server.add_host("new.dyn.example.net")
+    # No wait: a host added while the server runs can update immediately.
+    status, body, _ = get(
+        server.http,
+        "/nic/update?hostname=new.dyn.example.net&myip=192.0.2.40",
+        auth=("new.dyn.example.net", secret),
+    )
+    assert (status, body) == (200, "good 192.0.2.40\n")
+    new = json.loads(server.admin("host", "rotate-secret", "new.dyn.example.net", "--json").stdout)[
+        "secret"
+    ]
+    _, body, _ = get(
+        server.http,
+        "/nic/update?hostname=new.dyn.example.net&myip=192.0.2.41",
+        auth=("new.dyn.example.net", secret),
+    )
+    assert body == "badauth\n"
+    _, body, _ = get(
+        server.http,
+        "/nic/update?hostname=new.dyn.example.net&myip=192.0.2.41",
+        auth=("new.dyn.example.net", new),
+    )
+    assert body == "good 192.0.2.41\n"
+    assert server.admin("host", "rm", "new.dyn.example.net").returncode == 0
+    deadline = time.monotonic() + 5
+    while server.dig("new.dyn.example.net") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.dig("new.dyn.example.net") == []
+
+
+ZONE_TEXT = """$ORIGIN imported.example.
+$TTL 300
+@   IN SOA ns1 hostmaster 2024010101 3600 600 1209600 60
+    IN NS  ns1
+ns1 IN A   192.0.2.53
+www IN A   192.0.2.80
+www IN AAAA 2001:db8::80
+txt IN TXT "hello world"
+"""
+
+
+def test_zone_import_is_served_without_restart(server: ServerProc, tmp_path: Path) -> None:
+    zonefile = tmp_path / "imported.zone"
+    zonefile.write_text(ZONE_TEXT)
+    result = server.admin("zone", "import", str(zonefile), "--zone", "imported.example")
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 5
+    while not server.dig("www.imported.example") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.dig("www.imported.example") == ["192.0.2.80"]
+    assert server.dig("www.imported.example", "AAAA") == ["2001:db8::80"]
+    assert server.dig("txt.imported.example", "TXT") == ['"hello world"']
+
+
+def test_restart_serves_what_was_acknowledged(data_dir: Path) -> None:
+    assert admin(data_dir, "zone", "add", "dyn.example.net")[0] == 0
+    srv = start_server(data_dir, "--limits", "off")
+    try:
+        secret = srv.add_host("r.dyn.example.net")
+        _, body, _ = get(
+            srv.http,
+            "/nic/update?hostname=r.dyn.example.net&myip=192.0.2.77,2001:db8::77",
+            auth=("r.dyn.example.net", secret),
+        )
+        assert body.startswith("good")
+        serial = srv.dig("dyn.example.net", "SOA")[0].split()[2]
+    finally:
+        stop_server(srv)
+    srv = start_server(data_dir, "--limits", "off")
+    try:
+        assert srv.dig("r.dyn.example.net") == ["192.0.2.77"]
+        assert srv.dig("r.dyn.example.net", "AAAA") == ["2001:db8::77"]
+        assert srv.dig("dyn.example.net", "SOA")[0].split()[2] == serial
+    finally:
+        stop_server(srv)
