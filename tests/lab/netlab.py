@@ -146,6 +146,9 @@ class Lab:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         self.procs.clear()
         for name in self.ns.values():
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)

@@ -11,6 +11,8 @@ from aiohttp import web
 from homeport.errors import RemoteProtocolError, RouterError, TransportError
 from homeport.proto import gena
 
+SHUTDOWN_TIMEOUT = 1.0  # seconds; see NotifyListener.start
+
 
 async def _send(
     session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str]
@@ -58,7 +60,8 @@ class NotifyListener:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_route("NOTIFY", "/{tail:.*}", self._notify)
-        runner = web.AppRunner(app, access_log=None)
+        # Do not wait the default 60 s for a router that keeps its NOTIFY connection open.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
