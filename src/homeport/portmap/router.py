@@ -12,9 +12,8 @@ import contextlib
 import secrets
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from homeport.core.mapping import NatEvidence, NatVerdict, Refusal, nat_verdict
 from homeport.errors import (
@@ -26,12 +25,15 @@ from homeport.errors import (
     UsageError,
 )
 from homeport.io import routes, ssdp
-from homeport.io import upnp as io_upnp
 from homeport.portmap.base import METHODS, Mapper, Mapping, MethodStatus
 from homeport.portmap.natpmp import NatPmpMapper
 from homeport.portmap.pcp import NonceStore, PcpMapper
-from homeport.portmap.upnp import UpnpMapper
 from homeport.proto import upnp
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from homeport.portmap.upnp import UpnpMapper
 
 # The status probe maps a UDP port for this long and deletes it at once; short so that a probe
 # left behind (the process killed in between) does not linger.
@@ -92,6 +94,11 @@ class Router:
         return made
 
     async def _open_upnp(self) -> UpnpMapper:
+        # aiohttp is imported only when UPnP is used: it is half of a NAT-PMP/PCP command's
+        # start-up time (bench/map_latency.py).
+        from homeport.io import upnp as io_upnp
+        from homeport.portmap.upnp import UpnpMapper
+
         location = self.upnp_location
         if location is None:
             found = await ssdp.discover(local_ip=self.internal_host, gateway=self.gateway)
@@ -108,6 +115,8 @@ class Router:
         )
 
     async def upnp(self) -> UpnpMapper:
+        from homeport.portmap.upnp import UpnpMapper
+
         mapper = await self.mapper("upnp")
         assert isinstance(mapper, UpnpMapper)
         return mapper
@@ -115,6 +124,8 @@ class Router:
     async def upnp_v6(self) -> UpnpMapper:
         """The UPnP mapper reached over IPv6: routers authorise a pinhole only for the address
         the request came from (miniupnpd secure_mode -> 606), so the SOAP call must use IPv6."""
+        from homeport.portmap.upnp import UpnpMapper
+
         base = await self.upnp()
         gateway6 = routes.default_gateway_v6()
         if gateway6 is None or gateway6.is_link_local:
