@@ -34,10 +34,11 @@ def _one_line_error(stderr: str) -> str:
         (["map", "add", "80", "--internal-port", "70000"], "--internal-port must be"),
         (["map", "add", "80", "--lease", "-5"], "--lease"),
         (["map", "rm", "80", "--ipv6"], "no pinhole"),
+        (["map", "status", "--gateway", "router.example"], "--gateway must be an IP address"),
     ],
 )
 def test_bad_input(args: list[str], needle: str, env: dict[str, str]) -> None:
-    result = run_homeport(*args, *NOWHERE, env=env)
+    result = run_homeport(*args[:2], *NOWHERE, *args[2:], env=env)
     assert result.returncode == 64
     assert needle in _one_line_error(result.stderr)
 

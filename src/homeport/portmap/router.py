@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -60,6 +60,11 @@ class Router:
         upnp_location: str | None = None,
         keeper: bool = False,
     ) -> None:
+        if gateway is not None:
+            try:
+                ip_address(gateway)  # never a name: resolving it would send DNS queries
+            except ValueError as exc:
+                raise UsageError(f"--gateway must be an IP address, not {gateway!r}") from exc
         found = gateway or routes.default_gateway_v4()
         if found is None:
             raise UsageError("no IPv4 default gateway in the routing table; pass --gateway IP")
