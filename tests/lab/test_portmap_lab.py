@@ -196,3 +196,21 @@ def test_gena_external_ip_event(lab: Lab) -> None:
     finally:
         keeper.stop()
         lab.set_router_wan_address(old)
+
+
+@pytest.mark.parametrize("method", ["natpmp", "pcp"])
+def test_router_grants_another_port_when_asked_port_is_taken(lab: Lab, method: str) -> None:
+    """NAT-PMP/PCP routers pick a free port themselves; the command prints what it got."""
+    hp_json(lab, "add", "9080", "--internal-port", str(WEB), "--method", "upnp")
+    try:
+        result = lab.homeport(
+            "home", "map", "add", "9080", "--internal-port", "8081", "--method", method
+        )
+        assert result.returncode == 0, result.stderr
+        granted = re.search(r":(\d+) -> ", result.stdout)
+        assert granted is not None
+        assert int(granted.group(1)) != 9080
+        assert "asked for 9080; the router granted" in result.stdout
+        lab.homeport("home", "map", "rm", granted.group(1))
+    finally:
+        lab.homeport("home", "map", "rm", "9080")
