@@ -34,12 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.helpers import homeport_env
+from tests.lab import configs
 
 HERE = Path(__file__).resolve().parent
 TOPOLOGIES = ("single", "cgnat", "dmz")
@@ -246,7 +246,6 @@ class Lab:
             self.lease_file.unlink(missing_ok=True)
             for chain in ("miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"):
                 self.exec("router", "nft", "flush", "chain", "inet", "filter", chain, check=False)
-            self.exec("router", "nft", "flush", "chain", "inet", "filter", "pinhole", check=False)
         self._start_miniupnpd()
 
     def stop_miniupnpd(self) -> None:
@@ -317,42 +316,13 @@ class Lab:
             self._addr("isp", isp_out, f"{self.public_ip}/24")
             self._ip("isp", "route", "add", "default", "via", self.inet_ip)
             self._sysctl("isp", "net.ipv4.ip_forward=1")
-            dmz = ""
-            if self.topology == "dmz":
-                dmz = f'iifname "{isp_out}" ip daddr {self.public_ip} dnat to {self.router_wan_ip}'
-            _run(
-                nft_in["isp"],
-                input=(
-                    "table ip nat {\n"
-                    f"  chain prerouting {{ type nat hook prerouting priority -100; {dmz}; }}\n"
-                    "  chain postrouting { type nat hook postrouting priority 100;"
-                    f' oifname "{isp_out}" masquerade; }}\n'
-                    "}\n"
-                ),
+            ruleset = configs.isp_ruleset(
+                isp_out, self.public_ip, self.router_wan_ip, dmz=self.topology == "dmz"
             )
+            _run(nft_in["isp"], input=ruleset)
         self._addr("inet", inet_if, f"{self.inet_ip}/24")
         self._addr("inet", inet_if, f"{self.stun_alt_ip}/24")
-        # The router: miniupnpd 2.3's nftables names (table inet filter; chains miniupnpd,
-        # prerouting_miniupnpd, postrouting_miniupnpd; IPv6 pinholes go in chain miniupnpd too).
-        _run(
-            nft_in["router"],
-            input=(
-                "table inet filter {\n"
-                "  chain forward { type filter hook forward priority 0; policy drop;\n"
-                "    ct state established,related accept\n"
-                f'    iifname "{self.lan_if}" oifname "{self.wan_if}" accept\n'
-                "    jump miniupnpd; }\n"
-                "  chain miniupnpd { }\n"
-                "  chain prerouting { type nat hook prerouting priority -100; policy accept;\n"
-                "    jump prerouting_miniupnpd; }\n"
-                "  chain postrouting { type nat hook postrouting priority 100; policy accept;\n"
-                f'    jump postrouting_miniupnpd\n    oifname "{self.wan_if}" meta nfproto ipv4'
-                " masquerade; }\n"
-                "  chain prerouting_miniupnpd { }\n"
-                "  chain postrouting_miniupnpd { }\n"
-                "}\n"
-            ),
-        )
+        _run(nft_in["router"], input=configs.router_ruleset(self.lan_if, self.wan_if))
         if self.topology == "single":
             # IPv6 without NAT, for WANIPv6FirewallControl pinholes. Addresses before miniupnpd
             # starts: it reads them once. nodad: usable at once, no 1 s duplicate detection.
@@ -379,28 +349,16 @@ class Lab:
     def _start_miniupnpd(self) -> None:
         conf = self.workdir / "miniupnpd.conf"
         conf.write_text(
-            f"ext_ifname={self.wan_if}\n"
-            # Reserved WAN addresses (RFC 1918, 100.64/10, TEST-NETs) make miniupnpd refuse all
-            # forwarding unless STUN (with CHANGE-REQUEST) shows the path is open.
-            "ext_perform_stun=yes\n"
-            f"ext_stun_host={self.inet_ip}\n"
-            "ext_stun_port=3478\n"
-            f"listening_ip={self.lan_if}\n"
-            f"http_port={HTTP_PORT}\n"
-            "enable_upnp=yes\nenable_natpmp=yes\n"
-            f"ipv6_disable={'no' if self.topology == 'single' else 'yes'}\n"
-            "secure_mode=yes\n"
-            # Epoch = daemon start, so a restart is seen as a reboot (RFC 6886 §3.6).
-            "system_uptime=no\n"
-            "notify_interval=60\nclean_ruleset_interval=600\n"
-            # PCP lifetimes are clamped to [min_lifetime, max_lifetime]; low for lease tests.
-            f"min_lifetime={self.min_lifetime}\nmax_lifetime=86400\n"
-            f"lease_file={self.lease_file}\n"
-            f"uuid={uuid.uuid4()}\n"
-            "friendly_name=homeport lab router\n"
-            "allow 1024-65535 192.168.77.0/24 1024-65535\n"
-            "allow 80-65535 192.168.77.0/24 80-65535\n"
-            "deny 0-65535 0.0.0.0/0 0-65535\n"
+            configs.miniupnpd_conf(
+                wan_if=self.wan_if,
+                lan_if=self.lan_if,
+                stun_host=self.inet_ip,
+                http_port=HTTP_PORT,
+                ipv6=self.topology == "single",
+                min_lifetime=self.min_lifetime,
+                lease_file=str(self.lease_file),
+                lan_net="192.168.77.0/24",
+            )
         )
         log_path = self.workdir / "miniupnpd.log"
         log = log_path.open("ab")
