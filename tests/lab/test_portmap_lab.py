@@ -214,3 +214,12 @@ def test_router_grants_another_port_when_asked_port_is_taken(lab: Lab, method: s
         lab.homeport("home", "map", "rm", granted.group(1))
     finally:
         lab.homeport("home", "map", "rm", "9080")
+
+
+def test_upnp_lease_zero_reports_what_the_router_stored(lab: Lab) -> None:
+    """IGDv2 (miniupnpd): a "permanent" lease is stored as 604800 s; we print that."""
+    added = hp_json(lab, "add", "9090", "--method", "upnp", "--lease", "0")
+    try:
+        assert 604800 - 5 <= added["lease"] <= 604800  # remaining seconds, read back
+    finally:
+        hp_json(lab, "rm", "9090")

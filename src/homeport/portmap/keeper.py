@@ -47,6 +47,9 @@ from homeport.proto import gena
 
 GENA_DURATION = gena.DEFAULT_TIMEOUT
 GENA_RETRY = 10.0  # seconds between attempts to subscribe again after a failure
+# events() keeps at most this many unread events (oldest dropped): an agent that only uses
+# on_event must not grow memory with every renewal.
+EVENT_BACKLOG = 256
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class MappingKeeper:
         self.gena_events = gena_events
         self.check_interval = check_interval
         self.mappings: dict[MappingSpec, Mapping] = {}
-        self._queue: asyncio.Queue[KeeperEvent] = asyncio.Queue()
+        self._queue: asyncio.Queue[KeeperEvent] = asyncio.Queue(EVENT_BACKLOG)
         self._wake: dict[MappingSpec, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._external: IPv4Address | None = None
@@ -160,6 +163,8 @@ class MappingKeeper:
 
     # -- internals ---------------------------------------------------------------------------
     def _emit(self, event: KeeperEvent) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
         self._queue.put_nowait(event)
         if self.on_event is not None:
             self.on_event(event)

@@ -85,6 +85,10 @@ class UpnpMapper(Mapper):
                 granted = soap.reserved_port(values, external_port)
             else:
                 raise
+        if lease == 0:
+            # "Permanent" is the router's to define: IGDv2 routers (miniupnpd) store 604800 s.
+            entry = await self.entry(protocol, granted)
+            lease = entry.lease if entry is not None else 0
         return Mapping(
             protocol=protocol,
             external_port=granted,
