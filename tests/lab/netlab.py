@@ -226,17 +226,30 @@ class Lab:
         return proc
 
     def probe_tcp(self, role: str, host: str, port: int, timeout: float = 2.0) -> bytes | None:
-        """Connect from ``role`` to host:port; the bytes read, or None when it cannot connect."""
+        """Connect from ``role`` to host:port: the first bytes read (b"" if the server says
+        nothing), or None when it cannot connect."""
+        # Connected but silent (an HTTP server waiting for a request) reads as b"".
         code = (
             "import socket,sys\n"
             "try:\n"
             f"    s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout={timeout})\n"
-            "    sys.stdout.write(s.recv(100).decode())\n"
-            "except OSError as e:\n"
+            "except OSError:\n"
             "    sys.exit(3)\n"
+            "try:\n"
+            "    sys.stdout.write(s.recv(100).decode())\n"
+            "except OSError:\n"
+            "    pass\n"
         )
         proc = self.python(role, code, host, str(port))
         return proc.stdout.encode() if proc.returncode == 0 else None
+
+    def wait_tcp(self, role: str, host: str, port: int, timeout: float = 10.0) -> None:
+        """Wait until host:port accepts connections from ``role`` (a server coming up)."""
+        deadline = time.monotonic() + timeout
+        while self.probe_tcp(role, host, port, timeout=0.5) is None:
+            if time.monotonic() > deadline:
+                raise LabError(f"{host}:{port} not reachable from {role} after {timeout} s")
+            time.sleep(0.1)
 
     # -- router operations -------------------------------------------------------------------
     def restart_miniupnpd(self, *, keep_leases: bool = False) -> None:

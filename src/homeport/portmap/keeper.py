@@ -251,6 +251,7 @@ class MappingKeeper:
             if ok:
                 failures = 0
                 granted_at = last_check = loop.time()
+                wake.clear()  # just renewed: a wake-up raised meanwhile (even our own) is met
             else:
                 failures += 1
 
