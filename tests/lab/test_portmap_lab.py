@@ -223,3 +223,17 @@ def test_upnp_lease_zero_reports_what_the_router_stored(lab: Lab) -> None:
         assert 604800 - 5 <= added["lease"] <= 604800  # remaining seconds, read back
     finally:
         hp_json(lab, "rm", "9090")
+
+
+def test_ssdp_over_ipv6_multicast_finds_the_routers_ipv6_url(lab: Lab) -> None:
+    """Home routers announce a link-local IPv6 gateway, so --ipv6 finds the router by
+    multicast (ff02::c) alone; its answer names the URL pinhole requests must use."""
+    code = (
+        "import asyncio\n"
+        "from homeport.io import routes, ssdp\n"
+        "hop, interface = routes.default_route_v6()\n"
+        "print(asyncio.run(ssdp.discover_v6(interface)).location)\n"
+    )
+    result = lab.python("home", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"http://[{lab.router_lan_ip6}]:5000/rootDesc.xml"

@@ -41,7 +41,13 @@ def parse_route_v4(text: str) -> IPv4Address | None:
 
 def parse_route_v6(text: str) -> IPv6Address | None:
     """/proc/net/ipv6_route: the next hop of ::/0 with the lowest metric (not via lo)."""
-    best: tuple[int, IPv6Address] | None = None
+    found = parse_default_v6(text)
+    return found[0] if found else None
+
+
+def parse_default_v6(text: str) -> tuple[IPv6Address, str] | None:
+    """The IPv6 default route's next hop and interface."""
+    best: tuple[int, IPv6Address, str] | None = None
     for line in text.splitlines():
         fields = line.split()
         if len(fields) < 10 or fields[9] == "lo":
@@ -52,8 +58,8 @@ def parse_route_v6(text: str) -> IPv6Address | None:
             continue
         hop, metric = IPv6Address(bytes.fromhex(fields[4])), int(fields[5], 16)
         if best is None or metric < best[0]:
-            best = (metric, hop)
-    return best[1] if best else None
+            best = (metric, hop, fields[9])
+    return (best[1], best[2]) if best else None
 
 
 def parse_if_inet6(text: str) -> list[IPv6Address]:
@@ -85,6 +91,10 @@ def default_gateway_v4(path: str = "/proc/net/route") -> IPv4Address | None:
 
 def default_gateway_v6(path: str = "/proc/net/ipv6_route") -> IPv6Address | None:
     return parse_route_v6(_read(path))
+
+
+def default_route_v6(path: str = "/proc/net/ipv6_route") -> tuple[IPv6Address, str] | None:
+    return parse_default_v6(_read(path))
 
 
 def global_ipv6_addresses(path: str = "/proc/net/if_inet6") -> list[IPv6Address]:

@@ -28,7 +28,6 @@ from homeport.io import routes, ssdp
 from homeport.portmap.base import METHODS, Mapper, Mapping, MethodStatus
 from homeport.portmap.natpmp import NatPmpMapper
 from homeport.portmap.pcp import NonceStore, PcpMapper
-from homeport.proto import upnp
 
 if TYPE_CHECKING:
     import aiohttp
@@ -128,37 +127,40 @@ class Router:
 
     async def upnp_v6(self) -> UpnpMapper:
         """The UPnP mapper reached over IPv6: routers authorise a pinhole only for the address
-        the request came from (miniupnpd secure_mode -> 606), so the SOAP call must use IPv6."""
+        the request came from (miniupnpd secure_mode -> 606), so the SOAP calls must use IPv6.
+        Found by SSDP over IPv6 on the default route's interface (the answer names the
+        router's IPv6 URL), else by putting the global IPv6 gateway into the IPv4 URLs."""
+        from homeport.io import upnp as io_upnp
         from homeport.portmap.upnp import UpnpMapper
 
-        base = await self.upnp()
-        gateway6 = routes.default_gateway_v6()
-        if gateway6 is None or gateway6.is_link_local:
-            raise UsageError(
-                "no global IPv6 default gateway to reach the router over IPv6; "
-                "pass --upnp-url http://[ROUTER-IPV6]:PORT/desc.xml"
-            )
-
-        def v6(url: str) -> str:
-            parts = urlsplit(url)
-            return parts._replace(netloc=f"[{gateway6}]:{parts.port or 80}").geturl()
-
-        description = upnp.Description(
-            base.description.friendly_name,
-            tuple(
-                upnp.Service(
-                    s.service_type, v6(s.control_url), v6(s.event_url) if s.event_url else ""
-                )
-                for s in base.description.services
-            ),
-        )
-        assert self._session is not None
+        route = routes.default_route_v6()
+        if route is None:
+            raise UsageError("this host has no IPv6 default route")
+        gateway6, interface = route
+        if self._session is None:
+            self._session = io_upnp.new_session()
+        if self.upnp_location is not None and "[" in self.upnp_location:
+            location = self.upnp_location
+        else:
+            try:
+                hop = None if gateway6.is_link_local else str(gateway6)
+                location = (await ssdp.discover_v6(interface, gateway=hop)).location
+            except TransportError:
+                if gateway6.is_link_local:
+                    raise UsageError(
+                        "no IGD answered over IPv6; pass --upnp-url "
+                        "http://[ROUTER-IPV6]:PORT/rootDesc.xml"
+                    ) from None
+                base = await self.upnp()
+                parts = urlsplit(base.location)
+                location = parts._replace(netloc=f"[{gateway6}]:{parts.port or 80}").geturl()
+        description = await io_upnp.fetch_description(self._session, location)
         return UpnpMapper(
             str(gateway6),
-            base.internal_host,
+            self.internal_host,
             session=self._session,
             description=description,
-            location=v6(base.location),
+            location=location,
         )
 
     async def add(

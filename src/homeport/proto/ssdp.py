@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from homeport.errors import RemoteProtocolError
 
 MULTICAST_ADDRESS = "239.255.255.250"  # UDA 1.1 §1.3.2
+MULTICAST_ADDRESS_V6 = "ff02::c"  # UDA 1.1 §1.3.2: link-local scope
 PORT = 1900
 # UDA 1.1: MX between 1 and 5; 1 keeps devices that do honour MX quick to answer.
 DEFAULT_MX = 1
