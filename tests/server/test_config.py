@@ -141,3 +141,23 @@ def test_bad_config_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
     assert "Traceback" not in result.stderr
     assert needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_two_dns_listeners_share_metrics(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert (
+        run_homeport("server", "zone", "add", "dyn.example.net", "--data", str(data)).returncode
+        == 0
+    )
+    srv = start_server(data, "--limits", "off", "--dns", "127.0.0.1:0")
+    try:
+        import json
+
+        ready = json.loads(next(line for line in srv.output if line.startswith("ready "))[6:])
+        assert len(ready["dns"]) == 2
+        srv.dig("nothere.dyn.example.net")
+        status, body, _ = get(srv.http, "/metrics")
+        assert status == 200
+        assert 'homeport_dns_queries_total{rcode="NXDOMAIN"} 1.0' in body
+    finally:
+        stop_server(srv)

@@ -16,10 +16,14 @@ from homeport.io.dns_server import DnsStats
 
 
 class DnsStatsCollector(Collector):
-    """A custom collector: ``registry.register(DnsStatsCollector(server.stats))``."""
+    """A custom collector: ``registry.register(DnsStatsCollector(server.stats, ...))``.
 
-    def __init__(self, stats: DnsStats) -> None:
-        self._stats = stats
+    One collector sums every listener's counters: a registry refuses two
+    collectors that export the same metric names.
+    """
+
+    def __init__(self, *stats: DnsStats) -> None:
+        self._all = stats
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         queries = CounterMetricFamily(
@@ -27,16 +31,20 @@ class DnsStatsCollector(Collector):
             "DNS queries answered, by response code",
             labels=["rcode"],
         )
-        for rcode, count in sorted(self._stats.by_rcode().items()):
+        totals: dict[str, int] = {}
+        for stats in self._all:
+            for rcode, count in stats.by_rcode().items():
+                totals[rcode] = totals.get(rcode, 0) + count
+        for rcode, count in sorted(totals.items()):
             queries.add_metric([rcode], count)
         yield queries
         yield CounterMetricFamily(
             "homeport_dns_dropped",
             "DNS queries not answered (malformed, a response, rate-limited)",
-            value=self._stats.dropped,
+            value=sum(s.dropped for s in self._all),
         )
         yield CounterMetricFamily(
             "homeport_dns_rate_limited",
             "DNS UDP answers dropped or truncated by response-rate limiting",
-            value=self._stats.rate_limited,
+            value=sum(s.rate_limited for s in self._all),
         )

@@ -19,7 +19,7 @@ from homeport.errors import ConfigError, StoreError
 from homeport.io.dns_server import DnsServer, start_dns
 from homeport.server.app import AccessLogger, Api, build_app
 from homeport.server.config import ServerConfig, parse_hostport
-from homeport.server.metrics import DnsCollector
+from homeport.server.dns_metrics import DnsStatsCollector
 from homeport.server.service import DdnsService
 from homeport.server.store import Store
 
@@ -70,7 +70,7 @@ async def start(config: ServerConfig) -> RunningServer:
         for listen in config.dns:
             host, port = parse_hostport(listen)
             dns.append(await start_dns(catalog, host, port, rrl=rrl))
-        registry.register(DnsCollector([d.stats for d in dns]))
+        registry.register(DnsStatsCollector(*(d.stats for d in dns)))
         api = Api(service, config, registry)
         runner = web.AppRunner(build_app(api), access_log_class=AccessLogger)
         await runner.setup()
