@@ -39,6 +39,10 @@ class HttpExchange:
     body: bytes = b""
     # Values that must never be printed (tokens, passwords, Basic credentials).
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # A plausible success answer, fed back by --dry-run so a multi-step flow
+    # (look up a record id, then write it) can render its later requests too.
+    # None: a dry run stops after rendering this request.
+    example_reply: HttpReply | None = field(default=None, repr=False, compare=False)
 
     def render(self) -> str:
         """The request as text, every secret replaced by ``[redacted]`` (for --dry-run)."""
