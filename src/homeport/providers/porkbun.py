@@ -51,7 +51,9 @@ def read(reply: HttpReply) -> tuple[c.Outcome | None, Any]:
     if "api key" in message.lower() or "opted in to api access" in message.lower():
         return c.Outcome(Status.FATAL, "badauth", c.one_line(message), True), None
     verdict = c.http_outcome(reply, c.one_line(message))
-    if verdict is not None:
+    if verdict is not None and verdict.status is not Status.FATAL:
+        return verdict, None  # 429/5xx: retried whatever the body says
+    if verdict is not None and not message:
         return verdict, None
     if not isinstance(body, dict) or body.get("status") != "SUCCESS":
         return c.Outcome(Status.FATAL, "ERROR", c.one_line(message or reply.text)), None
