@@ -86,6 +86,9 @@ async def send_http(
             return HttpReply(response.status, body, tuple(response.headers.items()))
     except TimeoutError as exc:
         raise TransportError(f"{where}: no answer within {timeout:g} s") from exc
+    except aiohttp.ClientSSLError as exc:
+        # Certificate not trusted, wrong name, or no TLS at all: never retried in clear.
+        raise TransportError(f"{where}: TLS failure ({type(exc).__name__})") from exc
     except aiohttp.ClientConnectorError as exc:
         reason = exc.os_error.strerror or type(exc.os_error).__name__
         raise TransportError(f"{where}: cannot connect ({reason})") from exc

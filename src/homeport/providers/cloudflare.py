@@ -14,6 +14,8 @@ Every answer is ``{"success": bool, "errors": [{"code", "message"}], "result"}``
 A refused token is HTTP 403 (error 9109 "Invalid access token", 10000
 "Authentication error") or 400 (6003/6111 "Invalid request headers"): badauth.
 HTTP 429 and 5xx are retried. A record already at the address is not written.
+
+Documentation: https://developers.cloudflare.com/api/resources/dns/subresources/records/
 """
 
 from __future__ import annotations

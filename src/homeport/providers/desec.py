@@ -7,6 +7,8 @@ from the connection address or removed, so the family we do not publish is
 sent as ``preserve`` (leave it as it is). Success is HTTP 200 ``good``;
 refused credentials are HTTP 401 ``badauth``; a name outside the account is
 HTTP 404 (``nohost``); HTTP 429 throttles (retry later).
+
+Documentation: https://desec.readthedocs.io/en/latest/dyndns/update-api.html
 """
 
 from __future__ import annotations

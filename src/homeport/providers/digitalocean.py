@@ -13,6 +13,8 @@ Errors are ``{"id": "unauthorized", "message": "Unable to authenticate you"}``
 (401, badauth), ``{"id": "forbidden"}`` (403, badauth), ``{"id": "not_found"}``
 (404, nohost), ``{"id": "too_many_requests"}`` (429, retried), 5xx (retried).
 A record already at the address is not written.
+
+Documentation: https://docs.digitalocean.com/reference/api/api-reference/#tag/Domain-Records
 """
 
 from __future__ import annotations

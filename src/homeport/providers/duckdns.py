@@ -7,6 +7,8 @@ The answer is ``OK`` or ``KO`` (bad token or a domain not in the account);
 with ``verbose=true`` an ``OK`` is followed by the addresses and ``UPDATED``
 or ``NOCHANGE``, which is how we tell ``good`` from ``nochg``. The token rides
 in the URL, so it is listed among the exchange's secrets.
+
+Documentation: https://www.duckdns.org/spec.jsp
 """
 
 from __future__ import annotations

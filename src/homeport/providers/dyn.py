@@ -6,6 +6,8 @@ of the form "Company - Device - Version", up to 20 hostnames. IPv6 goes into
 the ``myip`` comma list. Return codes: ``good``, ``nochg``, ``badauth``,
 ``!donator``, ``notfqdn``, ``nohost``, ``numhost``, ``abuse``, ``badagent``,
 ``dnserr``, ``911`` (DESIGN §3; help.dyn.com "Perform Update", "Return Codes").
+
+Documentation: https://help.dyn.com/remote-access-api/perform-update/ and .../return-codes/
 """
 
 from __future__ import annotations

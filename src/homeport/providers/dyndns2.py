@@ -14,6 +14,8 @@ separate ``myipv6=`` parameter (Dynu, inadyn). The presets (``dyn``, ``noip``,
 
 Some servers answer an HTTP error status with a dyndns2 body (``401`` +
 ``badauth``); the body wins when it parses, else the status decides.
+
+Documentation: https://help.dyn.com/remote-access-api/ (the protocol's origin)
 """
 
 from __future__ import annotations

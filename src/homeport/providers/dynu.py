@@ -5,6 +5,8 @@ API (dynu.com "IP Update Protocol"): ``GET https://api.dynu.com/nic/update``
 given as its MD5 or SHA-256 hex digest). IPv6 travels in the separate
 ``myipv6`` parameter. Responses are the dyndns2 codes: ``good``, ``nochg``,
 ``badauth``, ``notfqdn``, ``nohost``, ``numhost``, ``abuse``, ``dnserr``, ``911``.
+
+Documentation: https://www.dynu.com/DynamicDNS/IP-Update-Protocol
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ lists the account's dynamic records, one per line, ``name|address|update URL``
 A listing that is an ``ERROR:`` line means the credentials were refused.
 A record already at the wanted address is not updated (ddclient does the same),
 which keeps us clear of FreeDNS's abuse limits.
+
+Documentation: https://freedns.afraid.org/api/ and https://freedns.afraid.org/dynamic/
 """
 
 from __future__ import annotations

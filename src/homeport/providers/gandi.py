@@ -8,6 +8,8 @@ deprecated ``Authorization: Apikey KEY``. Success is HTTP 201
 ``{"message": "DNS Record Created"}`` (200 on some updates); errors are JSON
 ``{"code", "message", "object", "cause"}``: 401/403 (badauth), 404 unknown
 domain (nohost), 400 invalid value, 409 conflicting record (fatal), 429/5xx retried.
+
+Documentation: https://api.gandi.net/docs/livedns/
 """
 
 from __future__ import annotations

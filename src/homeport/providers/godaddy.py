@@ -9,6 +9,8 @@ them if absent. Auth: ``Authorization: sso-key KEY:SECRET``. Success is HTTP
 (badauth; GoDaddy also denies accounts with fewer than 10 domains), 404
 ``UNKNOWN_DOMAIN`` (nohost), 422 ``INVALID_BODY`` (fatal), 429
 ``TOO_MANY_REQUESTS`` and 5xx (retried).
+
+Documentation: https://developer.godaddy.com/doc/endpoint/domains
 """
 
 from __future__ import annotations

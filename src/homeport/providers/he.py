@@ -7,6 +7,8 @@ dns.he.net panel). One address per request: an A and an AAAA record are two
 updates with the same key. Answers are dyndns2 lines: ``good IP``,
 ``nochg IP``, ``badauth`` (wrong key, or the record is not dynamic),
 ``nohost``, ``notfqdn``, ``abuse`` (updating too often), ``911``.
+
+Documentation: https://dns.he.net/docs.html
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ HTTP Basic auth by the host's name (or user) and its secret; every dyndns2
 address form is accepted, we send the ``myip`` comma list. Responses are the
 dyndns2 codes, throttling answered ``abuse`` (or HTTP 429). There is no public
 default server: ``server`` must name yours.
+
+Documentation: DESIGN §3 (this project's server)
 """
 
 from __future__ import annotations

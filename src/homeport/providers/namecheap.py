@@ -14,6 +14,8 @@ Errors seen: "Passwords do not match" / "Invalid password" (badauth),
 "Invalid IP" (fatal). Namecheap's Dynamic DNS takes IPv4 only; an IPv6-only
 host is refused locally with ``!ipv6`` and an IPv6 address beside an IPv4 one
 is left unpublished.
+
+Documentation: https://www.namecheap.com/support/knowledgebase/article.aspx/29/11/how-to-dynamically-update-the-hosts-ip-with-an-http-request/
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ generated user name, or a group login ``group:user`` whose colon must travel as
 program, version and a contact. Responses: ``good IP``, ``nochg IP``,
 ``nohost``, ``badauth``, ``badagent``, ``!donator``, ``abuse``, ``911``; No-IP
 asks clients to stop on every error but ``911`` and to wait 30 minutes after it.
+
+Documentation: https://www.noip.com/integrate/request and https://www.noip.com/integrate/response
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ HTTP Basic auth by a DynHost login (``zone-suffix`` user made in the OVH
 control panel, scoped to one sub-domain). Responses are dyndns2 lines:
 ``good IP``, ``nochg IP``, ``badauth``, ``nohost``, ``notfqdn``, ``abuse``,
 ``911``; a refused login may also come back as HTTP 401.
+
+Documentation: https://help.ovhcloud.com/csm/en-dns-dynhost
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ Answers are ``{"status": "SUCCESS", ...}`` or ``{"status": "ERROR", "message": .
 with HTTP 400/403; a refused key pair says "Invalid API key" (badauth), a
 domain without API access "Domain is not opted in to API access" (badauth: the
 account must change it). HTTP 429/5xx are retried. The apex is an empty SUB.
+
+Documentation: https://porkbun.com/api/json/v3/documentation
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ TSIG does not verify the same way.
 
 ddclient's ``protocol=nsupdate`` keeps the key in a BIND key file
 (``password=/path/to/key``): :func:`parse_bind_key` reads its text.
+
+Documentation: RFC 2136 (https://www.rfc-editor.org/rfc/rfc2136), RFC 8945 (TSIG)
 """
 
 from __future__ import annotations
