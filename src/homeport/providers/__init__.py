@@ -32,6 +32,7 @@ _MODULES: dict[str, str] = {
         "gandi": ("gandi", "gandi-livedns"),
         "digitalocean": ("digitalocean",),
         "godaddy": ("godaddy",),
+        "dnsexit2": ("dnsexit2", "dnsexit"),
         "rfc2136": ("rfc2136", "nsupdate"),
     }.items()
     for alias in aliases
