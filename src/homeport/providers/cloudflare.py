@@ -20,7 +20,7 @@ Documentation: https://developers.cloudflare.com/api/resources/dns/subresources/
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -70,6 +70,8 @@ def read(reply: HttpReply) -> tuple[c.Outcome | None, Any]:
 class CloudflareProvider(Provider):
     name = "cloudflare"
     Settings: ClassVar[type[ProviderSettings]] = CloudflareSettings
+    # ddclient: login=token (a literal word), password=<API token>, zone=
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

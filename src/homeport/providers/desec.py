@@ -13,7 +13,7 @@ Documentation: https://desec.readthedocs.io/en/latest/dyndns/update-api.html
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 from urllib.parse import urlencode
 
@@ -44,6 +44,7 @@ class DesecSettings(ProviderSettings):
 class DesecProvider(Provider):
     name = "desec"
     Settings: ClassVar[type[ProviderSettings]] = DesecSettings
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

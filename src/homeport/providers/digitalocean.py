@@ -19,7 +19,7 @@ Documentation: https://docs.digitalocean.com/reference/api/api-reference/#tag/Do
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -63,6 +63,7 @@ def read(reply: HttpReply) -> tuple[c.Outcome | None, Any]:
 class DigitalOceanProvider(Provider):
     name = "digitalocean"
     Settings: ClassVar[type[ProviderSettings]] = DigitalOceanSettings
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

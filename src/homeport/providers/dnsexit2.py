@@ -14,7 +14,7 @@ Documentation: https://dnsexit.com/dns/dns-api/
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import pydantic
@@ -56,6 +56,7 @@ class DNSExitSettings(ProviderSettings):
 class DNSExitProvider(Provider):
     name = "dnsexit2"
     Settings: ClassVar[type[ProviderSettings]] = DNSExitSettings
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "apikey"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

@@ -13,7 +13,7 @@ Documentation: https://www.duckdns.org/spec.jsp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 from urllib.parse import urlencode
 
@@ -68,6 +68,8 @@ def read_reply(reply: HttpReply) -> c.Outcome:
 class DuckDNSProvider(Provider):
     name = "duckdns"
     Settings: ClassVar[type[ProviderSettings]] = DuckDNSSettings
+    # ddclient: password=<token>
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token"}
     max_hosts_per_request = MAX_DOMAINS
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:

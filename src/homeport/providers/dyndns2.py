@@ -20,7 +20,7 @@ Documentation: https://help.dyn.com/remote-access-api/ (the protocol's origin)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar, Literal
 from urllib.parse import urlencode
 
@@ -89,6 +89,8 @@ class Dyndns2Provider(Provider):
     name = "dyndns2"
     Settings: ClassVar[type[ProviderSettings]] = Dyndns2Settings
     max_hosts_per_request = dyndns2.MAX_HOSTNAMES
+    # ddclient's name for the update path
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"script": "path"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

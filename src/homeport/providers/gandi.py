@@ -14,7 +14,7 @@ Documentation: https://api.gandi.net/docs/livedns/
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -47,6 +47,15 @@ class GandiSettings(ProviderSettings):
 class GandiProvider(Provider):
     name = "gandi"
     Settings: ClassVar[type[ProviderSettings]] = GandiSettings
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token"}
+
+    @classmethod
+    def settings_from_ddclient(cls, options: Mapping[str, str]) -> ProviderSettings:
+        # ddclient sends "Apikey" unless use-personal-access-token=yes.
+        opts = {k.replace("_", "-"): v for k, v in options.items()}
+        pat = opts.pop("use-personal-access-token", "no").strip().lower()
+        opts["auth-scheme"] = "Bearer" if pat in ("yes", "true", "1", "on") else "Apikey"
+        return super().settings_from_ddclient(opts)
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

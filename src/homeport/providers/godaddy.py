@@ -15,7 +15,7 @@ Documentation: https://developer.godaddy.com/doc/endpoint/domains
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -47,6 +47,7 @@ class GoDaddySettings(ProviderSettings):
 class GoDaddyProvider(Provider):
     name = "godaddy"
     Settings: ClassVar[type[ProviderSettings]] = GoDaddySettings
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"login": "key", "password": "secret"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

@@ -20,7 +20,7 @@ Documentation: https://www.namecheap.com/support/knowledgebase/article.aspx/29/1
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -71,6 +71,8 @@ def read_reply(reply: HttpReply) -> c.Outcome:
 class NamecheapProvider(Provider):
     name = "namecheap"
     Settings: ClassVar[type[ProviderSettings]] = NamecheapSettings
+    # ddclient: login=<the domain>
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"login": "zone"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

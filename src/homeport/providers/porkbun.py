@@ -18,7 +18,7 @@ Documentation: https://porkbun.com/api/json/v3/documentation
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -65,6 +65,8 @@ def read(reply: HttpReply) -> tuple[c.Outcome | None, Any]:
 class PorkbunProvider(Provider):
     name = "porkbun"
     Settings: ClassVar[type[ProviderSettings]] = PorkbunSettings
+    # apikey=, secretapikey= match already
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"root-domain": "zone"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import dns.message
@@ -96,11 +97,12 @@ def parse_bind_key(text: str) -> tuple[str, str, str]:
     if match is None:
         raise ConfigError("no key statement in the TSIG key file")
     body = match.group("body")
-    algorithm = re.search(r"algorithm\s+\"?([\w-]+)\"?\s*;", body)
+    algorithm = re.search(r"algorithm\s+\"?([\w.-]+)\"?\s*;", body)
     secret = re.search(r"secret\s+\"([^\"]+)\"\s*;", body)
     if algorithm is None or secret is None:
         raise ConfigError(f"key {match.group('name')} lacks an algorithm or a secret")
-    return match.group("name"), algorithm.group(1).lower(), secret.group(1)
+    # "hmac-md5.sig-alg.reg.int" is the old long name of hmac-md5.
+    return match.group("name"), algorithm.group(1).lower().split(".")[0], secret.group(1)
 
 
 def outcome_of(response: Any) -> c.Outcome:
@@ -116,6 +118,23 @@ def outcome_of(response: Any) -> c.Outcome:
 class RFC2136Provider(Provider):
     name = "rfc2136"
     Settings: ClassVar[type[ProviderSettings]] = RFC2136Settings
+
+    @classmethod
+    def settings_from_ddclient(cls, options: Mapping[str, str]) -> ProviderSettings:
+        """ddclient's nsupdate: ``password=`` names a BIND key file; ``login=`` (the
+        nsupdate binary) is not needed. The file is read here, at config time."""
+        opts = dict(options)
+        path = opts.pop("password", "")
+        if path:
+            try:
+                text = Path(path).read_text()
+            except OSError as exc:
+                raise ConfigError(
+                    f"password: cannot read TSIG key file {path}: {exc.strerror}"
+                ) from None
+            name, algorithm, secret = parse_bind_key(text)
+            opts.update({"key-name": name, "key-algorithm": algorithm, "key-secret": secret})
+        return super().settings_from_ddclient(opts)
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)
