@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self
@@ -76,6 +77,8 @@ class FakeServer:
         self.routes(self.app.router)
         self._runner: web.AppRunner | None = None
         self.url = ""
+        # Set before start() to serve HTTPS (tests with real clients that insist on TLS).
+        self.ssl_context: ssl.SSLContext | None = None
 
     def routes(self, router: web.UrlDispatcher) -> None:
         raise NotImplementedError
@@ -106,10 +109,10 @@ class FakeServer:
     async def start(self) -> str:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
         return self.url
 
     async def stop(self) -> None:

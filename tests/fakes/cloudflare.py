@@ -40,6 +40,9 @@ class CloudflareFake(FakeServer):
 
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/client/v4/zones", self.list_zones)
+        router.add_get(
+            "/client/v4/zones/", self.list_zones
+        )  # ddclient's spelling; Cloudflare takes it
         router.add_get("/client/v4/zones/{zone}/dns_records", self.list_records)
         router.add_post("/client/v4/zones/{zone}/dns_records", self.create)
         router.add_patch("/client/v4/zones/{zone}/dns_records/{rid}", self.patch)

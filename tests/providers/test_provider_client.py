@@ -19,6 +19,7 @@ from homeport.io.provider_client import render_flow_dry_run, run_flow, update_ho
 from homeport.providers.base import Flow, HostUpdate, HttpExchange, Provider, Status, UpdateResult
 from tests.fakes.base import FakeServer, text
 from tests.fakes.duckdns import DuckDNSFake
+from tests.fakes.tls import make_certificate, server_context
 from tests.helpers import homeport_env
 
 TOKEN = "duck-token-1234567890-abcdef"
@@ -100,37 +101,16 @@ def test_redirects_are_not_followed() -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
-
-
-class TlsDuckFake(DuckDNSFake):
-    def __init__(self, cert: Path, key: Path) -> None:
-        super().__init__(TOKEN, {"myhome"})
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(cert, key)
-
-    async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.context)
-        await site.start()
-        self.url = f"https://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self.url
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def test_https_is_verified(certificate: tuple[Path, Path]) -> None:
     cert, key = certificate
 
     async def main() -> tuple[Status, str]:
-        async with TlsDuckFake(cert, key) as fake:
+        tls_fake = DuckDNSFake(TOKEN, {"myhome"})
+        tls_fake.ssl_context = server_context(cert, key)
+        async with tls_fake as fake:
             # The system trust store does not know our certificate: refused.
             async with aiohttp.ClientSession() as session:
                 with pytest.raises(TransportError, match="TLS failure"):

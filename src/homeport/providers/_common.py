@@ -55,12 +55,12 @@ NOCHG = Outcome(Status.NOCHG, "nochg")
 
 
 def secret_forms(*values: str) -> tuple[str, ...]:
-    """A secret as given and as it appears percent-encoded in a URL or form."""
+    """A secret as given, percent-encoded in a URL or form, and escaped in JSON."""
     forms: list[str] = []
     for value in values:
         if value:
             forms += [value, quote(value, safe=""), quote(value, safe="/")]
-            forms.append(urlencode({"": value})[1:])
+            forms += [urlencode({"": value})[1:], json.dumps(value)[1:-1]]
     return tuple(dict.fromkeys(forms))
 
 

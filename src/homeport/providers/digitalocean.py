@@ -79,7 +79,7 @@ class DigitalOceanProvider(Provider):
             user_agent=self.user_agent,
             headers=[("Authorization", f"Bearer {token}"), *c.JSON_HEADERS],
             body=c.json_body(body) if body is not None else b"",
-            secrets=[token],
+            secrets=c.secret_forms(token),
             example=c.json_reply(example, status),
         )
         return read(reply)

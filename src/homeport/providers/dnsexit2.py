@@ -84,7 +84,7 @@ class DNSExitProvider(Provider):
                 user_agent=self.user_agent,
                 headers=c.JSON_HEADERS,
                 body=c.json_body({"apikey": key, "domain": zone, "update": updates}),
-                secrets=[key],
+                secrets=c.secret_forms(key),
                 example=c.json_reply({"code": 0, "message": "Success"}),
             )
             outcome = self.read(reply)

@@ -77,7 +77,7 @@ class GandiProvider(Provider):
             user_agent=self.user_agent,
             headers=[("Authorization", f"{cfg.auth_scheme} {token}"), *c.JSON_HEADERS],
             body=c.json_body({"rrset_values": [str(address)], "rrset_ttl": cfg.ttl}),
-            secrets=[token],
+            secrets=c.secret_forms(token),
             example=c.json_reply({"message": "DNS Record Created"}, 201),
         )
         body = c.parse_json(reply)

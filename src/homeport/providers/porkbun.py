@@ -84,7 +84,7 @@ class PorkbunProvider(Provider):
             user_agent=self.user_agent,
             headers=c.JSON_HEADERS,
             body=c.json_body(body),
-            secrets=keys,
+            secrets=c.secret_forms(*keys),
             example=c.json_reply({"status": "SUCCESS", **example}),
         )
         return read(reply)
