@@ -60,6 +60,17 @@ CASES = {
         "home.ddns.net",
         lambda f: _records(f) == {"home.ddns.net": {"A": IP}},
     ),
+    "ovh": Case(
+        lambda: Dyndns2Fake(
+            credentials={"example.com-home": PW},
+            records={"home.example.com": {}},
+            auth_status=401,
+            required={"system": "dyndns"},
+        ),
+        f"protocol=ovh, server={{host}}, login=example.com-home, password={PW}",
+        "home.example.com",
+        lambda f: _records(f) == {"home.example.com": {"A": IP}},
+    ),
     "duckdns": Case(
         lambda: DuckDNSFake(PW, {"myhome"}),
         f"protocol=duckdns, server={{host}}, password={PW}",

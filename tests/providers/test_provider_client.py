@@ -151,3 +151,24 @@ def test_configuring_one_provider_loads_only_its_dependencies() -> None:
         timeout=60, check=True,
     )  # fmt: skip
     assert out.stdout.splitlines() == ["[]", "['dns']"]
+
+
+class EchoFake(FakeServer):
+    """A provider that quotes the request back in its error (some do)."""
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/update", self.update)
+
+    async def update(self, request: web.Request) -> web.Response:
+        return text(f"bad request {request.query_string}")
+
+
+def test_a_credential_echoed_by_the_provider_is_redacted_from_results() -> None:
+    async def main() -> list[UpdateResult]:
+        async with EchoFake() as fake, aiohttp.ClientSession() as session:
+            return await run_flow(duckdns(fake.url).update([HOST]), session, timeout=5)
+
+    [result] = asyncio.run(main())
+    assert result.status is Status.RETRY
+    assert "token=[redac" in result.message  # redacted before the message was cut short
+    assert all(TOKEN[:n] not in result.message for n in range(4, len(TOKEN) + 1))

@@ -20,6 +20,7 @@ RSS (a benchmark) pays only for what is configured.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -60,6 +61,17 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
         if secret:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+def redact_reply(reply: HttpReply, secrets: Sequence[str]) -> HttpReply:
+    """``reply`` with any of our secrets it quotes replaced, before a provider
+    reads it: a provider that echoes the request in an error would otherwise put
+    a credential (or, once truncated, part of one) into a result message."""
+    body = reply.body
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and secret.encode() in body:
+            body = body.replace(secret.encode(), b"[redacted]")
+    return reply if body is reply.body else replace(reply, body=body)
 
 
 async def send_http(
@@ -143,15 +155,17 @@ async def run_flow(
     TransportError (no answer) or RemoteProtocolError (an answer we cannot
     read); see :func:`update_hosts` for the variant that never raises them.
     """
+    secrets: list[str] = []
     try:
         exchange = next(flow)
         while True:
             reply: Any
             if isinstance(exchange, HttpExchange):
+                secrets += exchange.secrets
                 if session is None:
                     raise TypeError("an HTTP provider flow needs an aiohttp session")
                 try:
-                    reply = await send_http(session, exchange, timeout)
+                    reply = redact_reply(await send_http(session, exchange, timeout), secrets)
                 except TransportError as exc:
                     # Belt and braces: the message is built without the URL's
                     # path and query, but never let a secret through.
@@ -161,7 +175,8 @@ async def run_flow(
             exchange = flow.send(reply)
     except StopIteration as done:
         results: list[UpdateResult] = done.value
-        return results
+        # A provider that echoes a credential back must not get it into our logs.
+        return [replace(r, message=_redact(r.message, secrets)) for r in results]
     finally:
         flow.close()
 
@@ -220,6 +235,7 @@ def render_flow_dry_run(flow: Flow) -> list[str]:
 __all__ = [
     "DEFAULT_TIMEOUT",
     "failed_results",
+    "redact_reply",
     "render_flow_dry_run",
     "run_flow",
     "send_dns",
