@@ -9,12 +9,8 @@ one key per HMAC algorithm, plus a key BIND knows but does not allow to update.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,17 +22,12 @@ import pytest
 from homeport import providers
 from homeport.io.provider_client import run_flow
 from homeport.providers.base import HostUpdate, Provider, Status, UpdateResult
+from tests.providers.dns_peers import ZONE, dig, free_port, running, secret, zone_text
 
 pytestmark = pytest.mark.peer
 
 NAMED = "/usr/sbin/named"
-ZONE = "dyn.homeport.test"
 ALGORITHMS = ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"]
-STARTUP_LIMIT = 20.0  # seconds for named to load the zone on a busy 2-core machine
-
-
-def secret(seed: str) -> str:
-    return base64.b64encode(f"{seed}-0123456789abcdef0123456789".encode()).decode()
 
 
 KEYS = {f"key-{alg}": (alg, secret(alg)) for alg in ALGORITHMS}
@@ -49,34 +40,13 @@ class Bind:
     directory: Path
 
 
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (named needs both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port on 127.0.0.1")
-
-
 def write_config(directory: Path, port: int) -> Path:
     keys = "".join(
         f'key "{name}" {{ algorithm {alg}; secret "{sec}"; }};\n'
         for name, (alg, sec) in KEYS.items()
     )
     updaters = " ".join(f'key "{name}";' for name in KEYS if name != "key-readonly")
-    (directory / "zone.db").write_text(
-        f"$TTL 300\n"
-        f"@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 60\n"
-        f"@ IN NS ns1.{ZONE}.\n"
-        f"ns1 IN A 127.0.0.1\n"
-        f"home IN A 192.0.2.1\n"
-    )
+    (directory / "zone.db").write_text(zone_text())
     (directory / "bind.keys").write_text("")  # no trust anchors: never read /etc/bind's
     config = directory / "named.conf"
     config.write_text(
@@ -105,31 +75,6 @@ zone "{ZONE}" {{
     return config
 
 
-def dig(port: int, name: str, rdtype: str) -> list[str]:
-    out = subprocess.run(
-        ["dig", "@127.0.0.1", "-p", str(port), "+short", "+norecurse", "+time=2", name, rdtype],
-        capture_output=True,
-        text=True,
-        timeout=15,
-        check=True,
-    )
-    return sorted(out.stdout.split())
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"named exited: {log.read_text()[-2000:]}")
-        try:
-            if dig(port, f"ns1.{ZONE}", "A") == ["127.0.0.1"]:
-                return
-        except subprocess.SubprocessError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"named did not serve the zone in time: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
     assert os.geteuid() == 0, "the BIND test runs named as root (CI does)"
@@ -137,23 +82,9 @@ def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
     directory = tmp_path_factory.mktemp(f"named-{uuid.uuid4().hex[:8]}")
     port = free_port()
     config = write_config(directory, port)
-    log = directory / "named.stderr"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [NAMED, "-g", "-4", "-n", "1", "-c", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        wait_until_serving(process, port, log)
+    command = [NAMED, "-g", "-4", "-n", "1", "-c", str(config)]
+    with running(command, port, directory / "named.stderr"):
         yield Bind(port, directory)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def rfc2136(port: int, key_name: str, *, key_secret: str | None = None) -> Provider:
