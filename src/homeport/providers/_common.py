@@ -116,6 +116,16 @@ def parse_json(reply: HttpReply) -> Any:
         return None
 
 
+def dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects in a JSON list; anything else holds none (a provider's odd answer)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def bad_shape(what: str) -> Outcome:
+    """A 2xx answer that lacks what its documentation promises: retry later."""
+    return Outcome(Status.RETRY, "badresponse", f"answer lacks {what}", account_wide=True)
+
+
 def http_outcome(reply: HttpReply, detail: str = "") -> Outcome | None:
     """The verdict an HTTP status alone gives; None for 2xx (read the body).
 

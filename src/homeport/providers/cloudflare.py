@@ -101,9 +101,12 @@ class CloudflareProvider(Provider):
         )
         if error is not None:
             return error, ""
-        if not found:
+        if not isinstance(found, list):
+            return c.bad_shape("a zone list"), ""
+        zones = [z for z in c.dicts(found) if z.get("id")]
+        if not zones:
             return c.Outcome(Status.FATAL, "nohost", f"zone {zone} is not in this account"), ""
-        self._zone_ids[zone] = str(found[0]["id"])
+        self._zone_ids[zone] = str(zones[0]["id"])
         return None, self._zone_ids[zone]
 
     def update(self, hosts: Sequence[HostUpdate]) -> Flow:
@@ -125,8 +128,12 @@ class CloudflareProvider(Provider):
         )
         if error is not None:
             return error
+        if not isinstance(found, list):
+            return c.bad_shape("a record list")
         if found:
-            record = found[0]
+            record = c.dicts(found)[0] if c.dicts(found) else {}
+            if not record.get("id"):
+                return c.bad_shape("a record id")
             if record.get("content") == str(address):
                 return c.Outcome(Status.NOCHG, "nochg", f"{rdtype} record already {address}")
             body: dict[str, object] = {"content": str(address)}

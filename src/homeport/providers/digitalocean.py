@@ -99,9 +99,13 @@ class DigitalOceanProvider(Provider):
         error, body = yield from self._call("GET", f"{base}?{query}", None, example)
         if error is not None:
             return error
-        records = body.get("domain_records") or []
-        if records:
-            record = records[0]
+        found = body.get("domain_records")
+        if not isinstance(found, list):
+            return c.bad_shape("domain_records")
+        if found:
+            record = c.dicts(found)[0] if c.dicts(found) else {}
+            if not record.get("id"):
+                return c.bad_shape("a record id")
             if record.get("data") == str(address):
                 return c.Outcome(Status.NOCHG, "nochg", f"{rdtype} record already {address}")
             change = {"type": rdtype, "data": str(address)}

@@ -103,7 +103,9 @@ class PorkbunProvider(Provider):
         error, body = yield from self._call(path, {}, {"records": [old]})
         if error is not None:
             return error
-        records = body.get("records") or []
+        if not isinstance(body.get("records"), list):
+            return c.bad_shape("records")
+        records = c.dicts(body["records"])
         if any(r.get("content") == str(address) for r in records) and len(records) == 1:
             return c.Outcome(Status.NOCHG, "nochg", f"{rdtype} record already {address}")
         ttl = str(self.config.ttl)  # Porkbun's API takes numbers as strings
