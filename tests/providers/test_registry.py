@@ -6,6 +6,7 @@ import importlib
 import inspect
 import re
 from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
 from urllib.parse import quote
 
 import pydantic
@@ -94,3 +95,13 @@ def test_dry_run_renders_every_step_without_secrets(cls: type[Provider]) -> None
         if not text.startswith("DNS "):
             assert "User-Agent: homeport - agent - 1.2.3" in text.splitlines()
     assert SECRET not in repr(provider.settings)
+
+
+def test_the_provider_guide_covers_every_name_and_setting() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "providers.md").read_text()
+    for name in providers.names():
+        assert f"`{name}`" in guide, name
+    for cls in CLASSES:
+        section = guide.split(f"### `{cls.name}`")[1].split("\n### ")[0]
+        for field in cls.Settings.model_fields:
+            assert f"| `{field}` |" in section, (cls.name, field)

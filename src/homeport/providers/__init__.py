@@ -32,7 +32,7 @@ _MODULES: dict[str, str] = {
         "gandi": ("gandi", "gandi-livedns"),
         "digitalocean": ("digitalocean",),
         "godaddy": ("godaddy",),
-        "dnsexit2": ("dnsexit2", "dnsexit"),
+        "dnsexit2": ("dnsexit2",),  # not "dnsexit": ddclient's is an older, different API
         "rfc2136": ("rfc2136", "nsupdate"),
     }.items()
     for alias in aliases
