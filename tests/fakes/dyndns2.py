@@ -48,6 +48,8 @@ class Dyndns2Fake(FakeServer):
 
     async def update(self, request: web.Request) -> web.Response:
         forced = self.forced()
+        if forced == "throttle":  # a homeport server's per-host limit: 429 + abuse
+            return text("abuse", 429)
         if forced and forced.startswith("http"):
             return text(forced[4:], int(forced[4:]))
         if not request.headers.get("User-Agent"):

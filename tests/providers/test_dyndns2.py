@@ -99,6 +99,20 @@ def test_http_errors_without_a_dyndns2_body(status: int, expected: Status, code:
     assert (results[0].status, results[0].code) == (expected, code)
 
 
+def test_a_throttle_is_retried_even_when_the_body_says_abuse() -> None:
+    results = drive(maker("homeport"), fake_for("homeport"), [HostUpdate(HOST, V4)], "throttle")
+    assert (results[0].status, results[0].code) == (Status.RETRY, "HTTP 429")
+
+
+def test_noip_ddns_key_credentials() -> None:
+    # A DDNS key is a generated user name and password scoped to one host or group.
+    fake = Dyndns2Fake(credentials={"k3yusr8xq2": "Zp4kq9LmN2"}, records={HOST: {}})
+    make = maker("noip", login="k3yusr8xq2", password="Zp4kq9LmN2")
+    results = drive(make, fake, [HostUpdate(HOST, V4)])
+    assert (results[0].status, results[0].code) == (Status.GOOD, "good")
+    assert fake.requests[0].basic == ("k3yusr8xq2", "Zp4kq9LmN2")
+
+
 def test_ovh_answers_badauth_with_401() -> None:
     fake = Dyndns2Fake(credentials={"user": PASSWORD}, auth_status=401)
     results = drive(maker("ovh", password="nope"), fake, [HostUpdate(HOST, V4)])

@@ -63,7 +63,15 @@ class Dyndns2Settings(ProviderSettings):
 
 
 def read_reply(reply: HttpReply, hostnames: Sequence[str]) -> list[c.Outcome]:
-    """One outcome per hostname from a dyndns2 answer."""
+    """One outcome per hostname from a dyndns2 answer.
+
+    HTTP 429 means "slow down" (RFC 6585 §4) whatever the body says: a server
+    that throttles with ``429`` + ``abuse`` (ours does, DESIGN §8) is telling
+    us to wait, not that the host is blocked for good.
+    """
+    if reply.status in c.RETRY_STATUSES and "911" not in reply.text.split():
+        detail = c.one_line(reply.text, 60)
+        return [c.Outcome(Status.RETRY, f"HTTP {reply.status}", detail, True)] * len(hostnames)
     try:
         lines = dyndns2.parse_response(reply.text, hostnames)
     except RemoteProtocolError as exc:
