@@ -110,3 +110,14 @@ def test_dry_run_renders_all_three_steps() -> None:
     assert all("Authorization: Bearer [redacted]" in t for t in texts)
     assert texts[2].endswith(f'{{"content":"{V4}","proxied":false}}')
     assert_secret_free(texts, [TOKEN])
+
+
+def test_a_host_outside_the_zone_fails_alone() -> None:
+    server = fake()
+    hosts = [HostUpdate("home.example.org", V4), HostUpdate(HOST, V4)]
+    results = drive(make(zone=ZONE), server, hosts)
+    assert [(r.status, r.code) for r in results] == [
+        (Status.FATAL, "config"),
+        (Status.GOOD, "good"),
+    ]
+    assert "not inside zone example.com" in results[0].message

@@ -50,10 +50,6 @@ class Outcome:
         return self.status in (Status.GOOD, Status.NOCHG)
 
 
-GOOD = Outcome(Status.GOOD, "good")
-NOCHG = Outcome(Status.NOCHG, "nochg")
-
-
 def secret_forms(*values: str) -> tuple[str, ...]:
     """A secret as given, percent-encoded in a URL or form, and escaped in JSON."""
     forms: list[str] = []
@@ -184,7 +180,8 @@ def each_record(hosts: Sequence[HostUpdate], op: RecordOp) -> Flow:
 
     A host's status is its worst family's; a result's addresses are only the
     families that were published. An account-wide failure (bad token,
-    provider down) ends the flow: the remaining hosts share it, unsent.
+    provider down) ends the flow: the remaining hosts share it, unsent. A
+    host whose settings cannot work is FATAL ``config`` on its own.
     """
     results: list[UpdateResult] = []
     stop: Outcome | None = None
@@ -195,7 +192,12 @@ def each_record(hosts: Sequence[HostUpdate], op: RecordOp) -> Flow:
         done: list[Address] = []
         outcomes: list[Outcome] = []
         for rdtype, address in records_of(host):
-            outcome = yield from op(host, rdtype, address)
+            try:
+                outcome = yield from op(host, rdtype, address)
+            except LocalProtocolError as exc:
+                # This host's settings cannot work (a name outside the zone);
+                # the other hosts still can.
+                outcome = Outcome(Status.FATAL, "config", exc.message)
             outcomes.append(outcome)
             if outcome.published:
                 done.append(address)

@@ -54,9 +54,9 @@ class CloudflareSettings(ProviderSettings):
 def read(reply: HttpReply) -> tuple[c.Outcome | None, Any]:
     """(error outcome or None, the ``result`` member)."""
     body = c.parse_json(reply)
-    errors = body.get("errors") or [] if isinstance(body, dict) else []
-    codes = {e.get("code") for e in errors if isinstance(e, dict)}
-    detail = "; ".join(f"{e.get('code')} {e.get('message')}" for e in errors if isinstance(e, dict))
+    errors = c.dicts(body.get("errors")) if isinstance(body, dict) else []
+    codes = {e["code"] for e in errors if isinstance(e.get("code"), int)}
+    detail = "; ".join(f"{e.get('code')} {e.get('message')}" for e in errors)
     if codes & AUTH_ERRORS:
         return c.Outcome(Status.FATAL, "badauth", c.one_line(detail), True), None
     verdict = c.http_outcome(reply, c.one_line(detail))
