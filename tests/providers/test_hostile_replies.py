@@ -27,11 +27,12 @@ HOSTS = [
 ]
 HTTP_NAMES = sorted(n for n in SAMPLES if n != "rfc2136")
 
+KEYS = ["success", "result", "status", "records", "code", "domain_records", "errors",
+        "message", "id", "content", "data", "proxied", "name", "type"]  # fmt: skip
+keys = st.sampled_from(KEYS) | st.text(max_size=8)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
     max_leaves=12,
 )
 words = st.sampled_from(
@@ -42,9 +43,9 @@ bodies = st.one_of(
     st.binary(max_size=60),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.lists(words, max_size=4).map(lambda ws: "\n".join(ws).encode()),
-    st.dictionaries(st.sampled_from(["success", "result", "status", "records", "code",
-                                     "domain_records", "errors", "message", "id"]),
-                    json_values, max_size=4).map(lambda d: json.dumps(d).encode()),
+    st.dictionaries(st.sampled_from(KEYS), json_values, max_size=4).map(
+        lambda d: json.dumps(d).encode()
+    ),
 )  # fmt: skip
 statuses = st.sampled_from([200, 200, 201, 204, 301, 400, 401, 403, 404, 409, 422, 429, 500, 503])
 
