@@ -124,6 +124,9 @@ def test_settings_reject_a_bad_secret_and_names_outside_the_zone() -> None:
         cls.Settings(server="127.0.0.1", zone="z", key_name="k", key_secret="not base64!")
     with pytest.raises(ConfigError):
         next(provider(53).update([HostUpdate("elsewhere.example", V4)]))
+    with pytest.raises(pydantic.ValidationError, match="server must be the primary's IP address"):
+        cls.Settings(server="ns1.example", zone="z", key_name="k", key_secret=SECRET)
+    assert cls.Settings(server="[::1]", zone="z", key_name="k", key_secret=SECRET).server == "::1"
 
 
 def test_parse_bind_key_file() -> None:

@@ -26,6 +26,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping, Sequence
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -75,6 +76,16 @@ class RFC2136Settings(ProviderSettings):
     key_secret: pydantic.SecretStr  # base64, as in a BIND key file
     key_algorithm: Algorithm = "hmac-sha256"
     ttl: int = pydantic.Field(default=DEFAULT_TTL, ge=0)
+
+    @pydantic.field_validator("server")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        # dnspython sends to an address; resolving a name here would hide which
+        # address an update went to (nsupdate's `server` takes either).
+        try:
+            return str(ip_address(value.strip("[]")))
+        except ValueError:
+            raise ValueError("server must be the primary's IP address") from None
 
     @pydantic.field_validator("key_secret")
     @classmethod
