@@ -9,7 +9,7 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.cloudflare import CloudflareFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 TOKEN = "cf-token-Zq8sVh3kT0yL1m2n3o4p5"
 ZONE, ZONE_ID = "example.com", "023e105f4ecef8ad9ca31a8372d0c353"
@@ -17,7 +17,7 @@ HOST = "home.example.com"
 V4, V6 = IPv4Address("203.0.113.9"), IPv6Address("2001:db8:9::9")
 
 
-def make(token: str = TOKEN, **extra: object):  # type: ignore[no-untyped-def]
+def make(token: str = TOKEN, **extra: object) -> MakeProvider:
     cls = providers.get("cloudflare")
     return lambda url: cls(cls.Settings(base_url=f"{url}/client/v4", token=token, **extra))
 

@@ -9,14 +9,14 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.desec import DesecFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 TOKEN = "desec-token-abcdefghijklmnop"
 HOST = "myhome.dedyn.io"
 V4, V6 = IPv4Address("203.0.113.5"), IPv6Address("2001:db8:7::5")
 
 
-def make(token: str = TOKEN):  # type: ignore[no-untyped-def]
+def make(token: str = TOKEN) -> MakeProvider:
     cls = providers.get("desec")
     return lambda url: cls(cls.Settings(server=url, token=token))
 

@@ -9,14 +9,14 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.digitalocean import DigitalOceanFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 TOKEN = "dop_v1_0123456789abcdef0123456789abcdef"
 V4, V6 = IPv4Address("203.0.113.33"), IPv6Address("2001:db8:33::1")
 HOST = "nas.example.com"
 
 
-def make(token: str = TOKEN):  # type: ignore[no-untyped-def]
+def make(token: str = TOKEN) -> MakeProvider:
     cls = providers.get("digitalocean")
     return lambda url: cls(cls.Settings(base_url=url, token=token))
 

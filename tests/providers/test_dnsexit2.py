@@ -9,14 +9,14 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.dnsexit2 import DNSExitFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 KEY = "dnsexit-api-key-0123456789"
 V4, V6 = IPv4Address("192.0.2.88"), IPv6Address("2001:db8:88::1")
 HOST = "www.example.net"
 
 
-def make(key: str = KEY, zone: str | None = "example.net"):  # type: ignore[no-untyped-def]
+def make(key: str = KEY, zone: str | None = "example.net") -> MakeProvider:
     cls = providers.get("dnsexit2")
     return lambda url: cls(cls.Settings(server=url, apikey=key, zone=zone))
 

@@ -9,13 +9,13 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.duckdns import DuckDNSFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 TOKEN = "a7c4d0ad-114e-40ef-ba1d-d217904a50f2"
 V4, V6 = IPv4Address("198.51.100.20"), IPv6Address("2001:db8:20::1")
 
 
-def make(token: str = TOKEN):  # type: ignore[no-untyped-def]
+def make(token: str = TOKEN) -> MakeProvider:
     cls = providers.get("duckdns")
     return lambda url: cls(cls.Settings(server=url, token=token))
 

@@ -9,14 +9,14 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.freedns import FreeDNSFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 LOGIN, PASSWORD = "alice", "afraid-pass-123"
 HOST = "home.mooo.com"
 V4, V6 = IPv4Address("203.0.113.40"), IPv6Address("2001:db8:40::1")
 
 
-def make(password: str = PASSWORD):  # type: ignore[no-untyped-def]
+def make(password: str = PASSWORD) -> MakeProvider:
     cls = providers.get("freedns")
     return lambda url: cls(cls.Settings(server=url, login=LOGIN, password=password))
 

@@ -9,14 +9,14 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.gandi import GandiFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 TOKEN = "gandi-pat-0123456789abcdefghij"
 V4, V6 = IPv4Address("192.0.2.44"), IPv6Address("2001:db8:44::1")
 HOST = "home.example.fr"
 
 
-def make(token: str = TOKEN, scheme: str = "Bearer"):  # type: ignore[no-untyped-def]
+def make(token: str = TOKEN, scheme: str = "Bearer") -> MakeProvider:
     cls = providers.get("gandi")
     return lambda url: cls(cls.Settings(base_url=url, token=token, auth_scheme=scheme))
 

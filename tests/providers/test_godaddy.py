@@ -9,14 +9,14 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.godaddy import GoDaddyFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 KEY, SECRET = "dKy7Ab3_godaddy_key", "Sx9secret_godaddy"
 V4, V6 = IPv4Address("198.51.100.90"), IPv6Address("2001:db8:90::1")
 HOST = "cam.example.com"
 
 
-def make(key: str = KEY):  # type: ignore[no-untyped-def]
+def make(key: str = KEY) -> MakeProvider:
     cls = providers.get("godaddy")
     return lambda url: cls(cls.Settings(base_url=url, key=key, secret=SECRET))
 

@@ -9,14 +9,14 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Provider, Status
 from tests.fakes.he import HEFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 KEY = "dyn-key-0123456789"
 HOST = "home.example.org"
 V4, V6 = IPv4Address("198.51.100.7"), IPv6Address("2001:db8:5::7")
 
 
-def make(key: str = KEY):  # type: ignore[no-untyped-def]
+def make(key: str = KEY) -> MakeProvider:
     cls = providers.get("he.net")
     return lambda url: cls(cls.Settings(server=url, password=key))
 

@@ -9,13 +9,13 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.namecheap import NamecheapFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 PASSWORD = "0123456789abcdef0123456789abcdef"
 V4, V6 = IPv4Address("203.0.113.60"), IPv6Address("2001:db8:60::1")
 
 
-def make(password: str = PASSWORD):  # type: ignore[no-untyped-def]
+def make(password: str = PASSWORD) -> MakeProvider:
     cls = providers.get("namecheap")
     return lambda url: cls(cls.Settings(server=url, password=password))
 

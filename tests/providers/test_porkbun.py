@@ -9,14 +9,14 @@ import pytest
 from homeport import providers
 from homeport.providers.base import HostUpdate, Status
 from tests.fakes.porkbun import PorkbunFake
-from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
+from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 
 APIKEY, SECRET = "pk1_0123456789abcdef", "sk1_fedcba9876543210"
 V4, V6 = IPv4Address("198.51.100.77"), IPv6Address("2001:db8:77::1")
 HOST = "www.example.com"
 
 
-def make(apikey: str = APIKEY):  # type: ignore[no-untyped-def]
+def make(apikey: str = APIKEY) -> MakeProvider:
     cls = providers.get("porkbun")
     return lambda url: cls(
         cls.Settings(base_url=f"{url}/api/json/v3", apikey=apikey, secretapikey=SECRET)
