@@ -1,8 +1,8 @@
 """update.dedyn.io as deSEC documents it.
 
 ``GET /?hostname=NAME&myipv4=IP|preserve&myipv6=IP|preserve`` with Basic auth
-(user: the domain, password: a token). 401 for a bad token, 404 for a name
-not in the account, 429 when throttled, 200 ``good`` otherwise. ``preserve``
+(user: the domain, password: a token). 401 for a bad token, 404 ``nohost`` for
+a name not in the account, 429 when throttled, 200 ``good`` otherwise. ``preserve``
 keeps a family as it is; a family left out is removed (the connection
 address would be used, which on loopback is never the one asked for).
 """
@@ -34,7 +34,7 @@ class DesecFake(FakeServer):
             return text("", 500)
         name = request.query.get("hostname", "")
         if name not in self.records:
-            return as_json({"detail": "Not found."}, 404)
+            return text("nohost", 404)  # DRF NotFound("nohost") in the plain-text renderer
         record = self.records[name]
         for family, param in (("A", "myipv4"), ("AAAA", "myipv6")):
             value = request.query.get(param)

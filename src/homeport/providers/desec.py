@@ -1,12 +1,13 @@
 """deSEC dynDNS IP update API (update.dedyn.io).
 
-API (desec.readthedocs.io, "IP Update API"): ``GET https://update.dedyn.io/``
-``?hostname=h&myipv4=IP&myipv6=IP`` authenticated by HTTP Basic with the
-domain name as user and a deSEC token as password. A family left out is set
-from the connection address or removed, so the family we do not publish is
-sent as ``preserve`` (leave it as it is). Success is HTTP 200 ``good``;
-refused credentials are HTTP 401 ``badauth``; a name outside the account is
-HTTP 404 (``nohost``); HTTP 429 throttles (retry later).
+API (desec.readthedocs.io, "IP Update API"; desec-stack's DynDNS12UpdateView):
+``GET https://update.dedyn.io/?hostname=h&myipv4=IP&myipv6=IP`` authenticated by
+HTTP Basic with the domain name as user and a deSEC token as password. A family
+left out is taken from the connection address or deleted, so the family we do
+not publish is sent as ``preserve`` (leave it as it is). Success is HTTP 200
+``good``; a refused token is HTTP 401 (badauth), a token that does not own the
+domain 403 (badauth); a name not in the account is HTTP 404 ``nohost``;
+inconsistent parameters are HTTP 400 (fatal); throttling is HTTP 429 (retried).
 
 Documentation: https://desec.readthedocs.io/en/latest/dyndns/update-api.html
 """
