@@ -61,6 +61,8 @@ class Dyndns2Fake(FakeServer):
         if forced in ACCOUNT_CODES:
             return text(forced)
         names = [n for n in request.query.get("hostname", "").split(",") if n]
+        if "alias" in request.query:  # Dynu's custom domains: hostname=zone&alias=sub
+            names = [f"{request.query['alias']}.{names[0]}"] if names else []
         if len(names) > MAX_HOSTS:
             return text("numhost")
         if not names:
@@ -68,6 +70,8 @@ class Dyndns2Fake(FakeServer):
         wanted: dict[str, str] = {}
         for value in request.query.getall("myip", []) + request.query.getall("myipv6", []):
             for part in value.split(","):
+                if part == "no":  # Dynu: leave this family alone
+                    continue
                 family = "AAAA" if ip_address(part).version == 6 else "A"
                 wanted.setdefault(family, part)
         lines = [forced or self.one(name, wanted) for name in names]

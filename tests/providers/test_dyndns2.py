@@ -140,6 +140,25 @@ def test_ipv6_style_per_preset(name: str, params: dict[str, str]) -> None:
     assert fake.records[HOST] == {"A": str(V4), "AAAA": str(V6)}
 
 
+def test_dynu_ipv6_only_leaves_the_a_record_alone() -> None:
+    fake = Dyndns2Fake(credentials={"user": PASSWORD}, records={HOST: {"A": "192.0.2.1"}})
+    results = drive(maker("dynu"), fake, [HostUpdate(HOST, ipv6=V6)])
+    assert (results[0].status, results[0].ipv4, results[0].ipv6) == (Status.GOOD, None, V6)
+    assert fake.requests[0].query[1:] == (("myip", "no"), ("myipv6", str(V6)))
+    assert fake.records[HOST] == {"A": "192.0.2.1", "AAAA": str(V6)}
+
+
+def test_dynu_custom_domain_uses_hostname_and_alias_one_host_at_a_time() -> None:
+    names = ["a.example.org", "b.example.org"]
+    fake = Dyndns2Fake(credentials={"user": PASSWORD}, records={n: {} for n in names})
+    results = drive(maker("dynu", zone="example.org"), fake, [HostUpdate(n, V4) for n in names])
+    assert [r.status for r in results] == [Status.GOOD, Status.GOOD]
+    assert [(s.params["hostname"], s.params["alias"]) for s in fake.requests] == [
+        ("example.org", "a"),
+        ("example.org", "b"),
+    ]
+
+
 def test_noip_group_login_sends_the_colon_as_percent_3a() -> None:
     fake = Dyndns2Fake(credentials={"team:alice": PASSWORD})
     results = drive(maker("noip", login="team:alice"), fake, [HostUpdate(HOST, V4)])

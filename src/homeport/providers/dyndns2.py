@@ -104,6 +104,14 @@ class Dyndns2Provider(Provider):
         super().__init__(settings, version=version)
         self.config = c.settings_as(settings, Dyndns2Settings)
 
+    @property
+    def batch_size(self) -> int:
+        """How many hosts one request may name."""
+        return self.config.max_hosts
+
+    def host_params(self, hosts: Sequence[HostUpdate]) -> list[tuple[str, str]]:
+        return [("hostname", ",".join(h.hostname for h in hosts))]
+
     def address_params(self, host: HostUpdate) -> list[tuple[str, str]]:
         ipv4, ipv6 = host.ipv4, host.ipv6
         if self.config.ipv6_style == "separate":
@@ -114,7 +122,7 @@ class Dyndns2Provider(Provider):
     def exchange(self, hosts: Sequence[HostUpdate]) -> HttpExchange:
         """The one request that publishes ``hosts`` (which share their addresses)."""
         cfg = self.config
-        params = [("hostname", ",".join(h.hostname for h in hosts))]
+        params = self.host_params(hosts)
         params += self.address_params(hosts[0]) + sorted(cfg.extra.items())
         url = f"{c.base_url(cfg.server, cfg.ssl)}{cfg.path}?{urlencode(params, safe=',:')}"
         password = cfg.password.get_secret_value()
@@ -138,7 +146,7 @@ class Dyndns2Provider(Provider):
         groups: dict[tuple[object, object], list[int]] = {}
         for index, host in enumerate(hosts):
             groups.setdefault((host.ipv4, host.ipv6), []).append(index)
-        size = self.config.max_hosts
+        size = self.batch_size
         batches = [m[i : i + size] for m in groups.values() for i in range(0, len(m), size)]
         results: dict[int, UpdateResult] = {}
         stop: c.Outcome | None = None
