@@ -1,5 +1,8 @@
 """The fakes hold up against an independent client: real ddclient 3.10 updates through them.
 
+And the same ddclient.conf options, read by our providers (``settings_from_ddclient``),
+make the same change through a fresh fake: homeport is a drop-in for these lines.
+
 Each fake follows its provider's documented contract; if ddclient (which was
 written against the real services) succeeds against it and the fake recorded
 the change, the fake is no private invention of ours. ddclient insists on
@@ -11,12 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from homeport import providers
+from homeport.io.provider_client import run_flow
+from homeport.providers.base import HostUpdate, Status
 from tests.fakes.base import FakeServer
 from tests.fakes.cloudflare import CloudflareFake
 from tests.fakes.duckdns import DuckDNSFake
@@ -162,3 +171,31 @@ def test_ddclient_updates_through_the_fake(
     assert case.check(fake), f"the fake saw no update:\n{output}"
     assert "SUCCESS" in output, output
     assert code == 0
+
+
+def ddclient_options(line: str) -> dict[str, str]:
+    return dict(item.strip().split("=", 1) for item in line.split(","))  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("protocol", list(CASES))
+def test_our_provider_reads_the_same_lines_and_makes_the_same_change(
+    protocol: str, certificate: tuple[Path, Path]
+) -> None:
+    case = CASES[protocol]
+    cert, key = certificate
+    fake = case.fake()
+    fake.ssl_context = server_context(cert, key)
+
+    async def main() -> list[Status]:
+        async with fake:
+            options = ddclient_options(case.config.format(host=fake.url.removeprefix("https://")))
+            cls = providers.get(options.pop("protocol"))
+            provider = cls(cls.settings_from_ddclient({"ssl": "yes", **options}))
+            trust = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=str(cert)))
+            async with aiohttp.ClientSession(connector=trust) as session:
+                flow = provider.update([HostUpdate(case.host, IPv4Address(IP))])
+                results = await run_flow(flow, session, timeout=10)
+            return [r.status for r in results]
+
+    assert asyncio.run(main()) == [Status.GOOD]
+    assert case.check(fake)

@@ -71,7 +71,7 @@ class CloudflareProvider(Provider):
     name = "cloudflare"
     Settings: ClassVar[type[ProviderSettings]] = CloudflareSettings
     # ddclient: login=token (a literal word), password=<API token>, zone=
-    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token"}
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token", "server": "base_url"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)
@@ -84,7 +84,7 @@ class CloudflareProvider(Provider):
         token = self.config.token.get_secret_value()
         reply = yield c.request(
             method,
-            f"{self.config.base_url.rstrip('/')}{path}",
+            f"{c.base_url(self.config.base_url)}{path}",
             user_agent=self.user_agent,
             headers=[("Authorization", f"Bearer {token}"), *c.JSON_HEADERS],
             body=c.json_body(body) if body is not None else b"",

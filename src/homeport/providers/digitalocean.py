@@ -63,7 +63,7 @@ def read(reply: HttpReply) -> tuple[c.Outcome | None, Any]:
 class DigitalOceanProvider(Provider):
     name = "digitalocean"
     Settings: ClassVar[type[ProviderSettings]] = DigitalOceanSettings
-    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token"}
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token", "server": "base_url"}
 
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)
@@ -75,7 +75,7 @@ class DigitalOceanProvider(Provider):
         token = self.config.token.get_secret_value()
         reply = yield c.request(
             method,
-            f"{self.config.base_url.rstrip('/')}/v2{path}",
+            f"{c.base_url(self.config.base_url)}/v2{path}",
             user_agent=self.user_agent,
             headers=[("Authorization", f"Bearer {token}"), *c.JSON_HEADERS],
             body=c.json_body(body) if body is not None else b"",

@@ -47,7 +47,8 @@ class GandiSettings(ProviderSettings):
 class GandiProvider(Provider):
     name = "gandi"
     Settings: ClassVar[type[ProviderSettings]] = GandiSettings
-    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token"}
+    # ddclient's script= (/v5) is part of our paths already.
+    ddclient_renames: ClassVar[Mapping[str, str]] = {"password": "token", "server": "base_url"}
 
     @classmethod
     def settings_from_ddclient(cls, options: Mapping[str, str]) -> ProviderSettings:
@@ -73,7 +74,7 @@ class GandiProvider(Provider):
         path = f"/v5/livedns/domains/{quote(zone)}/records/{quote(name)}/{rdtype}"
         reply = yield c.request(
             "PUT",
-            f"{cfg.base_url.rstrip('/')}{path}",
+            f"{c.base_url(cfg.base_url)}{path}",
             user_agent=self.user_agent,
             headers=[("Authorization", f"{cfg.auth_scheme} {token}"), *c.JSON_HEADERS],
             body=c.json_body({"rrset_values": [str(address)], "rrset_ttl": cfg.ttl}),

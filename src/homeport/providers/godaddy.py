@@ -32,6 +32,7 @@ from homeport.providers.base import (
     Status,
 )
 
+API_PATH = "/v1/domains"
 # GoDaddy's minimum TTL is 600 s (its API rejects less with 422).
 MIN_TTL = 600
 
@@ -49,6 +50,14 @@ class GoDaddyProvider(Provider):
     Settings: ClassVar[type[ProviderSettings]] = GoDaddySettings
     ddclient_renames: ClassVar[Mapping[str, str]] = {"login": "key", "password": "secret"}
 
+    @classmethod
+    def settings_from_ddclient(cls, options: Mapping[str, str]) -> ProviderSettings:
+        # ddclient's server= includes the API path (api.godaddy.com/v1/domains).
+        opts = dict(options)
+        if opts.get("server"):
+            opts["base-url"] = opts.pop("server").rstrip("/").removesuffix(API_PATH)
+        return super().settings_from_ddclient(opts)
+
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)
         self.config = c.settings_as(settings, GoDaddySettings)
@@ -65,7 +74,7 @@ class GoDaddyProvider(Provider):
         auth = f"sso-key {key}:{secret}"
         reply = yield c.request(
             "PUT",
-            f"{cfg.base_url.rstrip('/')}/v1/domains/{quote(zone)}/records/{rdtype}/{quote(name)}",
+            f"{c.base_url(cfg.base_url)}{API_PATH}/{quote(zone)}/records/{rdtype}/{quote(name)}",
             user_agent=self.user_agent,
             headers=[("Authorization", auth), *c.JSON_HEADERS],
             body=c.json_body([{"data": str(address), "ttl": cfg.ttl}]),

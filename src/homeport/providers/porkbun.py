@@ -39,8 +39,11 @@ from homeport.providers.base import (
 MIN_TTL = 600
 
 
+API_PATH = "/api/json/v3"
+
+
 class PorkbunSettings(ProviderSettings):
-    base_url: str = "https://api.porkbun.com/api/json/v3"
+    base_url: str = f"https://api.porkbun.com{API_PATH}"
     apikey: pydantic.SecretStr
     secretapikey: pydantic.SecretStr
     zone: str | None = None  # the registered domain; default: the hostname's last two labels
@@ -68,6 +71,14 @@ class PorkbunProvider(Provider):
     # apikey=, secretapikey= match already
     ddclient_renames: ClassVar[Mapping[str, str]] = {"root-domain": "zone"}
 
+    @classmethod
+    def settings_from_ddclient(cls, options: Mapping[str, str]) -> ProviderSettings:
+        # ddclient's server= is the bare host; the API path comes after it.
+        opts = dict(options)
+        if opts.get("server"):
+            opts["base-url"] = f"{opts.pop('server').rstrip('/')}{API_PATH}"
+        return super().settings_from_ddclient(opts)
+
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         super().__init__(settings, version=version)
         self.config = c.settings_as(settings, PorkbunSettings)
@@ -80,7 +91,7 @@ class PorkbunProvider(Provider):
         body = {"apikey": keys[0], "secretapikey": keys[1], **fields}
         reply = yield c.request(
             "POST",
-            f"{cfg.base_url.rstrip('/')}{path}",
+            f"{c.base_url(cfg.base_url)}{path}",
             user_agent=self.user_agent,
             headers=c.JSON_HEADERS,
             body=c.json_body(body),
