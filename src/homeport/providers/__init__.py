@@ -12,7 +12,31 @@ from homeport.errors import ConfigError
 from homeport.providers.base import Provider
 
 # protocol name -> module; aliases (ddclient's protocol= spellings) map to the same module.
-_MODULES: dict[str, str] = {}
+_PACKAGE = "homeport.providers"
+_MODULES: dict[str, str] = {
+    alias: f"{_PACKAGE}.{module}"
+    for module, aliases in {
+        "dyndns2": ("dyndns2", "generic"),
+        "dyn": ("dyn", "dyndns", "dyndns.org"),
+        "noip": ("noip", "no-ip", "no-ip.com"),
+        "dynu": ("dynu",),
+        "ovh": ("ovh", "dynhost"),
+        "homeport": ("homeport",),
+        "he": ("he", "he.net", "hurricane-electric"),
+        "desec": ("desec", "dedyn", "desec.io"),
+        "duckdns": ("duckdns",),
+        "freedns": ("freedns", "afraid", "freedns.afraid.org"),
+        "cloudflare": ("cloudflare",),
+        "porkbun": ("porkbun",),
+        "namecheap": ("namecheap",),
+        "gandi": ("gandi", "gandi-livedns"),
+        "digitalocean": ("digitalocean",),
+        "godaddy": ("godaddy",),
+        "dnsexit2": ("dnsexit2",),  # not "dnsexit": ddclient's is an older, different API
+        "rfc2136": ("rfc2136", "nsupdate"),
+    }.items()
+    for alias in aliases
+}
 
 
 def register(name: str, module: str) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import pydantic
+
+from homeport.errors import ConfigError
 
 if TYPE_CHECKING:
     import dns.message
@@ -39,6 +41,10 @@ class HttpExchange:
     body: bytes = b""
     # Values that must never be printed (tokens, passwords, Basic credentials).
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # A plausible success answer, fed back by --dry-run so a multi-step flow
+    # (look up a record id, then write it) can render its later requests too.
+    # None: a dry run stops after rendering this request.
+    example_reply: HttpReply | None = field(default=None, repr=False, compare=False)
 
     def render(self) -> str:
         """The request as text, every secret replaced by ``[redacted]`` (for --dry-run)."""
@@ -132,10 +138,48 @@ class Provider(abc.ABC):
     # Whether one request can carry several hosts (dyndns2: up to 20).
     max_hosts_per_request: ClassVar[int] = 1
 
+    # ddclient.conf option name -> our Settings field, where they differ
+    # (Cloudflare's ``password=`` is our ``token``).
+    ddclient_renames: ClassVar[Mapping[str, str]] = {}
+
     def __init__(self, settings: ProviderSettings, *, version: str = "0") -> None:
         self.settings = settings
         self.user_agent = USER_AGENT.format(version=version)
 
+    @classmethod
+    def settings_from_ddclient(cls, options: Mapping[str, str]) -> ProviderSettings:
+        """Settings from one ddclient.conf host's options (``server``, ``login``, ...).
+
+        Options this provider does not use (``daemon``, ``use``, ``web``, ...)
+        are ignored; a missing or invalid one is a ConfigError naming the
+        option, never its value (it may be a secret).
+        """
+        fields = cls.Settings.model_fields
+        renames = {k.replace("_", "-"): v for k, v in cls.ddclient_renames.items()}
+        values: dict[str, str] = {}
+        for key, value in options.items():
+            name = renames.get(key.replace("_", "-"), key).replace("-", "_")
+            if name in fields:
+                values[name] = value
+        return settings_or_config_error(cls.Settings, values, cls.ddclient_renames)
+
     @abc.abstractmethod
     def update(self, hosts: Sequence[HostUpdate]) -> Flow:
         """Yield the exchanges that publish ``hosts``; return one result per host."""
+
+
+def settings_or_config_error(
+    model: type[ProviderSettings],
+    values: Mapping[str, object],
+    renames: Mapping[str, str] | None = None,
+) -> ProviderSettings:
+    """``model(**values)``; a ConfigError with one line per problem, values never shown."""
+    try:
+        return model(**values)
+    except pydantic.ValidationError as exc:
+        back = {ours: theirs for theirs, ours in (renames or {}).items()}
+        problems = tuple(
+            f"{'.'.join(str(back.get(str(p), p)) for p in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise ConfigError("; ".join(problems), problems) from None

@@ -1,0 +1,87 @@
+"""Start a real DNS primary (BIND, Knot) on 127.0.0.1 for RFC 2136 tests, and query it with dig."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+STARTUP_LIMIT = 20.0  # seconds for a server to load its zone on a busy 2-core machine
+ZONE = "dyn.homeport.test"
+
+
+def secret(seed: str) -> str:
+    """A deterministic base64 TSIG secret."""
+    return base64.b64encode(f"{seed}-0123456789abcdef0123456789".encode()).decode()
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1 (DNS servers need both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def zone_text() -> str:
+    return (
+        f"$TTL 300\n"
+        f"@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 60\n"
+        f"@ IN NS ns1.{ZONE}.\n"
+        f"ns1 IN A 127.0.0.1\n"
+        f"home IN A 192.0.2.1\n"
+    )
+
+
+def dig(port: int, name: str, rdtype: str) -> list[str]:
+    out = subprocess.run(
+        ["dig", "@127.0.0.1", "-p", str(port), "+short", "+norecurse", "+time=2", name, rdtype],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=True,
+    )
+    return sorted(out.stdout.split())
+
+
+@contextmanager
+def running(command: Sequence[str], port: int, log: Path) -> Iterator[None]:
+    """Run ``command`` until the zone answers on ``port``; stop it afterwards, failure or not."""
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(list(command), stdout=stderr, stderr=stderr)
+    try:
+        deadline = time.monotonic() + STARTUP_LIMIT
+        while dig_quietly(port) != ["127.0.0.1"]:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited: {log.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{command[0]} did not serve the zone: {log.read_text()[-2000:]}"
+                )
+            time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def dig_quietly(port: int) -> list[str]:
+    try:
+        return dig(port, f"ns1.{ZONE}", "A")
+    except subprocess.SubprocessError:
+        return []
