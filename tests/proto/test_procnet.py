@@ -31,4 +31,6 @@ def test_against_the_kernel() -> None:
         port = server.getsockname()[1]
         text = Path("/proc/net/tcp").read_text()
         assert IPv4Address("127.0.0.1") in procnet.listening(text, port)
-    assert IPv4Address("127.0.0.1") not in procnet.listening(Path("/proc/net/tcp").read_text(), port)
+    assert IPv4Address("127.0.0.1") not in procnet.listening(
+        Path("/proc/net/tcp").read_text(), port
+    )
