@@ -41,24 +41,36 @@ def test_router() -> None:
     assert ok.verdict is Verdict.OK
 
 
+H1 = "192.168.77.1"
+
+
 @pytest.mark.parametrize(
-    ("wan", "external", "public", "verdict", "kind"),
+    ("external", "public", "hops", "router", "verdict", "kind"),
     [
-        ("203.0.113.2", "203.0.113.2", "203.0.113.2", Verdict.OK, None),
-        ("100.64.0.2", "100.64.0.2", "203.0.113.2", Verdict.FAIL, "cgnat"),
-        # miniupnpd behind CGNAT learns the carrier's address by STUN and reports it:
-        ("100.64.0.2", "203.0.113.2", "203.0.113.2", Verdict.FAIL, "cgnat"),
-        ("192.168.1.2", "192.168.1.2", "203.0.113.2", Verdict.WARN, "double-nat"),
-        ("192.168.1.2", "203.0.113.2", "203.0.113.2", Verdict.WARN, "double-nat"),
-        ("203.0.113.2", "203.0.113.2", "198.51.100.9", Verdict.FAIL, "cgnat"),
-        (None, None, None, Verdict.SKIPPED, None),
+        ("203.0.113.2", "203.0.113.2", [H1, "203.0.113.1"], "ok", Verdict.OK, None),
+        # miniupnpd behind CGNAT learns the carrier's address by STUN and reports it,
+        # then refuses every mapping: the router verdict and the next hop say CGNAT.
+        ("203.0.113.2", "203.0.113.2", [H1, "100.64.0.1"], "cgnat", Verdict.FAIL, "cgnat"),
+        ("203.0.113.2", "198.51.100.9", [H1], "ok", Verdict.FAIL, "cgnat"),
+        # DMZ: mappings work, but another NAT sits upstream.
+        ("203.0.113.2", "203.0.113.2", [H1, "100.64.0.1", None], "ok", Verdict.WARN, "double-nat"),
+        ("203.0.113.2", "203.0.113.2", [H1, "192.168.1.1"], "ok", Verdict.WARN, "double-nat"),
+        (None, None, [], None, Verdict.SKIPPED, None),
     ],
 )
 def test_nat(
-    wan: str | None, external: str | None, public: str | None, verdict: Verdict, kind: str | None
+    external: str | None,
+    public: str | None,
+    hops: list[str | None],
+    router: str | None,
+    verdict: Verdict,
+    kind: str | None,
 ) -> None:
     check = doctor.judge_nat(
-        doctor.parse_address(wan), doctor.parse_address(external), doctor.parse_address(public)
+        doctor.parse_address(external),
+        doctor.parse_address(public),
+        [doctor.parse_address(h) for h in hops],
+        router,
     )
     assert check.verdict is verdict, check
     assert check.details.get("kind") == kind

@@ -165,13 +165,24 @@ def judge_router(port: int, lan: Address | None, ev: RouterEvidence) -> Check:
 
 
 def judge_nat(
-    router_wan: Address | None, router_external: Address | None, public: Address | None
+    router_external: Address | None,
+    public: Address | None,
+    hops: Sequence[Address | None] = (),
+    router_verdict: str | None = None,
+    router_reasons: Sequence[str] = (),
 ) -> Check:
-    """CGNAT / double NAT (DESIGN §6): never infer reachability from the router's word."""
+    """CGNAT / double NAT (DESIGN §6): never infer reachability from the router's word.
+
+    ``hops`` are the first routers on the way to the server (hop 1 is ours); a
+    private or shared (100.64/10) address after ours means another NAT upstream.
+    ``router_verdict`` is the port-mapping verdict ("ok", "cgnat", "double-nat",
+    "unknown"): behind CGNAT the router still answers, but refuses every mapping.
+    """
     fallbacks = (
         "A port mapping cannot reach you: use IPv6 if the ISP offers it, a tunnel "
         "(e.g. `ssh -R` or WireGuard) to a VPS relay, or ask the ISP for a public IPv4 address."
     )
+    upstream = [h for h in list(hops)[1:] if h is not None and _private(h)]
     if public is None:
         return Check(
             "nat",
@@ -179,37 +190,32 @@ def judge_nat(
             "the public address is unknown (no checkip answer)",
             "Configure a checkip source (a homeport server) so the public address is known.",
         )
-    candidates = [a for a in (router_external, router_wan) if a is not None]
-    for address in candidates:
-        if isinstance(address, IPv4Address) and address in CGNAT_RANGE:
-            return Check(
-                "nat",
-                Verdict.FAIL,
-                f"the router's WAN address {address} is carrier-grade NAT (100.64.0.0/10); "
-                f"the internet sees {public}",
-                fallbacks,
-                details={"kind": "cgnat"},
-            )
-    if router_external is not None and router_external != public:
-        kind = "double NAT" if _private(router_wan) or _private(router_external) else "CGNAT"
+    if router_verdict == "cgnat" or (
+        router_external is not None
+        and router_external.version == public.version
+        and router_external != public
+    ):
+        reasons = list(router_reasons)
+        if router_external is not None and router_external != public:
+            reasons.append(f"the router says {router_external}, the internet sees {public}")
+        if upstream:
+            reasons.append(f"upstream NAT at {upstream[0]}")
         return Check(
             "nat",
-            Verdict.FAIL if kind == "CGNAT" else Verdict.WARN,
-            f"{kind}: the router says its external address is {router_external}, "
-            f"but the internet sees {public}",
-            fallbacks
-            if kind == "CGNAT"
-            else "Another router sits in front of this one: forward the port on it too, or put "
-            "this router in its DMZ / bridge mode.",
-            details={"kind": kind.lower().replace(" ", "-")},
+            Verdict.FAIL,
+            "CGNAT: " + ("; ".join(reasons) or "the ISP's NAT sits in front of the router"),
+            fallbacks,
+            details={"kind": "cgnat"},
         )
-    if router_wan is not None and _private(router_wan):
+    if upstream or router_verdict == "double-nat":
+        where = f" ({upstream[0]} is the next hop)" if upstream else ""
         return Check(
             "nat",
             Verdict.WARN,
-            f"double NAT: this router's WAN address {router_wan} is private, yet traffic to "
-            f"{public} reaches it (an upstream DMZ or forward)",
-            "It works while the upstream router forwards to this one; keep that DMZ/forward rule.",
+            f"double NAT: another router sits between this one and the internet{where}; "
+            f"the internet sees {public}",
+            "It works only while the upstream router forwards to this one (DMZ or a port "
+            "forward): keep that rule, or put the upstream box in bridge mode.",
             details={"kind": "double-nat"},
         )
     return Check("nat", Verdict.OK, f"public address {public} is the router's own")

@@ -1,0 +1,1 @@
+"""homeport doctor: walk every hop from a local service to the internet."""

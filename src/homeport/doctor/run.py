@@ -1,0 +1,165 @@
+"""Walk the hops in order and collect one :class:`~homeport.core.doctor.Check` per finding."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from urllib.parse import urlsplit
+
+from homeport.core import doctor
+from homeport.core.doctor import Check, Verdict
+from homeport.doctor import gather
+from homeport.doctor.gather import ServerAccess
+
+# Per network step: long enough for a slow uplink, short enough to finish a full run
+# in well under a minute when everything times out.
+DEFAULT_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # the public name, e.g. myhome.example.net
+    port: int
+    tls: bool = False
+
+
+@dataclass(frozen=True)
+class DoctorPlan:
+    targets: tuple[Target, ...]
+    server: ServerAccess | None = None
+    dns: tuple[str, int] | None = None  # a DNS server that knows the zone
+    gateway: str | None = None
+    wait: float = DEFAULT_WAIT
+    router: bool = True
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _server_host(server: ServerAccess) -> str | None:
+    host = urlsplit(server.url).hostname
+    try:
+        return str(ip_address(host)) if host else None
+    except ValueError:
+        return None
+
+
+async def run(plan: DoctorPlan) -> list[Check]:
+    checks: list[Check] = []
+    # pyroute2's synchronous API runs an event loop of its own: keep it off ours.
+    lan, dynamic, lease = await asyncio.to_thread(gather.lan_address, plan.gateway)
+    ports = sorted({t.port for t in plan.targets})
+
+    public4: IPv4Address | IPv6Address | None = None
+    public6: IPv4Address | IPv6Address | None = None
+    if plan.server is not None:
+        public4 = await gather.public_address(plan.server, socket.AF_INET, plan.wait)
+        public6 = await gather.public_address(plan.server, socket.AF_INET6, plan.wait)
+
+    # 1. the service listens
+    listening_on: dict[int, bool] = {}
+    for port in ports:
+        check = doctor.judge_listening(port, gather.listening_addresses(port), lan)
+        listening_on[port] = check.verdict is Verdict.OK
+        checks.append(check)
+
+    # 2. the LAN address is stable
+    checks.append(doctor.judge_lan_address(lan, dynamic, lease))
+
+    # 3. the router maps each port, and 4. the NAT in front of us
+    mapped: dict[int, bool] = {}
+    router_status = None
+    if plan.router:
+        for port in ports:
+            evidence, status = await gather.router_evidence(
+                port, plan.gateway, public4 if isinstance(public4, IPv4Address) else None
+            )
+            router_status = router_status or status
+            mapped[port] = evidence.mapping_found
+            checks.append(doctor.judge_router(port, lan, evidence))
+    else:
+        checks.append(Check("router", Verdict.SKIPPED, "router checks turned off (--no-router)"))
+    hops: list[IPv4Address | None] = []
+    server_ip = _server_host(plan.server) if plan.server else None
+    if server_ip is not None and ":" not in server_ip:
+        from homeport.io.hops import first_hops
+
+        hops = await first_hops(server_ip, count=3, wait=min(plan.wait, 1.0))
+    checks.append(
+        doctor.judge_nat(
+            router_status.external_ip if router_status is not None else None,
+            public4,
+            hops,
+            router_status.verdict.kind if router_status is not None else None,
+            router_status.verdict.reasons if router_status is not None else (),
+        )
+    )
+
+    # 5. DNS at the authoritative servers
+    dns_server = plan.dns or ((server_ip, 53) if server_ip else None)
+    for name in sorted({t.name for t in plan.targets}):
+        for rdtype, expected in (("A", public4), ("AAAA", public6)):
+            if dns_server is None:
+                checks.append(
+                    Check("dns", Verdict.SKIPPED, "no DNS server to ask (--dns)", "", name)
+                )
+                break
+            if expected is None and rdtype == "AAAA":
+                continue
+            answers = await gather.dns_evidence(name, rdtype, dns_server, plan.wait)
+            checks.append(doctor.judge_dns(answers, expected))
+
+    # 6. reachable from outside, per family, and 7. TLS
+    for target in plan.targets:
+        for family, label, public in (
+            (socket.AF_INET, "IPv4", public4),
+            (socket.AF_INET6, "IPv6", public6),
+        ):
+            if plan.server is None:
+                checks.append(
+                    doctor.judge_reachable(target.port, label, None, "no server", False, True)
+                )
+                break
+            if public is None:
+                if family == socket.AF_INET6:
+                    continue
+                checks.append(
+                    doctor.judge_reachable(
+                        target.port, label, None, "the server cannot be reached", False, True
+                    )
+                )
+                continue
+            result = await gather.probe(
+                plan.server, family, target.port, "tcp", target.name, plan.wait
+            )
+            if "unavailable" in result:
+                checks.append(
+                    doctor.judge_reachable(
+                        target.port, label, None, str(result["unavailable"]), False, True
+                    )
+                )
+                continue
+            checks.append(
+                doctor.judge_reachable(
+                    target.port,
+                    label,
+                    bool(result.get("reachable")),
+                    result.get("error"),
+                    mapped.get(target.port, False),
+                    listening_on.get(target.port, False),
+                )
+            )
+            if target.tls and result.get("reachable"):
+                tls = await gather.probe(
+                    plan.server, family, target.port, "tls", target.name, plan.wait
+                )
+                info = tls.get("tls") or {}
+                checks.append(
+                    doctor.judge_tls(
+                        target.name,
+                        list(info.get("names", [])),
+                        info.get("days_left"),
+                        tls.get("error") or tls.get("unavailable"),
+                    )
+                )
+    return checks

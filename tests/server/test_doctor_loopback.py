@@ -1,0 +1,106 @@
+"""`homeport doctor` against a real server on loopback (router checks off: no router here)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_homeport
+from tests.server.conftest import ServerProc, add_hosts, start_server, stop_server
+from tests.server.httpget import get
+
+HOST = "doc.dyn.example.net"
+
+
+@pytest.fixture
+def doc_server(tmp_path: Path) -> Iterator[tuple[ServerProc, str]]:
+    data = tmp_path / "data"
+    # The name server's glue is the server itself, so the doctor asks only loopback.
+    result = run_homeport(
+        "server",
+        "zone",
+        "add",
+        "dyn.example.net",
+        "--ns",
+        "ns1.dyn.example.net=127.0.0.1",
+        "--data",
+        str(data),
+    )
+    assert result.returncode == 0, result.stderr
+    secret = add_hosts(data, [HOST])[HOST]
+    srv = start_server(data, "--limits", "off")
+    try:
+        yield srv, secret
+    finally:
+        stop_server(srv)
+
+
+def doctor(srv: ServerProc, secret: str, port: int) -> tuple[int, dict[str, object]]:
+    result = run_homeport(
+        "doctor",
+        f"{HOST}:{port}",
+        "--server",
+        srv.url,
+        "--login",
+        HOST,
+        "--password-env",
+        "DOC_SECRET",
+        "--dns",
+        f"{srv.dns[0]}:{srv.dns[1]}",
+        "--no-router",
+        "--timeout",
+        "2",
+        "--json",
+        env={"DOC_SECRET": secret},
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert secret not in result.stdout + result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def by_hop(report: dict[str, object]) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    for check in report["checks"]:  # type: ignore[attr-defined]
+        out.setdefault(check["hop"], []).append(check)
+    return out
+
+
+def test_doctor_finds_the_broken_hops(doc_server: tuple[ServerProc, str]) -> None:
+    srv, secret = doc_server
+    get(srv.http, f"/nic/update?hostname={HOST}&myip=127.0.0.1", auth=(HOST, secret))
+    with socket.create_server(("0.0.0.0", 0)) as service:
+        port = service.getsockname()[1]
+        _, report = doctor(srv, secret, port)
+        hops = by_hop(report)
+        assert hops["listening"][0]["verdict"] == "ok"
+        assert hops["dns"][0]["verdict"] == "ok", hops["dns"]
+        assert hops["reachable"][0]["verdict"] == "ok", hops["reachable"]
+        assert hops["router"][0]["verdict"] == "skipped"
+
+        # DNS changed behind the agent's back: stale.
+        get(srv.http, f"/nic/update?hostname={HOST}&myip=192.0.2.99", auth=(HOST, secret))
+        code, report = doctor(srv, secret, port)
+        dns_check = by_hop(report)["dns"][0]
+        assert dns_check["verdict"] == "fail"
+        assert "192.0.2.99" in dns_check["evidence"]
+        assert code == 2
+    # The service stopped: nothing listens and the probe is refused.
+    code, report = doctor(srv, secret, port)
+    hops = by_hop(report)
+    assert hops["listening"][0]["verdict"] == "fail"
+    assert "nothing is listening" in hops["listening"][0]["evidence"]
+    assert hops["reachable"][0]["verdict"] == "fail"
+    assert report["verdict"] == "fail"
+    assert code == 2
+
+
+def test_doctor_bad_usage_is_one_line() -> None:
+    for args in (["doctor"], ["doctor", "nohost"], ["doctor", "a.example:99999"]):
+        result = run_homeport(*args)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
