@@ -161,3 +161,27 @@ def test_two_dns_listeners_share_metrics(tmp_path: Path) -> None:
         assert 'homeport_dns_queries_total{rcode="NXDOMAIN"} 1.0' in body
     finally:
         stop_server(srv)
+
+
+def test_ipv4_and_ipv6_wildcards_side_by_side(tmp_path: Path) -> None:
+    """`[::]` listeners are IPv6-only, so they sit beside `0.0.0.0` on the same port."""
+    import socket
+
+    data = tmp_path / "data"
+    assert (
+        run_homeport("server", "zone", "add", "dyn.example.net", "--data", str(data)).returncode
+        == 0
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["--limits", "off", "--dns", f"0.0.0.0:{port}", "--dns", f"[::]:{port}"]
+    srv = start_server(data, *args)
+    try:
+        import json
+
+        ready = json.loads(next(line for line in srv.output if line.startswith("ready "))[6:])
+        assert len(ready["dns"]) == 3
+        assert srv.dig("dyn.example.net", "SOA")
+    finally:
+        stop_server(srv)

@@ -292,6 +292,21 @@ def judge_dns(ev: DnsEvidence, expected: Address | None) -> Check:
     )
 
 
+def nothing_published(ev: DnsEvidence) -> bool:
+    """Every authoritative server answered, and none has a record of this type."""
+    return bool(ev.servers) and all(a == () for a in ev.servers.values())
+
+
+def judge_unpublished(ev: DnsEvidence) -> Check:
+    return Check(
+        "dns",
+        Verdict.OK,
+        f"{ev.name} has no {ev.family} record: clients use the other family",
+        "",
+        f"{ev.name} {ev.family}",
+    )
+
+
 # -- 6. reachable from outside -------------------------------------------------------
 
 
@@ -300,7 +315,7 @@ def judge_reachable(
     family: str,
     reachable: bool | None,
     error: str | None,
-    router_mapped: bool,
+    router_mapped: bool | None,  # None: the router was not asked
     listening: bool,
 ) -> Check:
     subject = f"port {port} {family}"
@@ -320,7 +335,7 @@ def judge_reachable(
         fix = (
             "Packets are dropped on the way: check the router's and this host's firewall "
             "(e.g. `nft list ruleset`) for the port."
-            if router_mapped and listening
+            if router_mapped is not False and listening
             else "Map the port on the router and start the service first."
         )
         evidence = f"port {port} over {family} is filtered (the probe timed out)"

@@ -93,7 +93,12 @@ def as_json(checks: list[Check]) -> str:
 
 @click.command()
 @click.argument("targets", nargs=-1)
-@click.option("--server", "server_url", help="A homeport server URL (checkip and the probe).")
+@click.option(
+    "--server",
+    "server_urls",
+    multiple=True,
+    help="A homeport server URL (checkip and the probe); repeat for an IPv6 URL.",
+)
 @click.option("--login", help="The host name the server knows (for the probe).")
 @click.option("--password-env", help="Environment variable holding the host's secret.")
 @click.option(
@@ -113,7 +118,7 @@ def as_json(checks: list[Check]) -> str:
 @click.option("--json", "as_json_flag", is_flag=True, help="Print JSON.")
 def doctor(
     targets: tuple[str, ...],
-    server_url: str | None,
+    server_urls: tuple[str, ...],
     login: str | None,
     password_env: str | None,
     password_file: Path | None,
@@ -138,10 +143,10 @@ def doctor(
         raise UsageError("name at least one target, e.g. `homeport doctor myhome.example.net:888`")
     plan = DoctorPlan(
         targets=tuple(parse_target(t, set(tls_ports)) for t in targets),
-        server=(
-            ServerAccess(server_url.rstrip("/"), login, read_password(password_env, password_file))
-            if server_url
-            else None
+        servers=tuple(
+            ServerAccess(url.rstrip("/"), login, password)
+            for url in server_urls
+            for password in [read_password(password_env, password_file)]
         ),
         dns=parse_dns(dns_server) if dns_server else None,
         gateway=gateway,

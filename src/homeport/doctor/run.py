@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, ip_address
 from urllib.parse import urlsplit
 
 from homeport.core import doctor
@@ -28,7 +28,8 @@ class Target:
 @dataclass(frozen=True)
 class DoctorPlan:
     targets: tuple[Target, ...]
-    server: ServerAccess | None = None
+    # One homeport server, or one URL per family (an IPv4 and an IPv6 literal).
+    servers: tuple[ServerAccess, ...] = ()
     dns: tuple[str, int] | None = None  # a DNS server that knows the zone
     gateway: str | None = None
     wait: float = DEFAULT_WAIT
@@ -44,17 +45,20 @@ def _server_host(server: ServerAccess) -> str | None:
         return None
 
 
+def _server_for(plan: DoctorPlan, family: socket.AddressFamily) -> ServerAccess | None:
+    return next((s for s in plan.servers if gather.reachable_over(s.url, family)), None)
+
+
 async def run(plan: DoctorPlan) -> list[Check]:
     checks: list[Check] = []
     # pyroute2's synchronous API runs an event loop of its own: keep it off ours.
     lan, dynamic, lease = await asyncio.to_thread(gather.lan_address, plan.gateway)
     ports = sorted({t.port for t in plan.targets})
 
-    public4: IPv4Address | IPv6Address | None = None
-    public6: IPv4Address | IPv6Address | None = None
-    if plan.server is not None:
-        public4 = await gather.public_address(plan.server, socket.AF_INET, plan.wait)
-        public6 = await gather.public_address(plan.server, socket.AF_INET6, plan.wait)
+    server4 = _server_for(plan, socket.AF_INET)
+    server6 = _server_for(plan, socket.AF_INET6)
+    public4 = await gather.public_address(server4, socket.AF_INET, plan.wait) if server4 else None
+    public6 = await gather.public_address(server6, socket.AF_INET6, plan.wait) if server6 else None
 
     # 1. the service listens
     listening_on: dict[int, bool] = {}
@@ -80,7 +84,7 @@ async def run(plan: DoctorPlan) -> list[Check]:
     else:
         checks.append(Check("router", Verdict.SKIPPED, "router checks turned off (--no-router)"))
     hops: list[IPv4Address | None] = []
-    server_ip = _server_host(plan.server) if plan.server else None
+    server_ip = _server_host(server4) if server4 else None
     if server_ip is not None and ":" not in server_ip:
         from homeport.io.hops import first_hops
 
@@ -97,41 +101,31 @@ async def run(plan: DoctorPlan) -> list[Check]:
 
     # 5. DNS at the authoritative servers
     dns_server = plan.dns or ((server_ip, 53) if server_ip else None)
+    published6: set[str] = set()
     for name in sorted({t.name for t in plan.targets}):
+        if dns_server is None:
+            checks.append(Check("dns", Verdict.SKIPPED, "no DNS server to ask (--dns)", "", name))
+            continue
         for rdtype, expected in (("A", public4), ("AAAA", public6)):
-            if dns_server is None:
-                checks.append(
-                    Check("dns", Verdict.SKIPPED, "no DNS server to ask (--dns)", "", name)
-                )
-                break
-            if expected is None and rdtype == "AAAA":
-                continue
             answers = await gather.dns_evidence(name, rdtype, dns_server, plan.wait)
+            if rdtype == "AAAA" and doctor.nothing_published(answers):
+                checks.append(doctor.judge_unpublished(answers))
+                continue
+            if rdtype == "AAAA":
+                published6.add(name)
             checks.append(doctor.judge_dns(answers, expected))
 
     # 6. reachable from outside, per family, and 7. TLS
     for target in plan.targets:
-        for family, label, public in (
-            (socket.AF_INET, "IPv4", public4),
-            (socket.AF_INET6, "IPv6", public6),
-        ):
-            if plan.server is None:
-                checks.append(
-                    doctor.judge_reachable(target.port, label, None, "no server", False, True)
-                )
-                break
-            if public is None:
-                if family == socket.AF_INET6:
-                    continue
-                checks.append(
-                    doctor.judge_reachable(
-                        target.port, label, None, "the server cannot be reached", False, True
-                    )
-                )
+        families = [(socket.AF_INET, "IPv4", server4, public4)]
+        if target.name in published6 or dns_server is None:
+            families.append((socket.AF_INET6, "IPv6", server6, public6))
+        for family, label, server, public in families:
+            if server is None or public is None:
+                why = "no server for " + label if server is None else "the server cannot be reached"
+                checks.append(doctor.judge_reachable(target.port, label, None, why, False, True))
                 continue
-            result = await gather.probe(
-                plan.server, family, target.port, "tcp", target.name, plan.wait
-            )
+            result = await gather.probe(server, family, target.port, "tcp", target.name, plan.wait)
             if "unavailable" in result:
                 checks.append(
                     doctor.judge_reachable(
@@ -145,14 +139,12 @@ async def run(plan: DoctorPlan) -> list[Check]:
                     label,
                     bool(result.get("reachable")),
                     result.get("error"),
-                    mapped.get(target.port, False),
+                    mapped.get(target.port) if plan.router else None,
                     listening_on.get(target.port, False),
                 )
             )
             if target.tls and result.get("reachable"):
-                tls = await gather.probe(
-                    plan.server, family, target.port, "tls", target.name, plan.wait
-                )
+                tls = await gather.probe(server, family, target.port, "tls", target.name, plan.wait)
                 info = tls.get("tls") or {}
                 checks.append(
                     doctor.judge_tls(

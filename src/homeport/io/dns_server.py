@@ -243,6 +243,10 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
         udp = socket.socket(family, socket.SOCK_DGRAM)
         tcp = socket.socket(family, socket.SOCK_STREAM)
         try:
+            if family == socket.AF_INET6:
+                # IPv6-only, as asyncio's servers are: "[::]:53" then sits beside "0.0.0.0:53".
+                for sock in (udp, tcp):
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             for sock, opt in ((udp, socket.SO_RCVBUF), (udp, socket.SO_SNDBUF)):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)

@@ -1,0 +1,100 @@
+"""A real ``homeport server`` inside the lab's ``inet`` namespace (the provider on the internet)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers import homeport_env
+from tests.lab.netlab import Lab
+
+ZONE = "dyn.example.net"
+HOST = "myhome.dyn.example.net"
+HTTP_PORT = 8245
+
+
+@dataclass
+class LabServer:
+    lab: Lab
+    data: Path
+    proc: subprocess.Popen[bytes]
+    secrets: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.lab.inet_ip}:{HTTP_PORT}"
+
+    @property
+    def url6(self) -> str:
+        return f"http://[{self.lab.inet_ip6}]:{HTTP_PORT}"
+
+    def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "homeport", "server", *args, "--data", str(self.data)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=homeport_env(),
+        )
+
+    def dig(self, name: str, rdtype: str = "A") -> list[str]:
+        result = self.lab.exec(
+            "inet", "dig", f"@{self.lab.inet_ip}", name, rdtype, "+short", "+norec", "+time=2"
+        )
+        return sorted(line for line in result.stdout.splitlines() if line)
+
+    def secret_file(self, host: str = HOST) -> Path:
+        path = self.lab.workdir / f"secret-{host}"
+        path.write_text(self.secrets[host])
+        path.chmod(0o600)
+        return path
+
+
+def start_lab_server(lab: Lab, hosts: tuple[str, ...] = (HOST,)) -> LabServer:
+    """Zone dyn.example.net served from inet (NS ns1 with glue = inet's address) on :53 and
+    :8245, IPv4 and (in the single topology) IPv6."""
+    data = lab.workdir / "server-data"
+    env = homeport_env()
+    base = [sys.executable, "-m", "homeport", "server"]
+    subprocess.run(
+        [*base, "zone", "add", ZONE, "--ns", f"ns1.{ZONE}={lab.inet_ip}", "--data", str(data)],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    secrets = {}
+    for host in hosts:
+        out = subprocess.run(
+            [*base, "host", "add", host, "--json", "--data", str(data)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout
+        secrets[host] = json.loads(out)["secret"]
+    listen = ["--http", f"0.0.0.0:{HTTP_PORT}", "--dns", "0.0.0.0:53"]
+    if lab.topology == "single":
+        listen += ["--http", f"[::]:{HTTP_PORT}", "--dns", "[::]:53"]
+    proc = lab.popen(
+        "inet",
+        sys.executable,
+        "-m",
+        "homeport",
+        "server",
+        "run",
+        "--data",
+        str(data),
+        "--limits",
+        "off",
+        *listen,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith(b"ready "):
+        raise RuntimeError(f"lab server did not start: {line!r}")
+    return LabServer(lab, data, proc, secrets)
