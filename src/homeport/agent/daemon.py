@@ -1,0 +1,294 @@
+"""The agent: detect, decide, publish, remember — once, or as a daemon.
+
+The decisions are :mod:`homeport.core.hoststate`'s; this module only runs them
+(STYLE 6): ``--once`` runs one cycle, ``--dry-run`` renders the requests a
+cycle would send without sending them or touching the state, and the daemon
+repeats cycles at the configured interval, at a host's retry time, and — via
+netlink — shortly after a local address change. SIGTERM/SIGINT stop it cleanly,
+SIGHUP reloads the config (a broken new config is reported and the old one kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+from typing import Any
+
+from homeport import __version__
+from homeport.agent import hooks, publish
+from homeport.agent.config import AgentConfig
+from homeport.agent.detect import detect
+from homeport.agent.statefile import StateFile
+from homeport.core import hoststate as hs
+from homeport.core.consensus import Verdict
+from homeport.errors import ConfigError
+from homeport.providers.base import HostUpdate, Status, UpdateResult
+
+log = logging.getLogger("homeport.agent")
+
+
+@dataclass
+class CycleReport:
+    verdicts: dict[int, Verdict] = field(default_factory=dict)
+    sent: list[HostUpdate] = field(default_factory=list)
+    results: list[UpdateResult] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    rendered: list[str] = field(default_factory=list)
+
+    @property
+    def detected(self) -> bool:
+        return any(v.address is not None for v in self.verdicts.values())
+
+    @property
+    def failed(self) -> bool:
+        return not self.detected or any(
+            r.status not in (Status.GOOD, Status.NOCHG) for r in self.results
+        )
+
+
+class Agent:
+    def __init__(
+        self,
+        load: Callable[[], AgentConfig],
+        state_dir: Path,
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+        emit: Callable[[str], None] = print,
+    ) -> None:
+        self._load = load
+        self.config = load()
+        self.store = StateFile(state_dir)
+        self.states = self.store.load()
+        self.dry_run = dry_run
+        self.clock = clock
+        self.jitter = jitter
+        self.emit = emit
+        self.last_report: CycleReport | None = None
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._reload = False
+        self._advertised: tuple[IPv4Address | None, IPv6Address | None] = (None, None)
+
+    # --- one cycle ------------------------------------------------------------------
+
+    def _wanted_families(self) -> list[int]:
+        cfg = self.config
+        return [
+            family
+            for family in (4, 6)
+            if cfg.family(family).enabled  # type: ignore[arg-type,unused-ignore]
+            and any(p.ipv4 if family == 4 else p.ipv6 for p in cfg.providers)
+        ]
+
+    async def cycle(self) -> CycleReport:
+        cfg = self.config
+        report = CycleReport()
+        for family in self._wanted_families():
+            verdict = await detect(cfg.family(family), cfg.agent.timeout)  # type: ignore[arg-type]
+            report.verdicts[family] = verdict
+            for answer in verdict.answers:
+                log.debug("IPv%d %s: %s", family, answer.source, answer.address or answer.error)
+            if verdict.address is None:
+                log.error("IPv%d: nothing published: %s", family, verdict.reason)
+            else:
+                log.info("IPv%d is %s (%s)", family, verdict.address, verdict.reason)
+        v4 = report.verdicts[4].address if 4 in report.verdicts else None
+        v6 = report.verdicts[6].address if 6 in report.verdicts else None
+        want4 = v4 if isinstance(v4, IPv4Address) else None
+        want6 = v6 if isinstance(v6, IPv6Address) else None
+        now = self.clock()
+        events: list[hooks.Event] = []
+        for entry in cfg.providers:
+            decisions: dict[str, hs.Decision] = {}
+            for host in entry.hosts:
+                state = hs.reconcile(
+                    self.states.get(host) or hs.HostState(host), entry.host_hashes[host]
+                )
+                self.states[host] = state
+                decision = hs.decide(
+                    state,
+                    want4=want4 if entry.ipv4 else None,
+                    want6=want6 if entry.ipv6 else None,
+                    now=now,
+                    policy=cfg.policy,
+                )
+                if decision.send:
+                    decisions[host] = decision
+                else:
+                    report.skipped[host] = decision.reason
+                    log.debug("%s: nothing to send (%s)", host, decision.reason)
+            if not decisions:
+                continue
+            provider = _provider_class(entry.protocol)(entry.settings, version=__version__)
+            updates = [HostUpdate(h, d.ipv4, d.ipv6) for h, d in decisions.items()]
+            report.sent += updates
+            if self.dry_run:
+                for text in publish.render(provider, updates):
+                    report.rendered.append(text)
+                    self.emit(text)
+                continue
+            for host, decision in decisions.items():
+                log.info("%s: sending (%s)", host, decision.reason)
+            results = await publish.update(provider, updates, time_limit=cfg.agent.timeout)
+            report.results += results
+            for result in results:
+                sent = decisions.get(result.hostname)
+                if sent is None:
+                    continue
+                old = self.states[result.hostname]
+                new = hs.apply(
+                    old, decision, result, now=now, jitter=self.jitter(), policy=cfg.policy
+                )
+                self.states[result.hostname] = new
+                events += _events(old, new, result)
+                level = (
+                    logging.INFO if result.status in (Status.GOOD, Status.NOCHG) else logging.ERROR
+                )
+                log.log(level, "%s: %s %s", result.hostname, result.code, result.message)
+        if not self.dry_run:
+            self.store.save(self.states)
+            await self._run_hooks(events, want4, want6)
+        self.last_report = report
+        return report
+
+    async def _run_hooks(
+        self, events: list[hooks.Event], v4: IPv4Address | None, v6: IPv6Address | None
+    ) -> None:
+        cfg = self.config.hooks
+        if (v4 or v6) and (v4, v6) != self._advertised:
+            self._advertised = (v4, v6)
+            first = self.config.providers[0].hosts[0] if self.config.providers else ""
+            hooks.write_advertise(cfg, first, v4, v6)
+        for event in events:
+            await hooks.run_command(cfg, event)
+        if events:
+            payload: dict[str, Any] = {"events": [e.as_json() for e in events]}
+            await hooks.send_webhook(cfg, payload, self.config.agent.timeout)
+
+    # --- the daemon ---------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload = True
+        self._wake.set()
+
+    def _reload_config(self) -> None:
+        self._reload = False
+        try:
+            self.config = self._load()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload: %s", problem)
+            log.error("reload failed; keeping the running config")
+            return
+        log.info("config reloaded from %s", self.config.origin)
+
+    def next_wait(self) -> float:
+        now = self.clock()
+        due = [now + self.config.agent.interval]
+        due += [t for s in self.states.values() if (t := hs.next_due(s, self.config.policy))]
+        return max(1.0, min(due) - now)
+
+    async def run_forever(self) -> None:
+        from homeport.io import netlink, sdnotify
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        watcher = None
+        if self.config.agent.netlink:
+            watcher = netlink.watch(self._address_changed, self.config.agent.debounce)
+        metrics = None
+        if self.config.metrics is not None:
+            metrics = await importlib.import_module("homeport.agent.metrics").start(
+                self, self.config.metrics.listen
+            )
+        watchdog = sdnotify.watchdog_interval()
+        ready = False
+        try:
+            while not self._stop:
+                if self._reload:
+                    self._reload_config()
+                self._wake.clear()
+                report = await self.cycle()
+                if not ready:
+                    sdnotify.notify("READY=1", f"STATUS={_status_line(report)}")
+                    ready = True
+                else:
+                    sdnotify.notify(f"STATUS={_status_line(report)}")
+                wait = self.next_wait()
+                deadline = loop.time() + wait
+                while not self._stop and not self._wake.is_set():
+                    step = deadline - loop.time()
+                    if step <= 0:
+                        break
+                    if watchdog:
+                        step = min(step, watchdog)
+                        sdnotify.notify("WATCHDOG=1")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=step)
+        finally:
+            sdnotify.notify("STOPPING=1")
+            if watcher is not None:
+                watcher.close()
+            if metrics is not None:
+                await metrics.cleanup()
+            log.info("stopped")
+
+    def _address_changed(self) -> None:
+        log.info("local address change: looking again")
+        self.wake()
+
+
+def _provider_class(protocol: str) -> Any:
+    from homeport import providers
+
+    return providers.get(protocol)
+
+
+def _events(old: hs.HostState, new: hs.HostState, result: UpdateResult) -> list[hooks.Event]:
+    if result.status in (Status.GOOD, Status.NOCHG):
+        if (old.ipv4.address, old.ipv6.address) == (new.ipv4.address, new.ipv6.address):
+            return []
+        event = "changed"
+    elif new.disabled_code and not old.disabled_code:
+        event = "failed"
+    else:
+        return []
+    return [
+        hooks.Event(
+            new.hostname,
+            event,
+            new.ipv4.address,  # type: ignore[arg-type]
+            new.ipv6.address,  # type: ignore[arg-type]
+            old.ipv4.address,  # type: ignore[arg-type]
+            old.ipv6.address,  # type: ignore[arg-type]
+            result.code,
+        )
+    ]
+
+
+def _status_line(report: CycleReport) -> str:
+    parts = [
+        f"IPv{f} {v.address}" if v.address else f"IPv{f} unknown"
+        for f, v in sorted(report.verdicts.items())
+    ]
+    return ", ".join(parts) or "no families enabled"
