@@ -93,6 +93,25 @@ class StandinDyndns2(Provider):
 PROVIDER = StandinDyndns2
 
 
+class TokenSettings(ProviderSettings):
+    token: pydantic.SecretStr
+
+
+class StandinToken(Provider):
+    """Only so configs naming a token provider validate; never run."""
+
+    name = "duckdns"
+    Settings: ClassVar[type[ProviderSettings]] = TokenSettings
+
+    def update(self, hosts: Sequence[HostUpdate]) -> Flow:
+        raise NotImplementedError
+        yield
+
+
+class _TokenModule(types.ModuleType):
+    PROVIDER = StandinToken
+
+
 def render_flow_dry_run(flow: Flow) -> list[str]:
     rendered: list[str] = []
     try:
@@ -112,6 +131,9 @@ async def send_dns(exchange: Any, time_limit: float) -> Any:
 def install() -> None:
     if "dyndns2" not in providers.names():
         providers.register("dyndns2", "tests.agent.standin")
+    if "duckdns" not in providers.names():
+        sys.modules["tests.agent.standin_token"] = _TokenModule("tests.agent.standin_token")
+        providers.register("duckdns", "tests.agent.standin_token")
     if importlib.util.find_spec("homeport.io.provider_client") is None:
         module = types.ModuleType("homeport.io.provider_client")
         module.render_flow_dry_run = render_flow_dry_run  # type: ignore[attr-defined]

@@ -269,11 +269,19 @@ def build(
     rest = dict(data)
     # Providers are checked one by one, so a bad [agent] key does not hide their problems.
     provider_items = rest.pop("provider", [])
-    raw: RawConfig | None = None
-    try:
-        raw = RawConfig.model_validate(rest)
-    except pydantic.ValidationError as exc:
-        problems.add_validation((), exc)
+    # Each section alone, so one bad section does not hide the others' problems.
+    valid: dict[str, Any] = {}
+    for name, value in rest.items():
+        if name not in RawConfig.model_fields:
+            problems.add((name,), "unknown section")
+            continue
+        try:
+            RawConfig.model_validate({name: value})
+        except pydantic.ValidationError as exc:
+            problems.add_validation((), exc)
+            continue
+        valid[name] = value
+    raw = RawConfig.model_validate(valid)
     if not isinstance(provider_items, list):
         problems.add(("provider",), "must be an array of tables: [[provider]]")
         provider_items = []
@@ -289,8 +297,6 @@ def build(
             entries.append(entry)
     if need_providers and not provider_items:
         problems.add((), "no [[provider]] configured: nothing to update")
-    if raw is None:
-        raise ConfigError(_summary(origin, problems.items), tuple(problems.items))
     ipv4 = _family(4, raw.ipv4, problems)
     ipv6 = _family(6, raw.ipv6, problems)
     if problems.items:
