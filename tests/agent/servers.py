@@ -21,7 +21,7 @@ class Recorded:
 
 
 @dataclass
-class TestServices:
+class LocalServices:
     """checkip answers ``address`` (``/html``, ``/plain``, ``/json``), ``/liar`` answers ``lie``;
     ``/nic/update`` counts requests and answers ``code``."""
 
@@ -94,7 +94,7 @@ class TestServices:
 
 
 @contextmanager
-def serve(services: TestServices) -> Iterator[TestServices]:
+def serve(services: LocalServices) -> Iterator[LocalServices]:
     """Run ``services`` on 127.0.0.1 (ephemeral port) in a thread for the duration."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
