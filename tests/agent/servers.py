@@ -31,6 +31,7 @@ class LocalServices:
     http_status: int = 200
     updates: list[Recorded] = field(default_factory=list)
     checkips: int = 0
+    webhooks: list[dict[str, object]] = field(default_factory=list)
     port: int = 0
 
     @property
@@ -83,7 +84,12 @@ class LocalServices:
                 return web.Response(text="\n".join(f"{self.code} {ip}" for _ in names))
             return web.Response(text=self.code)
 
+        async def hook(request: web.Request) -> web.Response:
+            self.webhooks.append(await request.json())
+            return web.Response(text="ok")
+
         app = web.Application()
+        app.router.add_post("/hook", hook)
         app.router.add_get("/html", html)
         app.router.add_get("/plain", plain)
         app.router.add_get("/json", as_json)

@@ -153,6 +153,7 @@ def dns_server(answer: str) -> Iterator[tuple[int, _WhoAmI]]:
         loop.call_soon_threadsafe(transport.close)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+        loop.run_until_complete(asyncio.sleep(0))  # let the transport finish closing its socket
         loop.close()
 
 

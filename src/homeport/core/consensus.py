@@ -101,7 +101,9 @@ def decide(
             votes.setdefault(answer.address, []).append(answer.source)
     result = tuple(checked)
     if not votes:
-        return Verdict(family, None, f"no source found an IPv{family} address", result)
+        failures = "; ".join(f"{a.source}: {a.error}" for a in checked)
+        why = f"no source found an IPv{family} address ({failures or 'no sources'})"
+        return Verdict(family, None, why, result)
     winners = [address for address, names in votes.items() if len(names) >= require]
     summary = "; ".join(f"{addr} from {', '.join(names)}" for addr, names in votes.items())
     if len(winners) != 1:
