@@ -64,17 +64,8 @@ def _loader(
 
     if config and ddclient_conf:
         raise click.UsageError("give --config or --ddclient-conf, not both")
-    if ddclient_conf:
-        return lambda: config_mod.load(ddclient_conf, ddclient=True, need_providers=need_providers)
-    path = config or str(DEFAULT_CONFIG)
-    if not config and not DEFAULT_CONFIG.exists():
-        raise click.UsageError(
-            "no config: give --config FILE or --ddclient-conf FILE"
-            f" ({DEFAULT_CONFIG} does not exist)"
-        )
-    return lambda: config_mod.load(
-        path, ddclient=False if path.endswith(".toml") else None, need_providers=need_providers
-    )
+    origin, kind = _origin(config, ddclient_conf)
+    return lambda: config_mod.load(origin, ddclient=kind, need_providers=need_providers)
 
 
 def _load(loader: Callable[[], Any]) -> Any:
@@ -130,28 +121,40 @@ def run(
 ) -> None:
     """Detect the public addresses and update the configured hosts."""
     setup_logging(verbose)
-    loader = _loader(config, ddclient_conf)
-    first = _load(loader)
+    if config and ddclient_conf:
+        raise click.UsageError("give --config or --ddclient-conf, not both")
+    if not (once or dry_run):
+        # The daemon's parent never loads the config model (pydantic): its children do.
+        from homeport.agent.supervisor import Supervisor
+
+        origin, kind = _origin(config, ddclient_conf)
+        sys.exit(Supervisor(origin, kind, _state_dir(state_dir)).run())
+    cfg = _load(_loader(config, ddclient_conf))
     from homeport.agent.daemon import Agent
 
-    pending = [first]  # the first load was checked above; SIGHUP loads afresh
+    agent_ = Agent(cfg, _state_dir(state_dir, cfg), dry_run=dry_run, emit=click.echo)
+    report = asyncio.run(agent_.cycle())
+    if not report.detected:
+        reasons = "; ".join(f"IPv{f}: {v.reason}" for f, v in sorted(report.verdicts.items()))
+        click.echo(
+            f"homeport: error: nothing published: {reasons or 'no family enabled'}", err=True
+        )
+        sys.exit(EXIT_UNAVAILABLE)
+    if report.failed:
+        sys.exit(EXIT_UNAVAILABLE)
 
-    def load() -> Any:
-        return pending.pop() if pending else loader()
 
-    agent_ = Agent(load, _state_dir(state_dir, first), dry_run=dry_run, emit=click.echo)
-    if once or dry_run:
-        report = asyncio.run(agent_.cycle())
-        if not report.detected:
-            reasons = "; ".join(f"IPv{f}: {v.reason}" for f, v in sorted(report.verdicts.items()))
-            click.echo(
-                f"homeport: error: nothing published: {reasons or 'no family enabled'}", err=True
-            )
-            sys.exit(EXIT_UNAVAILABLE)
-        if report.failed:
-            sys.exit(EXIT_UNAVAILABLE)
-        return
-    asyncio.run(agent_.run_forever())
+def _origin(config: str | None, ddclient_conf: str | None) -> tuple[str, bool | None]:
+    if ddclient_conf:
+        return ddclient_conf, True
+    if config:
+        return config, False
+    if not DEFAULT_CONFIG.exists():
+        raise click.UsageError(
+            "no config: give --config FILE or --ddclient-conf FILE"
+            f" ({DEFAULT_CONFIG} does not exist)"
+        )
+    return str(DEFAULT_CONFIG), False
 
 
 @agent.command()

@@ -387,19 +387,16 @@ def load_toml(
     env: Mapping[str, str] | None = None,
     *,
     need_providers: bool = True,
+    text: str | None = None,
 ) -> AgentConfig:
-    """Read and validate a native TOML config file."""
+    """Read and validate a native TOML config file (``text``: its contents, already read)."""
     import tomllib
 
     from homeport.agent.tomllines import key_lines
 
     origin = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{origin}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{origin}: not UTF-8 text") from exc
+    if text is None:
+        text = read_text(origin)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -408,12 +405,23 @@ def load_toml(
     return build(data, origin=origin, lines=key_lines(text), env=env, need_providers=need_providers)
 
 
+def read_text(origin: str) -> str:
+    """The config file's text; ConfigError naming the file if it cannot be read."""
+    try:
+        return Path(origin).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{origin}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{origin}: not UTF-8 text") from exc
+
+
 def load(
     path: str | os.PathLike[str],
     *,
     ddclient: bool | None = None,
     env: Mapping[str, str] | None = None,
     need_providers: bool = True,
+    text: str | None = None,
 ) -> AgentConfig:
     """Load ``path`` as TOML, or as ddclient.conf when asked or when it looks like one."""
     if ddclient is None:
@@ -421,6 +429,8 @@ def load(
     if ddclient:
         from homeport.agent import ddclient_conf
 
-        config: AgentConfig = ddclient_conf.load(path, env=env, need_providers=need_providers)
+        config: AgentConfig = ddclient_conf.load(
+            path, env=env, need_providers=need_providers, text=text
+        )
         return config
-    return load_toml(path, env=env, need_providers=need_providers)
+    return load_toml(path, env=env, need_providers=need_providers, text=text)

@@ -1,21 +1,16 @@
-"""The agent: detect, decide, publish, remember — once, or as a daemon.
+"""One agent cycle: detect, decide, publish, remember.
 
-The decisions are :mod:`homeport.core.hoststate`'s; this module only runs them
-(STYLE 6): ``--once`` runs one cycle, ``--dry-run`` renders the requests a
-cycle would send without sending them or touching the state, and the daemon
-repeats cycles at the configured interval, at a host's retry time, and — via
-netlink — shortly after a local address change. SIGTERM/SIGINT stop it cleanly,
-SIGHUP reloads the config (a broken new config is reported and the old one kept).
+The decisions are :mod:`homeport.core.hoststate`'s; :class:`Agent` only runs
+them (STYLE 6). ``--once`` runs one cycle in-process, ``--dry-run`` renders the
+requests a cycle would send without sending them or touching the state, and
+the daemon (:mod:`homeport.agent.supervisor`) runs each cycle in a short-lived
+child process so the idle daemon stays small.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib
 import logging
 import random
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +25,6 @@ from homeport.agent.detect import detect
 from homeport.agent.statefile import StateFile
 from homeport.core import hoststate as hs
 from homeport.core.consensus import Verdict
-from homeport.errors import ConfigError
 from homeport.providers.base import HostUpdate, Status, UpdateResult
 
 log = logging.getLogger("homeport.agent")
@@ -58,7 +52,7 @@ class CycleReport:
 class Agent:
     def __init__(
         self,
-        load: Callable[[], AgentConfig],
+        config: AgentConfig,
         state_dir: Path,
         *,
         dry_run: bool = False,
@@ -66,8 +60,7 @@ class Agent:
         jitter: Callable[[], float] = random.random,
         emit: Callable[[str], None] = print,
     ) -> None:
-        self._load = load
-        self.config = load()
+        self.config = config
         self.store = StateFile(state_dir)
         self.states = self.store.load()
         self.dry_run = dry_run
@@ -75,10 +68,6 @@ class Agent:
         self.jitter = jitter
         self.emit = emit
         self.last_report: CycleReport | None = None
-        self._wake = asyncio.Event()
-        self._stop = False
-        self._reload = False
-        self._advertised: tuple[IPv4Address | None, IPv6Address | None] = (None, None)
 
     # --- one cycle ------------------------------------------------------------------
 
@@ -166,8 +155,7 @@ class Agent:
         self, events: list[hooks.Event], v4: IPv4Address | None, v6: IPv6Address | None
     ) -> None:
         cfg = self.config.hooks
-        if (v4 or v6) and (v4, v6) != self._advertised:
-            self._advertised = (v4, v6)
+        if v4 or v6:
             first = self.config.providers[0].hosts[0] if self.config.providers else ""
             hooks.write_advertise(cfg, first, v4, v6)
         for event in events:
@@ -176,86 +164,10 @@ class Agent:
             payload: dict[str, Any] = {"events": [e.as_json() for e in events]}
             await hooks.send_webhook(cfg, payload, self.config.agent.timeout)
 
-    # --- the daemon ---------------------------------------------------------------
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def request_stop(self) -> None:
-        self._stop = True
-        self._wake.set()
-
-    def request_reload(self) -> None:
-        self._reload = True
-        self._wake.set()
-
-    def _reload_config(self) -> None:
-        self._reload = False
-        try:
-            self.config = self._load()
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error("reload: %s", problem)
-            log.error("reload failed; keeping the running config")
-            return
-        log.info("config reloaded from %s", self.config.origin)
-
-    def next_wait(self) -> float:
-        now = self.clock()
-        due = [now + self.config.agent.interval]
-        due += [t for s in self.states.values() if (t := hs.next_due(s, self.config.policy))]
-        return max(1.0, min(due) - now)
-
-    async def run_forever(self) -> None:
-        from homeport.io import netlink, sdnotify
-
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        watcher = None
-        if self.config.agent.netlink:
-            watcher = netlink.watch(self._address_changed, self.config.agent.debounce)
-        metrics = None
-        if self.config.metrics is not None:
-            metrics = await importlib.import_module("homeport.agent.metrics").start(
-                self, self.config.metrics.listen
-            )
-        watchdog = sdnotify.watchdog_interval()
-        ready = False
-        try:
-            while not self._stop:
-                if self._reload:
-                    self._reload_config()
-                self._wake.clear()
-                report = await self.cycle()
-                if not ready:
-                    sdnotify.notify("READY=1", f"STATUS={_status_line(report)}")
-                    ready = True
-                else:
-                    sdnotify.notify(f"STATUS={_status_line(report)}")
-                wait = self.next_wait()
-                deadline = loop.time() + wait
-                while not self._stop and not self._wake.is_set():
-                    step = deadline - loop.time()
-                    if step <= 0:
-                        break
-                    if watchdog:
-                        step = min(step, watchdog)
-                        sdnotify.notify("WATCHDOG=1")
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=step)
-        finally:
-            sdnotify.notify("STOPPING=1")
-            if watcher is not None:
-                watcher.close()
-            if metrics is not None:
-                await metrics.cleanup()
-            log.info("stopped")
-
-    def _address_changed(self) -> None:
-        log.info("local address change: looking again")
-        self.wake()
+    def next_due(self) -> float | None:
+        """The earliest retry or refresh any host is waiting for."""
+        times = [t for st in self.states.values() if (t := hs.next_due(st, self.config.policy))]
+        return min(times) if times else None
 
 
 def _provider_class(protocol: str) -> Any:
@@ -286,7 +198,7 @@ def _events(old: hs.HostState, new: hs.HostState, result: UpdateResult) -> list[
     ]
 
 
-def _status_line(report: CycleReport) -> str:
+def status_line(report: CycleReport) -> str:
     parts = [
         f"IPv{f} {v.address}" if v.address else f"IPv{f} unknown"
         for f, v in sorted(report.verdicts.items())

@@ -225,12 +225,13 @@ def load(
     env: Mapping[str, str] | None = None,
     *,
     need_providers: bool = True,
+    text: str | None = None,
 ) -> AgentConfig:
     """Read a ddclient.conf into an AgentConfig; ConfigError lists every problem with its line."""
     from homeport import providers
 
     origin = str(path)
-    parsed = lex.parse(lex.read(origin))
+    parsed = lex.parse(lex.read(origin) if text is None else text)
     problems = [f"{origin}:{line}: {message}" for line, message in parsed.problems]
     warnings: list[str] = []
     data: dict[str, Any] = {"agent": {}, "provider": []}

@@ -87,15 +87,22 @@ def write_advertise(
         return
     from homeport.agent.statefile import write_atomic
 
-    document = {
+    document: dict[str, object] = {
         "name": hooks.advertise_name or name,
         "ipv4": str(ipv4) if ipv4 else None,
         "ipv6": str(ipv6) if ipv6 else None,
         "ports": list(hooks.advertise_ports),
-        "updated": int(time.time()),
     }
+    path = Path(hooks.advertise_file)
     try:
-        write_atomic(Path(hooks.advertise_file), json.dumps(document).encode() + b"\n", 0o644)
+        current = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(current, dict) and {k: current.get(k) for k in document} == document:
+            return  # unchanged: readers watching the file's mtime are not woken for nothing
+    except (OSError, ValueError):
+        pass  # absent or unreadable: write it
+    document["updated"] = int(time.time())
+    try:
+        write_atomic(path, json.dumps(document).encode() + b"\n", 0o644)
     except OSError as exc:
         log.error("cannot write %s: %s", hooks.advertise_file, exc.strerror or exc)
 

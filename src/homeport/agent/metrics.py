@@ -1,23 +1,31 @@
 """Optional local HTTP endpoint: Prometheus ``/metrics`` and a JSON ``/status``.
 
 Imported only when ``[metrics]`` is configured, since aiohttp costs ~20 MB of
-the agent's memory budget. The exposition text is written by hand (a dozen
-lines of the Prometheus text format) rather than through prometheus-client.
+the agent's memory budget. It runs in a thread of the daemon's parent process
+with its own event loop, reading the state file and the last cycle's summary.
+The exposition text is written by hand (a dozen lines of the Prometheus text
+format) rather than through prometheus-client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from homeport.agent.statefile import StateFile
 from homeport.core import hoststate
-from homeport.errors import ConfigError
 
 if TYPE_CHECKING:
-    from homeport.agent.daemon import Agent
+    from homeport.agent.supervisor import Supervisor
+
+log = logging.getLogger("homeport.agent")
 
 
 def _escape(value: str) -> str:
@@ -32,11 +40,11 @@ def _family(name: str, help_text: str, rows: list[tuple[dict[str, str], float]])
     return lines
 
 
-def render_metrics(agent: Agent) -> str:
-    states = sorted(agent.states.items())
+def render_metrics(states: Mapping[str, hoststate.HostState], verdicts: Mapping[str, Any]) -> str:
+    rows = sorted(states.items())
     published = [
         ({"host": n, "family": f}, fam.confirmed_at)
-        for n, s in states
+        for n, s in rows
         for f, fam in (("4", s.ipv4), ("6", s.ipv6))
         if fam.confirmed_at is not None
     ]
@@ -48,70 +56,83 @@ def render_metrics(agent: Agent) -> str:
     lines += _family(
         "homeport_host_stopped",
         "1 if a fatal provider code stopped the host until its config changes.",
-        [({"host": n, "code": s.disabled_code}, float(bool(s.disabled_code))) for n, s in states],
+        [({"host": n, "code": s.disabled_code}, float(bool(s.disabled_code))) for n, s in rows],
     )
     lines += _family(
         "homeport_host_failures",
         "Consecutive transient failures of the host's updates.",
-        [({"host": n}, float(s.failures)) for n, s in states],
+        [({"host": n}, float(s.failures)) for n, s in rows],
     )
-    report = agent.last_report
-    verdicts = sorted(report.verdicts.items()) if report is not None else []
     lines += _family(
         "homeport_public_address_known",
         "1 if the sources agreed on the family's public address.",
-        [({"family": str(f)}, float(v.address is not None)) for f, v in verdicts],
+        [({"family": f}, float(bool(v.get("address")))) for f, v in sorted(verdicts.items())],
     )
     return "\n".join(lines) + "\n"
 
 
-def status_document(agent: Agent) -> dict[str, Any]:
-    report = agent.last_report
-    verdicts: dict[str, Any] = {}
-    if report is not None:
-        verdicts = {
-            f"ipv{f}": {
-                "address": str(v.address) if v.address else None,
-                "reason": v.reason,
-                "answers": [
-                    {
-                        "source": a.source,
-                        "address": str(a.address) if a.address else None,
-                        "error": a.error,
-                    }
-                    for a in v.answers
-                ],
-            }
-            for f, v in sorted(report.verdicts.items())
-        }
+def status_document(
+    states: Mapping[str, hoststate.HostState], verdicts: Mapping[str, Any]
+) -> dict[str, Any]:
     return {
         "time": int(time.time()),
-        "detection": verdicts,
-        "hosts": {n: hoststate.to_json(s) for n, s in sorted(agent.states.items())},
+        "detection": {f"ipv{f}": v for f, v in sorted(verdicts.items())},
+        "hosts": {n: hoststate.to_json(s) for n, s in sorted(states.items())},
     }
 
 
-async def start(agent: Agent, listen: str) -> web.AppRunner:
+class MetricsThread:
     """Serve /metrics and /status on ``listen`` ("127.0.0.1:9475", "[::1]:9475")."""
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
 
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=render_metrics(agent), content_type="text/plain", charset="utf-8")
-
-    async def status(request: web.Request) -> web.Response:
-        return web.Response(
-            text=json.dumps(status_document(agent)), content_type="application/json"
+    def __init__(self, supervisor: Supervisor, listen: str) -> None:
+        self.supervisor = supervisor
+        self.store = StateFile(supervisor.state_dir)
+        self.loop = asyncio.new_event_loop()
+        self.runner: web.AppRunner | None = None
+        host, _, port = listen.rpartition(":")
+        started = threading.Event()
+        self.thread = threading.Thread(
+            target=self._main, args=(host.strip("[]"), int(port), started), daemon=True
         )
+        self.thread.start()
+        started.wait(10)
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/status", status)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, int(port)).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(f"metrics: cannot listen on {listen}: {exc.strerror or exc}") from exc
-    return runner
+    def _views(self) -> tuple[Mapping[str, hoststate.HostState], Mapping[str, Any]]:
+        verdicts = self.supervisor.summary.get("verdicts", {})
+        return self.store.load(), verdicts if isinstance(verdicts, dict) else {}
+
+    def _main(self, host: str, port: int, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def metrics(request: web.Request) -> web.Response:
+            text = render_metrics(*self._views())
+            return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+        async def status(request: web.Request) -> web.Response:
+            document = status_document(*self._views())
+            return web.Response(text=json.dumps(document), content_type="application/json")
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/status", status)
+        self.runner = web.AppRunner(app, access_log=None)
+        try:
+            self.loop.run_until_complete(self.runner.setup())
+            self.loop.run_until_complete(web.TCPSite(self.runner, host, port).start())
+        except OSError as exc:
+            log.error("metrics: cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+            started.set()
+            return
+        started.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            if self.runner is not None:
+                await self.runner.cleanup()
+
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+        self.loop.close()
