@@ -74,7 +74,7 @@ def test_daemon_ready_metrics_reload_and_clean_exit(
         [
             sys.executable,
             "-m",
-            "tests.agent.standin",
+            "tests.agent.launch",
             "agent",
             "run",
             "--config",
@@ -173,7 +173,7 @@ password = "pw"
             netns,
             sys.executable,
             "-m",
-            "tests.agent.standin",
+            "tests.agent.launch",
             "agent",
             "run",
             "--config",

@@ -251,7 +251,7 @@ def test_check_config_ok_on_the_seed() -> None:
     from tests.helpers import ROOT, homeport_env
 
     result = subprocess.run(
-        [sys.executable, "-m", "tests.agent.standin", "agent", "check-config", str(SEED)],
+        [sys.executable, "-m", "tests.agent.launch", "agent", "check-config", str(SEED)],
         capture_output=True,
         text=True,
         env=homeport_env(),

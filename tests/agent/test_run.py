@@ -25,7 +25,7 @@ def services() -> Iterator[LocalServices]:
 def homeport(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # The stand-in entry point installs a dyndns2 provider until the providers branch lands.
     return subprocess.run(
-        [sys.executable, "-m", "tests.agent.standin", *args],
+        [sys.executable, "-m", "tests.agent.launch", *args],
         capture_output=True,
         text=True,
         env=homeport_env(env),

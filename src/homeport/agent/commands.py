@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -79,7 +78,7 @@ def _load(loader: Callable[[], Any]) -> Any:
 
 
 def _state_dir(option: str | None, cfg: Any = None) -> Path:
-    from homeport.agent.statefile import default_state_dir
+    from homeport.agent.files import default_state_dir
 
     if option:
         return Path(option)
@@ -130,6 +129,8 @@ def run(
         origin, kind = _origin(config, ddclient_conf)
         sys.exit(Supervisor(origin, kind, _state_dir(state_dir)).run())
     cfg = _load(_loader(config, ddclient_conf))
+    import asyncio
+
     from homeport.agent.daemon import Agent
 
     agent_ = Agent(cfg, _state_dir(state_dir, cfg), dry_run=dry_run, emit=click.echo)
@@ -221,6 +222,8 @@ def check_config(file: str, is_ddclient: bool | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def ip(config: str | None, ddclient_conf: str | None, as_json: bool) -> None:
     """Show each source's answer and the verdict, for IPv4 and IPv6."""
+    import asyncio
+
     from homeport.agent import config as config_mod
     from homeport.agent.detect import detect
 

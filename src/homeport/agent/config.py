@@ -56,12 +56,12 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
 
 from homeport.agent import credentials, sources
+from homeport.agent.files import read_text
 from homeport.agent.tomllines import line_of
 from homeport.core import hoststate
 from homeport.core.consensus import default_require
@@ -403,16 +403,6 @@ def load_toml(
         # tomllib says "... (at line N, column M)": keep it, it is the line the user needs.
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     return build(data, origin=origin, lines=key_lines(text), env=env, need_providers=need_providers)
-
-
-def read_text(origin: str) -> str:
-    """The config file's text; ConfigError naming the file if it cannot be read."""
-    try:
-        return Path(origin).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{origin}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{origin}: not UTF-8 text") from exc
 
 
 def load(

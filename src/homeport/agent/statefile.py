@@ -16,23 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from homeport.agent.files import default_state_dir
 from homeport.core import hoststate
 from homeport.errors import StoreError
 
 STATE_FILE = "agent-state.json"
 FORMAT_VERSION = 1
-ROOT_STATE_DIR = Path("/var/lib/homeport")  # FHS: variable state of a system daemon
-
-
-def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """/var/lib/homeport as root, else $XDG_STATE_HOME/homeport (~/.local/state/homeport)."""
-    env = os.environ if env is None else env
-    if env.get("STATE_DIRECTORY"):  # systemd's StateDirectory=
-        return Path(env["STATE_DIRECTORY"].split(":")[0])
-    if os.geteuid() == 0:
-        return ROOT_STATE_DIR
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "homeport"
+__all__ = ["STATE_FILE", "StateFile", "default_state_dir", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

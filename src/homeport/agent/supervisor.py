@@ -131,7 +131,7 @@ class Supervisor:
         self._signals.append(signum)
 
     def run(self) -> int:
-        from homeport.agent.config import read_text
+        from homeport.agent.files import read_text
 
         self.text = read_text(self.origin)
         summary = self._fork_cycle(self.text, first=True)
@@ -214,7 +214,7 @@ class Supervisor:
         return True
 
     def _reload(self) -> None:
-        from homeport.agent.config import read_text
+        from homeport.agent.files import read_text
 
         try:
             text = read_text(self.origin)
