@@ -190,6 +190,11 @@ password = "pw"
     try:
         wait_for(lambda: counter.exists() and counter.read_text().count("x") == 1)
         time.sleep(0.5)  # the first cycle is done (the update to port 9 fails fast)
+        # The idle parent stays small: the config model, asyncio and TLS live in the cycle's child.
+        maps = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "pydantic_core" not in maps
+        assert "_ssl" not in maps
+        assert "_asyncio" not in maps
         for index in range(3):  # a burst of changes: debounced into one look
             _ip("-n", netns, "addr", "add", f"192.0.2.{10 + index}/24", "dev", "lo")
         wait_for(lambda: counter.read_text().count("x") == 2)

@@ -197,7 +197,8 @@ def _source(
         fw_key = f"fw{v}" if f"fw{v}" in s else "fw"
         if not val(fw_key):
             return None, line, f"use{v}=fw needs {fw_key}="
-        return _web(val(fw_key), val(f"{fw_key}-skip"), ssl, f"fw:{val(fw_key)}"), line, ""
+        # ddclient fetches fw= pages with ignore_ssl_option: plain http unless the URL says https.
+        return _web(val(fw_key), val(f"{fw_key}-skip"), False, f"fw:{val(fw_key)}"), line, ""
     if method == "if":
         name = val(f"if{v}") or val("if")
         if not name:
