@@ -237,9 +237,10 @@ def main() -> None:
         f"({ratio:.2f}x). homeport's daemon parent imports neither pydantic nor asyncio;",
         "each cycle runs in a child process (its CPU is in the 'since start' row).",
         "",
-        f"Simulated day with no IP change (agent cycle code with an injected clock, every request real on "
-        f"loopback): {day['cycles']} cycles, {day['checkips']} checkip polls, {day['updates']} update request "
-        f"(the first run's); re-sends of the unchanged address: {day['updates'] - 1}.",
+        "Simulated day with no IP change (agent cycle code with an injected clock, every request",
+        f"real on loopback): {day['cycles']} cycles, {day['checkips']} checkip polls, "
+        f"{day['updates']} update request (the first run's); "
+        f"re-sends of the unchanged address: {day['updates'] - 1}.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
