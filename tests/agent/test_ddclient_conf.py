@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -261,4 +260,3 @@ def test_check_config_ok_on_the_seed() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "OK: 1 provider(s), 1 host(s)" in result.stdout
-    assert os.stat(SEED).st_mode & 0o077 == 0
