@@ -217,3 +217,20 @@ def test_key_lines_scanner() -> None:
 )
 def test_durations(text: object, seconds: float) -> None:
     assert config.parse_duration(text) == seconds
+
+
+def test_a_host_in_two_providers_is_an_error(tmp_path: Path) -> None:
+    text = (
+        GOOD
+        + '\n[[provider]]\nprotocol = "dyndns2"\nhosts = ["www.example.org"]\n'
+        + 'login = "x"\npassword = "y"\n'
+    )
+    found = problems(tmp_path, text)
+    assert any(
+        ":47: provider[1].hosts: www.example.org is already in provider[0]" in p for p in found
+    ), found
+
+
+def test_mappings_are_checked_and_the_user_told_they_are_not_kept_yet(tmp_path: Path) -> None:
+    cfg = load_text(tmp_path, GOOD)
+    assert any("[[mapping]]" in w for w in cfg.warnings)

@@ -259,3 +259,37 @@ def test_the_seed_ddclient_conf_updates_on_the_first_run(
         "myusername",
         "my-password",
     )
+
+
+def test_daemon_with_a_bad_config_exits_78_with_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('[agent]\ninterval = "never"\n[[provider]]\nprotocol = "dyndns2"\nhosts = []\n')
+    result = homeport("agent", "run", "--config", str(path), "--state-dir", str(tmp_path / "s"))
+    assert result.returncode == 78
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("homeport: error:")]
+    assert any(f"{path}:2: agent.interval" in e for e in errors), errors
+    assert any(f"{path}:5: provider[0].hosts" in e for e in errors), errors
+
+
+def test_ip_shows_every_answer_and_the_verdict(tmp_path: Path, services: LocalServices) -> None:
+    config = write_config(tmp_path, services)
+    result = homeport("ip", "--json", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    (verdict,) = json.loads(result.stdout)
+    assert verdict["address"] == "203.0.113.10"
+    assert verdict["dissenting"] == ["liar"]
+    assert {a["source"]: a["address"] for a in verdict["answers"]}["liar"] == services.lie
+    text = homeport("ip", "--config", str(config))
+    assert "IPv4: 203.0.113.10 (2 of 3 sources agree; ignored liar (disagreed))" in text.stdout
+    assert services.updates == []  # `ip` only looks
+
+
+def test_ip_when_sources_disagree_exits_nonzero(tmp_path: Path, services: LocalServices) -> None:
+    config = write_config(tmp_path, services)
+    config.write_text(
+        config.read_text().replace("/plain", "/liar").replace("require = 2", "require = 1")
+    )
+    result = homeport("ip", "--config", str(config))
+    assert result.returncode == 69
+    assert "IPv4: UNKNOWN (sources disagree" in result.stdout

@@ -286,12 +286,20 @@ def build(
         problems.add(("provider",), "must be an array of tables: [[provider]]")
         provider_items = []
     entries: list[ProviderEntry] = []
+    seen: dict[str, int] = {}
     for index, item in enumerate(provider_items):
         try:
             section = ProviderSection.model_validate(item)
         except pydantic.ValidationError as exc:
             problems.add_validation(("provider", index), exc)
             continue
+        for host in section.hosts:
+            if host in seen:
+                # One state per host name: two providers for one name would fight over it.
+                problems.add(
+                    ("provider", index, "hosts"), f"{host} is already in provider[{seen[host]}]"
+                )
+            seen.setdefault(host, index)
         entry = _provider(index, section, problems, env)
         if entry is not None:
             entries.append(entry)
@@ -301,6 +309,11 @@ def build(
     ipv6 = _family(6, raw.ipv6, problems)
     if problems.items:
         raise ConfigError(_summary(origin, problems.items), tuple(problems.items))
+    if raw.mapping:
+        warnings += (
+            f"{origin}: [[mapping]] entries are checked but not kept alive yet "
+            "(homeport.portmap is not wired into the agent)",
+        )
     return AgentConfig(
         origin,
         raw.agent,

@@ -22,6 +22,7 @@ import logging
 import os
 import selectors
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ class Supervisor:
         summary = self._fork_cycle(self.text, first=True)
         if "config_error" in summary:
             for problem in summary["config_error"]:
-                log.error("%s", problem)
+                sys.stderr.write(f"homeport: error: {problem}\n")
             return EXIT_CONFIG
         if "interval" not in summary:
             log.error("the first cycle failed; see above")
