@@ -208,3 +208,59 @@ password = "pw"
             process.communicate()
     assert "local address change" in stderr
     assert process.returncode == 0
+
+
+def test_watchdog_pings_and_stopping(tmp_path: Path) -> None:
+    notify_path = tmp_path / "notify.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    notify.settimeout(20)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        """
+[[ipv4.source]]
+type = "static"
+address = "203.0.113.8"
+[[provider]]
+protocol = "dyndns2"
+hosts = ["a.example.org"]
+server = "127.0.0.1:9"
+ssl = false
+login = "me"
+password = "pw"
+"""
+    )
+    env = homeport_env({"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.agent.launch",
+            "agent",
+            "run",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        messages = [notify.recv(4096).decode() for _ in range(4)]
+        assert "READY=1" in messages[0]
+        assert messages[1:] == ["WATCHDOG=1"] * 3
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+        while (message := notify.recv(4096).decode()) == "WATCHDOG=1":
+            pass
+        assert message == "STOPPING=1"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        notify.close()
+    assert process.returncode == 0

@@ -44,7 +44,8 @@ class CycleReport:
 
     @property
     def failed(self) -> bool:
-        return not self.detected or any(
+        """A wanted family stayed unknown, or a provider did not confirm an update."""
+        return any(v.address is None for v in self.verdicts.values()) or any(
             r.status not in (Status.GOOD, Status.NOCHG) for r in self.results
         )
 

@@ -78,6 +78,7 @@ class Supervisor:
         self.summary: dict[str, Any] = {}
         self._signals: list[int] = []
         self._selector = selectors.DefaultSelector()
+        self._watchdog = sdnotify.watchdog_interval()
 
     # --- children -----------------------------------------------------------------
 
@@ -113,6 +114,8 @@ class Supervisor:
                     os.kill(pid, signal.SIGKILL)
                     break
                 if not waiter.select(timeout=1.0):
+                    if self._watchdog:  # a slow cycle is not a hung daemon
+                        sdnotify.notify("WATCHDOG=1")
                     continue
                 chunk = os.read(read_fd, 65536)
                 if not chunk:
@@ -155,9 +158,8 @@ class Supervisor:
             self._selector.register(sock, selectors.EVENT_READ, "netlink")
         metrics = self._start_metrics(summary.get("metrics"))
         sdnotify.notify("READY=1", f"STATUS={summary.get('status', '')}")
-        watchdog = sdnotify.watchdog_interval()
         try:
-            self._loop(read_fd, watchdog)
+            self._loop(read_fd, self._watchdog)
         finally:
             sdnotify.notify("STOPPING=1")
             if sock is not None:
