@@ -264,3 +264,66 @@ password = "pw"
             process.communicate()
         notify.close()
     assert process.returncode == 0
+
+
+def test_sigterm_during_a_slow_first_cycle_stops_at_once(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f"""
+[agent]
+timeout = "60s"
+[[ipv4.source]]
+type = "cmd"
+command = "touch {started}; sleep 30; echo 203.0.113.5"
+[[provider]]
+protocol = "dyndns2"
+hosts = ["a.example.org"]
+server = "127.0.0.1:9"
+ssl = false
+login = "me"
+password = "pw"
+"""
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.agent.launch",
+            "agent",
+            "run",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        cwd=ROOT,
+        env=homeport_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(started.exists)
+        begun = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+        assert time.monotonic() - begun < 15  # not after the 30 s command
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert "Traceback" not in stderr
+    wait_for(lambda: not _running_with(str(started)), 5)  # the cycle's command went with it
+
+
+def _running_with(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(proc.name)
+        except OSError:
+            continue
+    return found

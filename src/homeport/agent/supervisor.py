@@ -69,6 +69,15 @@ def child_cycle(
     }
 
 
+def _kill_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass  # it exited meanwhile
+    except PermissionError:  # the group is not set up yet: the child alone
+        os.kill(pid, signum)
+
+
 class Supervisor:
     def __init__(self, origin: str, ddclient: bool | None, state_dir: Path) -> None:
         self.origin = origin
@@ -87,6 +96,7 @@ class Supervisor:
         pid = os.fork()
         if pid == 0:  # the child
             os.close(read_fd)
+            os.setpgid(0, 0)  # its own group, so stopping it also stops the commands it runs
             signal.set_wakeup_fd(-1)
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_DFL)
@@ -106,13 +116,19 @@ class Supervisor:
     def _collect(self, pid: int, read_fd: int) -> dict[str, Any]:
         data = b""
         deadline = time.monotonic() + CYCLE_LIMIT
+        stopped = False
         with selectors.DefaultSelector() as waiter:
             waiter.register(read_fd, selectors.EVENT_READ)
             while True:
                 if time.monotonic() > deadline:
                     log.error("cycle still running after %.0f s; killing it", CYCLE_LIMIT)
-                    os.kill(pid, signal.SIGKILL)
+                    _kill_group(pid, signal.SIGKILL)
                     break
+                stopping = {signal.SIGTERM, signal.SIGINT} & set(self._signals)
+                if stopping and not stopped:
+                    # Stop now, not after the cycle: the state file is replaced atomically.
+                    _kill_group(pid, signal.SIGTERM)
+                    stopped = True
                 if not waiter.select(timeout=1.0):
                     if self._watchdog:  # a slow cycle is not a hung daemon
                         sdnotify.notify("WATCHDOG=1")
@@ -138,21 +154,24 @@ class Supervisor:
         from homeport.agent.files import read_text
 
         self.text = read_text(self.origin)
-        summary = self._fork_cycle(self.text, first=True)
-        if "config_error" in summary:
-            for problem in summary["config_error"]:
-                sys.stderr.write(f"homeport: error: {problem}\n")
-            return EXIT_CONFIG
-        if "interval" not in summary:
-            log.error("the first cycle failed; see above")
-            return 70
-        self.summary = summary
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
         signal.set_wakeup_fd(write_fd)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         self._selector.register(read_fd, selectors.EVENT_READ, "signal")
+        summary = self._fork_cycle(self.text, first=True)
+        if "config_error" in summary:
+            for problem in summary["config_error"]:
+                sys.stderr.write(f"homeport: error: {problem}\n")
+            return EXIT_CONFIG
+        if {signal.SIGTERM, signal.SIGINT} & set(self._signals):
+            log.info("stopped")
+            return 0
+        if "interval" not in summary:
+            log.error("the first cycle failed; see above")
+            return 70
+        self.summary = summary
         sock = netlink.open_socket() if summary.get("netlink") else None
         if sock is not None:
             self._selector.register(sock, selectors.EVENT_READ, "netlink")
