@@ -230,17 +230,28 @@ def test_hooks_run_on_change_only(tmp_path: Path, services: LocalServices) -> No
     }  # type: ignore[union-attr]
 
 
+def seed_pointed_at(tmp_path: Path, server: str, checkip: str) -> Path:
+    """The seed's ddclient.conf with only server=, ssl= and the checkip URL changed.
+
+    Against a real `homeport server`, pass its host:port and its checkip URL (no scheme).
+    """
+    text = SEED.read_text()
+    text = text.replace("server=members.dyndns.org", f"server={server}")
+    text = text.replace("ssl=yes", "ssl=no")
+    text = text.replace("web=checkip.dyndns.com", f"web={checkip}")
+    conf = tmp_path / "ddclient.conf"
+    conf.write_text(text)
+    conf.chmod(0o600)
+    return conf
+
+
 def test_the_seed_ddclient_conf_updates_on_the_first_run(
     tmp_path: Path, services: LocalServices
 ) -> None:
     """Only server=, ssl= and the checkip URL pointed at local services (issue 3 "Must show")."""
-    text = SEED.read_text()
-    text = text.replace("server=members.dyndns.org", f"server=127.0.0.1:{services.port}")
-    text = text.replace("ssl=yes", "ssl=no")
-    text = text.replace("web=checkip.dyndns.com", f"web=127.0.0.1:{services.port}/html")
-    conf = tmp_path / "ddclient.conf"
-    conf.write_text(text)
-    conf.chmod(0o600)
+    conf = seed_pointed_at(
+        tmp_path, f"127.0.0.1:{services.port}", f"127.0.0.1:{services.port}/html"
+    )
     result = homeport(
         "agent",
         "run",
