@@ -88,7 +88,26 @@ class LocalServices:
             self.webhooks.append(await request.json())
             return web.Response(text="ok")
 
+        async def chunked(request: web.Request) -> web.StreamResponse:
+            self.checkips += 1
+            response = web.StreamResponse()
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for part in ("Current IP ", "Address: ", self.address, "\n"):
+                await response.write(part.encode())
+            await response.write_eof()
+            return response
+
+        async def moved(request: web.Request) -> web.Response:
+            raise web.HTTPFound("/plain")
+
+        async def loop(request: web.Request) -> web.Response:
+            raise web.HTTPMovedPermanently("/loop")
+
         app = web.Application()
+        app.router.add_get("/chunked", chunked)
+        app.router.add_get("/moved", moved)
+        app.router.add_get("/loop", loop)
         app.router.add_post("/hook", hook)
         app.router.add_get("/html", html)
         app.router.add_get("/plain", plain)

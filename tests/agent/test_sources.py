@@ -62,6 +62,14 @@ def test_web_skip_absent_and_http_error(services: LocalServices) -> None:
         ask(source(type="web", url=f"{services.base}/broken"))
 
 
+def test_web_chunked_answer_and_redirects(services: LocalServices) -> None:
+    chunked = source(type="web", url=f"{services.base}/chunked", skip="IP Address")
+    assert ask(chunked) == ip_address("203.0.113.10")
+    assert ask(source(type="web", url=f"{services.base}/moved")) == ip_address("203.0.113.10")
+    with pytest.raises(RemoteProtocolError, match="HTTP 301"):
+        ask(source(type="web", url=f"{services.base}/loop"))
+
+
 def test_web_refused_is_transport_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -22,11 +22,23 @@ class Settings(SourceSettings):
         return self.label or f"web:{urlsplit(self.url).netloc}"
 
 
+# Echo services move (http -> https, new host); a short chain is normal, a long one is a loop.
+MAX_REDIRECTS = 3
+
+
 async def detect(settings: Settings, family: Family, time_limit: float) -> Address:
+    from urllib.parse import urljoin
+
     from homeport.io import http
     from homeport.proto import checkip
 
-    response = await http.request("GET", settings.url, time_limit=time_limit, family=family)
+    url = settings.url
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await http.request("GET", url, time_limit=time_limit, family=family)
+        location = response.header("location")
+        if response.status not in (301, 302, 303, 307, 308) or not location:
+            break
+        url = urljoin(url, location)
     if response.status != 200:
         raise RemoteProtocolError(f"HTTP {response.status}")
     return checkip.parse(
