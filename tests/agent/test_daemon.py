@@ -327,3 +327,72 @@ def _running_with(text: str) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def test_interface_source_reads_real_kernel_flags(tmp_path: Path, netns: str) -> None:
+    """A deprecated address (preferred_lft 0) is never chosen; the stable one is, with a suffix."""
+    _ip("-n", netns, "link", "add", "hp0", "type", "veth", "peer", "name", "hp1")
+    _ip("-n", netns, "link", "set", "hp0", "up")
+    _ip("-n", netns, "link", "set", "hp1", "up")
+    _ip(
+        "-n",
+        netns,
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:0:1::20/64",
+        "dev",
+        "hp0",
+        "nodad",
+        "preferred_lft",
+        "0",
+    )
+    _ip(
+        "-n", netns, "-6", "addr", "add", "2001:db8:0:1::10/64", "dev", "hp0", "nodad", "mngtmpaddr"
+    )
+    config = tmp_path / "ip.toml"
+    config.write_text(
+        """
+[ipv4]
+enabled = false
+[ipv6]
+require = 1
+[[ipv6.source]]
+type = "interface"
+interface = "hp0"
+label = "plain"
+[[ipv6.source]]
+type = "interface"
+interface = "hp0"
+suffix = "::abcd"
+label = "suffixed"
+"""
+    )
+    result = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            netns,
+            sys.executable,
+            "-m",
+            "tests.agent.launch",
+            "ip",
+            "--json",
+            "--config",
+            str(config),
+        ],
+        cwd=ROOT,
+        env=homeport_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    (verdict,) = json.loads(result.stdout)
+    answers = {a["source"]: a["address"] for a in verdict["answers"]}
+    assert answers == {"plain": "2001:db8:0:1::10", "suffixed": "2001:db8:0:1::abcd"}
+    assert (
+        verdict["address"] is None
+    )  # two different answers with require = 1: reported, not guessed
+    assert result.returncode == 69
