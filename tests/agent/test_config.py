@@ -234,3 +234,26 @@ def test_a_host_in_two_providers_is_an_error(tmp_path: Path) -> None:
 def test_mappings_are_checked_and_the_user_told_they_are_not_kept_yet(tmp_path: Path) -> None:
     cfg = load_text(tmp_path, GOOD)
     assert any("[[mapping]]" in w for w in cfg.warnings)
+
+
+def test_key_lines_dotted_quoted_nested_and_multiline() -> None:
+    text = (
+        "[[provider]]\n"  # 1
+        "protocol = 'x'\n"  # 2
+        '"quoted key" = 1\n'  # 3
+        'note = """\n'  # 4
+        "fake = 1\n"  # 5 (inside a string)
+        '"""\n'  # 6
+        "[[provider]]\n"  # 7
+        "a.b = 2\n"  # 8
+        "[ipv4]\n"  # 9
+        "[[ipv4.source]]\n"  # 10
+        "[[ipv4.source]]\n"  # 11
+        "url = 'u'\n"  # 12
+    )
+    lines = key_lines(text)
+    assert lines[("provider", 0, "quoted key")] == 3
+    assert ("provider", 0, "fake") not in lines
+    assert lines[("provider", 1)] == 7
+    assert lines[("provider", 1, "a", "b")] == 8
+    assert lines[("ipv4", "source", 1, "url")] == 12

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from homeport.agent import ddclient_conf, ddclient_lex
 from homeport.agent.config import AgentConfig
@@ -260,3 +262,23 @@ def test_check_config_ok_on_the_seed() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "OK: 1 provider(s), 1 host(s)" in result.stdout
+
+
+_VALUE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\n\r"),
+    max_size=30,
+)
+
+
+@given(value=_VALUE)
+def test_any_value_survives_ddclient_quoting(value: str) -> None:
+    """Escaping every special character ddclient's way reads back the exact value."""
+    escaped = "".join("\\" + c if c in "\\'\" ,#=" or c.isspace() else c for c in value)
+    for written in (
+        escaped,
+        f"'{value.replace(chr(92), chr(92) * 2).replace(chr(39), chr(92) + chr(39))}'",
+    ):
+        parsed = ddclient_lex.parse(f"password={written} login=x h.example.org\n")
+        assert parsed.problems == []
+        assert parsed.hosts[0].settings["password"].value == value
+        assert parsed.hosts[0].settings["login"].value == "x"

@@ -9,6 +9,7 @@ child process so the idle daemon stays small.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -84,8 +85,11 @@ class Agent:
     async def cycle(self) -> CycleReport:
         cfg = self.config
         report = CycleReport()
-        for family in self._wanted_families():
-            verdict = await detect(cfg.family(family), cfg.agent.timeout)  # type: ignore[arg-type]
+        families = self._wanted_families()
+        verdicts = await asyncio.gather(
+            *(detect(cfg.family(f), cfg.agent.timeout) for f in families)  # type: ignore[arg-type]
+        )
+        for family, verdict in zip(families, verdicts, strict=True):
             report.verdicts[family] = verdict
             for answer in verdict.answers:
                 log.debug("IPv%d %s: %s", family, answer.source, answer.address or answer.error)
