@@ -152,6 +152,7 @@ def test_netlink_address_change_triggers_a_cycle(tmp_path: Path, netns: str) -> 
 [agent]
 interval = "1h"
 debounce = "0.3s"
+event_gap = 0
 [[ipv4.source]]
 type = "cmd"
 command = "echo x >> {counter}; echo 203.0.113.5"

@@ -22,6 +22,24 @@ def test_roundtrip_and_mode(tmp_path: Path) -> None:
     assert [p.name for p in store.path.parent.iterdir()] == [store.path.name]  # no temp left
 
 
+def test_lock_is_exclusive_across_processes(tmp_path: Path) -> None:
+    import fcntl
+
+    store = StateFile(tmp_path)
+    with store.lock():
+        fd = os.open(tmp_path / "agent.lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    fd = os.open(tmp_path / "agent.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: free again
+    finally:
+        os.close(fd)
+
+
 def test_write_atomic_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
     path = tmp_path / "f"
     write_atomic(path, b"old")

@@ -83,6 +83,18 @@ class Agent:
         ]
 
     async def cycle(self) -> CycleReport:
+        """Detect, decide, publish and remember, once.
+
+        Under the state directory's lock, with the state read afresh: a manual
+        ``--once`` next to the daemon must not send what the other just sent.
+        """
+        if self.dry_run:
+            return await self._cycle()
+        with self.store.lock():
+            self.states = self.store.load()
+            return await self._cycle()
+
+    async def _cycle(self) -> CycleReport:
         cfg = self.config
         report = CycleReport()
         families = self._wanted_families()
@@ -96,7 +108,7 @@ class Agent:
             if verdict.address is None:
                 log.error("IPv%d: nothing published: %s", family, verdict.reason)
             else:
-                log.info("IPv%d is %s (%s)", family, verdict.address, verdict.reason)
+                log.debug("IPv%d is %s (%s)", family, verdict.address, verdict.reason)
         v4 = report.verdicts[4].address if 4 in report.verdicts else None
         v6 = report.verdicts[6].address if 6 in report.verdicts else None
         want4 = v4 if isinstance(v4, IPv4Address) else None

@@ -56,6 +56,11 @@ class AgentSection(_Section):
     retry_max: Duration = hoststate.DEFAULT_RETRY_MAX
     timeout: Duration = DEFAULT_TIMEOUT
     debounce: Duration = DEFAULT_DEBOUNCE
+    # At most one address-change cycle per event_gap: the checkip services ask for about
+    # one request a minute, and a flapping interface must not become a poll every 2 s.
+    event_gap: Annotated[float, pydantic.BeforeValidator(parse_duration), pydantic.Field(ge=0)] = (
+        30.0
+    )
     state_dir: str | None = None
     netlink: bool = True
 

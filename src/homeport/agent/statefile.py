@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from homeport.core import hoststate
 from homeport.errors import StoreError
 
 STATE_FILE = "agent-state.json"
+LOCK_FILE = "agent.lock"
 FORMAT_VERSION = 1
 __all__ = ["STATE_FILE", "StateFile", "default_state_dir", "write_atomic"]
 
@@ -52,6 +53,22 @@ class StateFile:
 
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / STATE_FILE
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the state directory's lock: one agent cycle at a time per state."""
+        import fcntl
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot use {self.path.parent}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def load(self) -> dict[str, hoststate.HostState]:
         try:

@@ -58,6 +58,7 @@ def child_cycle(
     return {
         "interval": cfg.agent.interval,
         "debounce": cfg.agent.debounce,
+        "event_gap": cfg.agent.event_gap,
         "netlink": cfg.agent.netlink,
         "metrics": cfg.metrics.listen if cfg.metrics else None,
         "next_due": agent.next_due(),
@@ -88,10 +89,12 @@ class Supervisor:
         self._signals: list[int] = []
         self._selector = selectors.DefaultSelector()
         self._watchdog = sdnotify.watchdog_interval()
+        self._last_cycle = 0.0
 
     # --- children -----------------------------------------------------------------
 
     def _fork_cycle(self, text: str, first: bool) -> dict[str, Any]:
+        self._last_cycle = time.monotonic()
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child
@@ -210,7 +213,10 @@ class Supervisor:
                     os.read(signal_fd, 512)
                 elif netlink.drain(key.fileobj) and debounce_at is None:  # type: ignore[arg-type]
                     log.info("local address change: looking again shortly")
-                    debounce_at = time.monotonic() + float(self.summary.get("debounce", 2.0))
+                    settle = time.monotonic() + float(self.summary.get("debounce", 2.0))
+                    # A flapping interface must not turn into a checkip poll every few seconds.
+                    gap = float(self.summary.get("event_gap", 30.0))
+                    debounce_at = max(settle, self._last_cycle + gap)
             reload = False
             while self._signals:
                 signum = self._signals.pop(0)
