@@ -102,6 +102,7 @@ class StandinToken(Provider):
 
     name = "duckdns"
     Settings: ClassVar[type[ProviderSettings]] = TokenSettings
+    ddclient_renames: ClassVar[dict[str, str]] = {"password": "token"}
 
     def update(self, hosts: Sequence[HostUpdate]) -> Flow:
         raise NotImplementedError

@@ -282,3 +282,17 @@ def test_any_value_survives_ddclient_quoting(value: str) -> None:
         assert parsed.problems == []
         assert parsed.hosts[0].settings["password"].value == value
         assert parsed.hosts[0].settings["login"].value == "x"
+
+
+def test_provider_spellings_of_ddclient_options(tmp_path: Path) -> None:
+    """ddclient's password= is DuckDNS's token (the provider's ddclient_renames)."""
+    cfg = load(
+        tmp_path,
+        "protocol=duckdns, use=ip, ip=203.0.113.1\n"
+        "login=ignored-by-duckdns\n"
+        "password_env=DUCK_TOKEN myhome.duckdns.org\n",
+        env={"DUCK_TOKEN": "tok"},
+    )
+    (provider,) = cfg.providers
+    assert provider.settings.token.get_secret_value() == "tok"  # type: ignore[attr-defined]
+    assert any(":2: login= is not used by protocol duckdns" in w for w in cfg.warnings)

@@ -296,14 +296,21 @@ def load(
         entry_lines: dict[str, int] = {}
         protocol = host.settings.get("protocol", lex.Setting("dyndns2", host.line))
         try:
-            known = set(providers.get(protocol.value).Settings.model_fields)
+            cls = providers.get(protocol.value)
         except ConfigError:
-            known = set()
+            known, renames = set(), {}
+        else:
+            known = set(cls.Settings.model_fields)
+            # A provider names the ddclient options it spells differently (Cloudflare's
+            # password= is its token); providers without the table use ddclient's names.
+            renames = {
+                k.replace("_", "-"): v for k, v in getattr(cls, "ddclient_renames", {}).items()
+            }
         for key, setting in host.settings.items():
             base = key.removesuffix("_env")
             if base not in _PROVIDER or key == "protocol":
                 continue
-            name = _RENAME.get(base, base).replace("-", "_")
+            name = renames.get(base) or _RENAME.get(base, base).replace("-", "_")
             if known and name not in known:
                 warnings.append(
                     f"{origin}:{setting.line}: {key}= is not used"
