@@ -142,7 +142,7 @@ class Agent:
             if self.dry_run:
                 for text in publish.render(provider, updates):
                     report.rendered.append(text)
-                    self.emit(text)
+                    self.emit(text + "\n")
                 continue
             for host, decision in decisions.items():
                 log.info("%s: sending (%s)", host, decision.reason)
