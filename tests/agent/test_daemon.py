@@ -218,7 +218,9 @@ def test_watchdog_pings_and_stopping(tmp_path: Path) -> None:
     notify.settimeout(20)
     config = tmp_path / "agent.toml"
     config.write_text(
-        """
+        f"""
+[agent]
+state_dir = "{tmp_path / "from-config"}"
 [[ipv4.source]]
 type = "static"
 address = "203.0.113.8"
@@ -241,8 +243,6 @@ password = "pw"
             "run",
             "--config",
             str(config),
-            "--state-dir",
-            str(tmp_path / "state"),
         ],
         cwd=ROOT,
         env=env,
@@ -265,6 +265,7 @@ password = "pw"
             process.communicate()
         notify.close()
     assert process.returncode == 0
+    assert (tmp_path / "from-config" / "agent-state.json").exists()  # [agent] state_dir used
 
 
 def test_sigterm_during_a_slow_first_cycle_stops_at_once(tmp_path: Path) -> None:

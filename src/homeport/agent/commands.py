@@ -127,7 +127,7 @@ def run(
         from homeport.agent.supervisor import Supervisor
 
         origin, kind = _origin(config, ddclient_conf)
-        sys.exit(Supervisor(origin, kind, _state_dir(state_dir)).run())
+        sys.exit(Supervisor(origin, kind, Path(state_dir) if state_dir else None).run())
     cfg = _load(_loader(config, ddclient_conf))
     import asyncio
 

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -86,7 +87,7 @@ class MetricsThread:
 
     def __init__(self, supervisor: Supervisor, listen: str) -> None:
         self.supervisor = supervisor
-        self.store = StateFile(supervisor.state_dir)
+        self.store = StateFile(Path(supervisor.summary.get("state_dir", ".")))
         self.loop = asyncio.new_event_loop()
         self.runner: web.AppRunner | None = None
         host, _, port = listen.rpartition(":")

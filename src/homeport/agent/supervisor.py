@@ -38,7 +38,7 @@ MIN_WAIT = 1.0  # never spin, whatever the schedule says
 
 
 def child_cycle(
-    text: str, origin: str, ddclient: bool | None, state_dir: Path, first: bool
+    text: str, origin: str, ddclient: bool | None, state_dir: Path | None, first: bool
 ) -> dict[str, Any]:
     """Run in the child: load the config from ``text``, run one cycle, summarise it."""
     import asyncio
@@ -53,6 +53,10 @@ def child_cycle(
     if first:
         for warning in cfg.warnings:
             log.warning("%s", warning)
+    from homeport.agent.files import default_state_dir
+
+    if state_dir is None:  # no --state-dir: the config's, else the default
+        state_dir = Path(cfg.agent.state_dir) if cfg.agent.state_dir else default_state_dir()
     agent = Agent(cfg, state_dir)
     report = asyncio.run(agent.cycle())
     return {
@@ -62,6 +66,7 @@ def child_cycle(
         "netlink": cfg.agent.netlink,
         "metrics": cfg.metrics.listen if cfg.metrics else None,
         "next_due": agent.next_due(),
+        "state_dir": str(state_dir),
         "status": status_line(report),
         "verdicts": {
             str(f): {"address": str(v.address) if v.address else None, "reason": v.reason}
@@ -80,7 +85,7 @@ def _kill_group(pid: int, signum: int) -> None:
 
 
 class Supervisor:
-    def __init__(self, origin: str, ddclient: bool | None, state_dir: Path) -> None:
+    def __init__(self, origin: str, ddclient: bool | None, state_dir: Path | None) -> None:
         self.origin = origin
         self.ddclient = ddclient
         self.state_dir = state_dir
