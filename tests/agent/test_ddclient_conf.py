@@ -296,3 +296,11 @@ def test_provider_spellings_of_ddclient_options(tmp_path: Path) -> None:
     (provider,) = cfg.providers
     assert provider.settings.token.get_secret_value() == "tok"  # type: ignore[attr-defined]
     assert any(":2: login= is not used by protocol duckdns" in w for w in cfg.warnings)
+
+
+def test_no_hosts_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, "protocol=dyndns2, login=a, password=b\n")
+    assert caught.value.problems == (
+        f"{tmp_path / 'ddclient.conf'}: no host names: add a line naming the hosts to update",
+    )

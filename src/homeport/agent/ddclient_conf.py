@@ -333,6 +333,8 @@ def load(
         for name, line in entry_lines.items():
             lines[("provider", index, name)] = line
 
+    if need_providers and not parsed.hosts:
+        problems.append(f"{origin}: no host names: add a line naming the hosts to update")
     holds_password = any(s.get("password") and s["password"].value for _, s in every)
     warnings += _mode_warning(origin, holds_password)
     if problems:
