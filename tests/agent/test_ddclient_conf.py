@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from homeport.agent import ddclient_conf, ddclient_lex
 from homeport.agent.config import AgentConfig
 from homeport.errors import ConfigError
+from tests.agent import standin
 from tests.helpers import run_homeport
 
 SEED = Path(__file__).parent / "data" / "seed-ddclient.conf"
@@ -303,4 +304,44 @@ def test_no_hosts_says_so(tmp_path: Path) -> None:
         load(tmp_path, "protocol=dyndns2, login=a, password=b\n")
     assert caught.value.problems == (
         f"{tmp_path / 'ddclient.conf'}: no host names: add a line naming the hosts to update",
+    )
+
+
+class _KeyFileProvider(standin.StandinToken):
+    """Reads ddclient's password= as a key file, like ddclient's nsupdate."""
+
+    name = "keyfile-test"
+
+    @classmethod
+    def settings_from_ddclient(cls, options: dict[str, str]) -> standin.TokenSettings:
+        try:
+            token = Path(options["password"]).read_text().strip()
+        except (KeyError, OSError):
+            raise ConfigError("password: cannot read the key file") from None
+        return standin.TokenSettings(token=token)  # type: ignore[arg-type]
+
+
+def test_a_provider_that_reads_ddclient_options_itself(tmp_path: Path) -> None:
+    import sys
+    import types
+
+    from homeport import providers
+
+    module = types.ModuleType("tests.agent.keyfile_provider")
+    module.PROVIDER = _KeyFileProvider  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    providers.register("keyfile-test", module.__name__)
+    key = tmp_path / "key"
+    key.write_text("secret-from-file\n")
+    cfg = load(
+        tmp_path, f"protocol=keyfile-test, use=ip, ip=203.0.113.1\npassword={key} h.example.org\n"
+    )
+    assert cfg.providers[0].settings.token.get_secret_value() == "secret-from-file"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as caught:
+        load(
+            tmp_path,
+            "protocol=keyfile-test, use=ip, ip=203.0.113.1\npassword=/nonexistent h.example.org\n",
+        )
+    assert caught.value.problems == (
+        f"{tmp_path / 'ddclient.conf'}:2: h.example.org: password: cannot read the key file",
     )

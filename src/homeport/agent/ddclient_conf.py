@@ -24,6 +24,9 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic
+
+from homeport.agent import credentials
 from homeport.agent import ddclient_lex as lex
 from homeport.agent.config import AgentConfig, build
 from homeport.errors import ConfigError
@@ -229,7 +232,6 @@ def load(
     text: str | None = None,
 ) -> AgentConfig:
     """Read a ddclient.conf into an AgentConfig; ConfigError lists every problem with its line."""
-    from homeport import providers
 
     origin = str(path)
     parsed = lex.parse(lex.read(origin) if text is None else text)
@@ -292,34 +294,11 @@ def load(
 
     groups: dict[str, int] = {}
     for host in parsed.hosts:
-        entry: dict[str, Any] = {}
-        entry_lines: dict[str, int] = {}
         protocol = host.settings.get("protocol", lex.Setting("dyndns2", host.line))
-        try:
-            cls = providers.get(protocol.value)
-        except ConfigError:
-            known, renames = set(), {}
-        else:
-            known = set(cls.Settings.model_fields)
-            # A provider names the ddclient options it spells differently (Cloudflare's
-            # password= is its token); providers without the table use ddclient's names.
-            renames = {
-                k.replace("_", "-"): v for k, v in getattr(cls, "ddclient_renames", {}).items()
-            }
-        for key, setting in host.settings.items():
-            base = key.removesuffix("_env")
-            if base not in _PROVIDER or key == "protocol":
-                continue
-            name = renames.get(base) or _RENAME.get(base, base).replace("-", "_")
-            if known and name not in known:
-                warnings.append(
-                    f"{origin}:{setting.line}: {key}= is not used"
-                    f" by protocol {protocol.value}; ignored"
-                )
-                continue
-            name += "_env" if key.endswith("_env") else ""
-            entry[name] = _bool(setting.value) if name == "ssl" else setting.value
-            entry_lines[name] = setting.line
+        mapped = _provider_entry(origin, host, protocol.value, env, warnings, problems)
+        if mapped is None:
+            continue
+        entry, entry_lines = mapped
         signature = repr((protocol.value, sorted(entry.items())))
         if signature in groups:
             data["provider"][groups[signature]]["hosts"].append(host.name)
@@ -351,6 +330,76 @@ def load(
         env=env,
         warnings=tuple(warnings),
         need_providers=need_providers,
+    )
+
+
+def _provider_entry(
+    origin: str,
+    host: lex.HostDef,
+    protocol: str,
+    env: Mapping[str, str] | None,
+    warnings: list[str],
+    problems: list[str],
+) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """One host's provider settings (as config data) and the line of each."""
+    from homeport import providers
+
+    entry: dict[str, Any] = {}
+    entry_lines: dict[str, int] = {}
+    try:
+        cls: Any = providers.get(protocol)
+    except ConfigError:
+        cls = None  # reported with its line when the config is built
+    known = set(cls.Settings.model_fields) if cls else set()
+    # A provider names the ddclient options it spells differently (Cloudflare's
+    # password= is its token); providers without the table use ddclient's names.
+    renames = {k.replace("_", "-"): v for k, v in getattr(cls, "ddclient_renames", {}).items()}
+    # A provider may read ddclient's options itself (nsupdate's password= is a key file).
+    own_reader = cls is not None and _reads_ddclient(cls)
+    options: dict[str, str] = {}
+    for key, setting in host.settings.items():
+        base = key.removesuffix("_env")
+        if base not in _PROVIDER or key == "protocol":
+            continue
+        value = setting.value
+        if own_reader and key.endswith("_env"):
+            try:
+                value = credentials.resolve(key, value, os.environ if env is None else env)
+            except credentials.SecretProblem as exc:
+                problems.append(f"{origin}:{setting.line}: {key}: {exc}")
+                return None
+        options[base] = value
+        name = renames.get(base) or _RENAME.get(base, base).replace("-", "_")
+        if known and name not in known and not own_reader:
+            warnings.append(
+                f"{origin}:{setting.line}: {key}= is not used by protocol {protocol}; ignored"
+            )
+            continue
+        name += "_env" if key.endswith("_env") else ""
+        entry[name] = _bool(setting.value) if name == "ssl" else setting.value
+        entry_lines[name] = setting.line
+    if not own_reader:
+        return entry, entry_lines
+    try:
+        settings = cls.settings_from_ddclient(options)
+    except ConfigError as exc:
+        problems += [f"{origin}:{host.line}: {host.name}: {p}" for p in exc.problems]
+        return None
+    values = {
+        name: v.get_secret_value() if isinstance(v, pydantic.SecretStr) else v
+        for name, v in dict(settings).items()
+    }
+    return values, {name: entry_lines.get(name, host.line) for name in values}
+
+
+def _reads_ddclient(cls: Any) -> bool:
+    """Whether the provider overrides the generic ddclient option reader."""
+    from homeport.providers.base import Provider
+
+    mine = getattr(cls, "settings_from_ddclient", None)
+    generic = getattr(Provider, "settings_from_ddclient", None)
+    return mine is not None and getattr(mine, "__func__", mine) is not getattr(
+        generic, "__func__", generic
     )
 
 
