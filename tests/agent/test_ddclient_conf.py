@@ -321,7 +321,9 @@ class _KeyFileProvider(standin.StandinToken):
         return standin.TokenSettings(token=token)  # type: ignore[arg-type]
 
 
-def test_a_provider_that_reads_ddclient_options_itself(tmp_path: Path) -> None:
+def test_a_provider_that_reads_ddclient_options_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sys
     import types
 
@@ -329,8 +331,9 @@ def test_a_provider_that_reads_ddclient_options_itself(tmp_path: Path) -> None:
 
     module = types.ModuleType("tests.agent.keyfile_provider")
     module.PROVIDER = _KeyFileProvider  # type: ignore[attr-defined]
-    sys.modules[module.__name__] = module
-    providers.register("keyfile-test", module.__name__)
+    # Registered for this test only: other tests list every registered provider.
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(providers._MODULES, "keyfile-test", module.__name__)
     key = tmp_path / "key"
     key.write_text("secret-from-file\n")
     cfg = load(
