@@ -126,7 +126,67 @@ def render_flow_dry_run(flow: Flow) -> list[str]:
 
 
 async def send_dns(exchange: Any, time_limit: float) -> Any:
-    raise NotImplementedError("the stand-in speaks HTTP only")
+    import dns.asyncquery
+    import dns.message
+    import dns.rcode
+    import dns.tsig
+
+    try:
+        return await dns.asyncquery.tcp(
+            exchange.message, exchange.server, timeout=time_limit, port=exchange.port
+        )
+    except dns.tsig.PeerError:  # the server refused our key: it answered NOTAUTH
+        response = dns.message.make_response(exchange.message)
+        response.set_rcode(dns.rcode.NOTAUTH)
+        return response
+
+
+class Rfc2136Settings(ProviderSettings):
+    server: str
+    port: int = 53
+    tcp: bool = True
+    zone: str
+    key_name: str
+    key_secret: pydantic.SecretStr
+    key_algorithm: str = "hmac-sha256"
+    ttl: int = 60
+
+
+class StandinRfc2136(Provider):
+    """One signed UPDATE per host (replace A/AAAA), as the real rfc2136 provider sends."""
+
+    name = "rfc2136"
+    Settings: ClassVar[type[ProviderSettings]] = Rfc2136Settings
+
+    def update(self, hosts: Sequence[HostUpdate]) -> Flow:
+        import dns.rcode
+        import dns.tsig
+        import dns.update
+
+        from homeport.providers.base import DnsExchange
+
+        cfg = self.settings
+        assert isinstance(cfg, Rfc2136Settings)
+        key = dns.tsig.Key(cfg.key_name, cfg.key_secret.get_secret_value(), cfg.key_algorithm)
+        results = []
+        for host in hosts:
+            message = dns.update.UpdateMessage(cfg.zone, keyring=key)
+            for kind, address in (("A", host.ipv4), ("AAAA", host.ipv6)):
+                if address is not None:
+                    message.replace(f"{host.hostname}.", cfg.ttl, kind, str(address))
+            reply = yield DnsExchange(message, cfg.server, cfg.port, cfg.tcp)
+            rcode = reply.rcode()
+            status = Status.GOOD if rcode == dns.rcode.NOERROR else Status.FATAL
+            results.append(
+                UpdateResult(
+                    host.hostname, status, dns.rcode.to_text(rcode), "", host.ipv4, host.ipv6
+                )
+            )
+        return results
+
+
+class _Rfc2136Module(types.ModuleType):
+    PROVIDER = StandinRfc2136
 
 
 def install() -> None:
@@ -135,6 +195,9 @@ def install() -> None:
     if "duckdns" not in providers.names():
         sys.modules["tests.agent.standin_token"] = _TokenModule("tests.agent.standin_token")
         providers.register("duckdns", "tests.agent.standin_token")
+    if "rfc2136" not in providers.names():
+        sys.modules["tests.agent.standin_rfc2136"] = _Rfc2136Module("tests.agent.standin_rfc2136")
+        providers.register("rfc2136", "tests.agent.standin_rfc2136")
     if importlib.util.find_spec("homeport.io.provider_client") is None:
         module = types.ModuleType("homeport.io.provider_client")
         module.render_flow_dry_run = render_flow_dry_run  # type: ignore[attr-defined]
