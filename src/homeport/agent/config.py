@@ -1,0 +1,355 @@
+"""The agent's configuration: one model for the native TOML file and ddclient.conf.
+
+TOML schema (every key optional unless marked; full example in docs/agent-config.md)::
+
+    [agent]
+    interval = "5m"        # poll period (seconds or "30s", "5m", "1h", "25d")
+    refresh = "25d"        # forced re-send of an unchanged address
+    retry_min = "5m"       # first backoff after dnserr / 5xx / network error
+    retry_max = "6h"       # backoff ceiling (911 waits >= 30 minutes regardless)
+    timeout = "10s"        # per request
+    debounce = "2s"        # wait after a local address change before detecting
+    event_gap = "30s"      # at most one address-change cycle per this
+    state_dir = "/var/lib/homeport"
+    netlink = true         # react at once to local address changes (Linux)
+
+    [ipv4]                 # and [ipv6]: detection of each family
+    enabled = true         # ipv4 default true; ipv6 default: true if it has sources
+    require = 2            # k of n sources must agree (default: majority)
+    allow_private = false  # accept RFC 1918 / CGNAT / ULA answers
+    [[ipv4.source]]        # type = web | dns | interface | cmd | stun | static | router
+    type = "web"
+    url = "https://checkip.dyndns.com/"
+    skip = "IP Address"
+
+    [[provider]]           # one account; repeat per account
+    protocol = "dyndns2"   # required; any registered provider
+    hosts = ["home.example.org"]   # required
+    ipv4 = true            # publish A / AAAA
+    ipv6 = true
+    server = "members.dyndns.org"  # the provider's own settings ...
+    login = "me"
+    password_env = "DYNDNS_PASSWORD"   # ... any of them as X_env / X_file / X_credential
+
+    [hooks]
+    command = "/usr/local/bin/on-ip-change"   # env HOMEPORT_HOST, HOMEPORT_IPV4, ...
+    advertise_file = "/run/homeport/advertise.json"
+    advertise_ports = [443]
+    webhook = "https://hooks.example.org/homeport"
+
+    [metrics]
+    listen = "127.0.0.1:9475"   # Prometheus /metrics and /status (JSON)
+
+    [[mapping]]            # router port mappings, kept alive by `homeport map` (wired later)
+    protocol = "tcp"
+    internal_port = 443
+    external_port = 443
+
+Errors are collected, not raised one at a time: :class:`ConfigError` carries one
+line per problem, each with ``file:line`` where the key is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pydantic
+
+from homeport.agent import credentials, sources
+from homeport.agent.files import read_text
+from homeport.agent.schema import (
+    AgentSection,
+    Duration,
+    FamilySection,
+    HooksSection,
+    MappingSection,
+    MetricsSection,
+    ProviderSection,
+    RawConfig,
+    parse_duration,
+)
+from homeport.agent.tomllines import line_of
+from homeport.core import hoststate
+from homeport.core.consensus import default_require
+from homeport.errors import ConfigError
+from homeport.providers.base import ProviderSettings
+
+__all__ = [
+    "AgentConfig",
+    "AgentSection",
+    "Duration",
+    "FamilyConfig",
+    "HooksSection",
+    "MappingSection",
+    "MetricsSection",
+    "ProviderEntry",
+    "build",
+    "load",
+    "load_toml",
+    "parse_duration",
+]
+
+
+@dataclass(frozen=True)
+class FamilyConfig:
+    family: Literal[4, 6]
+    enabled: bool
+    sources: tuple[sources.SourceSettings, ...]
+    require: int
+    allow_private: bool
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    label: str
+    protocol: str
+    settings: ProviderSettings
+    hosts: tuple[str, ...]
+    ipv4: bool
+    ipv6: bool
+    host_hashes: Mapping[str, str]  # per host: digest of its config (secrets hashed, never kept)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    origin: str
+    agent: AgentSection
+    ipv4: FamilyConfig
+    ipv6: FamilyConfig
+    providers: tuple[ProviderEntry, ...]
+    hooks: HooksSection
+    metrics: MetricsSection | None
+    mappings: tuple[MappingSection, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def policy(self) -> hoststate.Policy:
+        a = self.agent
+        return hoststate.Policy(refresh=a.refresh, retry_min=a.retry_min, retry_max=a.retry_max)
+
+    def family(self, family: Literal[4, 6]) -> FamilyConfig:
+        return self.ipv4 if family == 4 else self.ipv6
+
+
+@dataclass
+class _Problems:
+    origin: str
+    lines: Mapping[tuple[str | int, ...], int]
+    items: list[str] = field(default_factory=list)
+
+    def add(self, loc: tuple[str | int, ...], message: str) -> None:
+        where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
+        line = line_of(self.lines, loc)
+        prefix = f"{self.origin}:{line}" if line else self.origin
+        self.items.append(f"{prefix}: {where}: {message}" if where else f"{prefix}: {message}")
+
+    def add_validation(self, base: tuple[str | int, ...], exc: pydantic.ValidationError) -> None:
+        for error in exc.errors(include_url=False, include_input=False):
+            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown setting"
+            self.add((*base, *loc), message)
+
+
+def host_hash(protocol: str, hostname: str, settings: ProviderSettings) -> str:
+    """A digest of everything that defines one host's updates, secrets included.
+
+    Stored in the state file so a changed password re-enables a host stopped by
+    badauth; a digest, so the state file never holds a secret.
+    """
+    data = settings.model_dump(mode="python")
+    for name, value in data.items():
+        if isinstance(value, pydantic.SecretStr):
+            data[name] = value.get_secret_value()
+    blob = json.dumps([protocol.lower(), hostname, data], sort_keys=True, default=str)
+    return hashlib.sha256(b"homeport-host-v1\0" + blob.encode()).hexdigest()[:32]
+
+
+def build(
+    data: Mapping[str, Any],
+    *,
+    origin: str,
+    lines: Mapping[tuple[str | int, ...], int] | None = None,
+    env: Mapping[str, str] | None = None,
+    warnings: tuple[str, ...] = (),
+    need_providers: bool = True,
+) -> AgentConfig:
+    """Validate parsed config data; ConfigError with one line per problem."""
+    problems = _Problems(origin, lines or {})
+    rest = dict(data)
+    # Providers are checked one by one, so a bad [agent] key does not hide their problems.
+    provider_items = rest.pop("provider", [])
+    # Each section alone, so one bad section does not hide the others' problems.
+    valid: dict[str, Any] = {}
+    for name, value in rest.items():
+        if name not in RawConfig.model_fields:
+            problems.add((name,), "unknown section")
+            continue
+        try:
+            RawConfig.model_validate({name: value})
+        except pydantic.ValidationError as exc:
+            problems.add_validation((), exc)
+            continue
+        valid[name] = value
+    raw = RawConfig.model_validate(valid)
+    if not isinstance(provider_items, list):
+        problems.add(("provider",), "must be an array of tables: [[provider]]")
+        provider_items = []
+    entries: list[ProviderEntry] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(provider_items):
+        try:
+            section = ProviderSection.model_validate(item)
+        except pydantic.ValidationError as exc:
+            problems.add_validation(("provider", index), exc)
+            continue
+        for host in section.hosts:
+            if host in seen:
+                # One state per host name: two providers for one name would fight over it.
+                problems.add(
+                    ("provider", index, "hosts"), f"{host} is already in provider[{seen[host]}]"
+                )
+            seen.setdefault(host, index)
+        entry = _provider(index, section, problems, env)
+        if entry is not None:
+            entries.append(entry)
+    if need_providers and not provider_items:
+        problems.add((), "no [[provider]] configured: nothing to update")
+    ipv4 = _family(4, raw.ipv4, problems)
+    ipv6 = _family(6, raw.ipv6, problems)
+    if problems.items:
+        raise ConfigError(_summary(origin, problems.items), tuple(problems.items))
+    if raw.mapping:
+        warnings += (
+            f"{origin}: [[mapping]] entries are checked but not kept alive yet "
+            "(homeport.portmap is not wired into the agent)",
+        )
+    return AgentConfig(
+        origin,
+        raw.agent,
+        ipv4,
+        ipv6,
+        tuple(entries),
+        raw.hooks,
+        raw.metrics,
+        tuple(raw.mapping),
+        warnings,
+    )
+
+
+def _summary(origin: str, items: list[str]) -> str:
+    count = len(items)
+    first = items[0] if items else ""
+    return first if count == 1 else f"{origin}: {count} problems; first: {first}"
+
+
+def _family(family: Literal[4, 6], section: FamilySection, problems: _Problems) -> FamilyConfig:
+    key = f"ipv{family}"
+    given = section.source
+    entries = (
+        given
+        if given is not None
+        else list(sources.DEFAULT_IPV4 if family == 4 else sources.DEFAULT_IPV6)
+    )
+    parsed: list[sources.SourceSettings] = []
+    for index, entry in enumerate(entries):
+        loc: tuple[str | int, ...] = (key, "source", index)
+        try:
+            cls = sources.settings_class(str(entry.get("type", "")))
+            parsed.append(cls.model_validate(entry))
+        except ConfigError as exc:
+            problems.add((*loc, "type"), exc.message)
+        except pydantic.ValidationError as exc:
+            problems.add_validation(loc, exc)
+    enabled = section.enabled if section.enabled is not None else (family == 4 or bool(given))
+    if given is None:
+        require = section.require or sources.DEFAULT_REQUIRE
+    else:
+        require = section.require or default_require(len(parsed) or 1)
+    if enabled and given is not None and not given:
+        problems.add((key, "source"), "is empty: add a source or set enabled = false")
+    if enabled and parsed and require > len(parsed):
+        problems.add(
+            (key, "require"), f"{require} sources must agree but only {len(parsed)} are configured"
+        )
+    return FamilyConfig(family, enabled, tuple(parsed), require, section.allow_private)
+
+
+def _provider(
+    index: int, section: ProviderSection, problems: _Problems, env: Mapping[str, str] | None
+) -> ProviderEntry | None:
+    from homeport import providers
+
+    loc: tuple[str | int, ...] = ("provider", index)
+    try:
+        cls = providers.get(section.protocol)
+    except ConfigError as exc:
+        problems.add((*loc, "protocol"), exc.message)
+        return None
+    extra = dict(section.model_extra or {})
+    expanded, secret_problems = credentials.expand(extra, set(cls.Settings.model_fields), env)
+    for key, message in secret_problems.items():
+        problems.add((*loc, key), message)
+    if secret_problems:
+        return None
+    try:
+        settings = cls.Settings.model_validate(expanded)
+    except pydantic.ValidationError as exc:
+        problems.add_validation(loc, exc)
+        return None
+    hosts = tuple(section.hosts)
+    hashes = {h: host_hash(section.protocol, h, settings) for h in hosts}
+    label = section.label or f"{section.protocol}#{index}"
+    return ProviderEntry(
+        label, section.protocol, settings, hosts, section.ipv4, section.ipv6, hashes
+    )
+
+
+def load_toml(
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    need_providers: bool = True,
+    text: str | None = None,
+) -> AgentConfig:
+    """Read and validate a native TOML config file (``text``: its contents, already read)."""
+    import tomllib
+
+    from homeport.agent.tomllines import key_lines
+
+    origin = str(path)
+    if text is None:
+        text = read_text(origin)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib says "... (at line N, column M)": keep it, it is the line the user needs.
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
+    return build(data, origin=origin, lines=key_lines(text), env=env, need_providers=need_providers)
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    ddclient: bool | None = None,
+    env: Mapping[str, str] | None = None,
+    need_providers: bool = True,
+    text: str | None = None,
+) -> AgentConfig:
+    """Load ``path`` as TOML, or as ddclient.conf when asked or when it looks like one."""
+    if ddclient is None:
+        ddclient = not str(path).endswith(".toml")
+    if ddclient:
+        from homeport.agent import ddclient_conf
+
+        config: AgentConfig = ddclient_conf.load(
+            path, env=env, need_providers=need_providers, text=text
+        )
+        return config
+    return load_toml(path, env=env, need_providers=need_providers, text=text)

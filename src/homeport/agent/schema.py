@@ -1,0 +1,130 @@
+"""The TOML schema of the agent's config, as pydantic models (see homeport.agent.config).
+
+Each section is its own model so :func:`homeport.agent.config.build` can check
+them one by one and report every problem; providers and sources are checked
+against their own registries' ``Settings``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import pydantic
+
+from homeport.core import hoststate
+
+# ddclient's default poll is 300 s; most checkip services ask for no more than one call a minute.
+DEFAULT_INTERVAL = 300.0
+DEFAULT_TIMEOUT = 10.0  # a checkip or update request that takes longer has failed
+# Address changes come in bursts (DAD, RA, DHCP renew): wait for the burst to settle.
+DEFAULT_DEBOUNCE = 2.0
+MIN_INTERVAL = 30.0  # below this we would be the abusive client DESIGN §3 warns about
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?$"
+)
+
+
+def parse_duration(value: Any) -> Any:
+    """Seconds from 300, "300", "5m", "1h30m", "25d" (ddclient's units)."""
+    if isinstance(value, bool):
+        raise ValueError('must be a duration such as 300, "5m" or "25d"')
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        parts = _DURATION.findall(text)
+        if text and "".join(n + u for n, u in parts).lower() == text.lower():
+            return sum(float(n) * _UNITS[(u or "s").lower()] for n, u in parts)
+    raise ValueError('must be a duration such as 300, "5m" or "25d"')
+
+
+Duration = Annotated[float, pydantic.BeforeValidator(parse_duration), pydantic.Field(gt=0)]
+
+
+class _Section(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentSection(_Section):
+    interval: Duration = DEFAULT_INTERVAL
+    refresh: Duration = hoststate.DEFAULT_REFRESH
+    retry_min: Duration = hoststate.DEFAULT_RETRY_MIN
+    retry_max: Duration = hoststate.DEFAULT_RETRY_MAX
+    timeout: Duration = DEFAULT_TIMEOUT
+    debounce: Duration = DEFAULT_DEBOUNCE
+    # At most one address-change cycle per event_gap: the checkip services ask for about
+    # one request a minute, and a flapping interface must not become a poll every 2 s.
+    event_gap: Annotated[float, pydantic.BeforeValidator(parse_duration), pydantic.Field(ge=0)] = (
+        30.0
+    )
+    state_dir: str | None = None
+    netlink: bool = True
+
+    @pydantic.field_validator("interval")
+    @classmethod
+    def _not_abusive(cls, value: float) -> float:
+        if value < MIN_INTERVAL:
+            raise ValueError(f"must be at least {MIN_INTERVAL:.0f} seconds")
+        return value
+
+
+class FamilySection(_Section):
+    enabled: bool | None = None
+    require: int | None = pydantic.Field(default=None, ge=1)
+    allow_private: bool = False
+    source: list[dict[str, Any]] | None = None
+
+
+class ProviderSection(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow", frozen=True)
+
+    protocol: str
+    hosts: list[str] = pydantic.Field(min_length=1)
+    ipv4: bool = True
+    ipv6: bool = True
+    label: str = ""
+
+    @pydantic.field_validator("hosts")
+    @classmethod
+    def _hostnames(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _HOSTNAME.match(name):
+                raise ValueError(f"{name[:80]!r} is not a host name")
+        return [name.lower().rstrip(".") for name in value]
+
+
+class HooksSection(_Section):
+    command: str | None = None
+    command_timeout: Duration = 30.0
+    advertise_file: str | None = None
+    advertise_name: str | None = None
+    advertise_ports: list[Annotated[int, pydantic.Field(ge=1, le=65535)]] = []
+    webhook: str | None = pydantic.Field(default=None, pattern=r"^https?://")
+
+
+class MetricsSection(_Section):
+    listen: str = pydantic.Field(default="127.0.0.1:9475", pattern=r"^\[?[0-9A-Fa-f.:]+\]?:\d+$")
+
+
+class MappingSection(_Section):
+    """A router port mapping to keep alive; checked now, run by homeport.portmap later."""
+
+    protocol: Literal["tcp", "udp"] = "tcp"
+    internal_port: int = pydantic.Field(ge=1, le=65535)
+    external_port: int | None = pydantic.Field(default=None, ge=1, le=65535)
+    internal_host: str | None = None
+    description: str = "homeport"
+    lease: Duration = 3600.0
+
+
+class RawConfig(_Section):
+    agent: AgentSection = AgentSection()
+    ipv4: FamilySection = FamilySection()
+    ipv6: FamilySection = FamilySection()
+    hooks: HooksSection = HooksSection()
+    metrics: MetricsSection | None = None
+    mapping: list[MappingSection] = []

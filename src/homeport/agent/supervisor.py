@@ -1,0 +1,273 @@
+"""The long-running agent: a small parent that runs each cycle in a child process.
+
+Why a child per cycle: the idle agent's resident memory is a benchmark
+(<= 2x ddclient's, issue 3), and one cycle needs pydantic, asyncio and ssl
+(~25 MB together, never returned to the OS once loaded). The parent imports
+none of them: it keeps the config text, waits with ``selectors`` on a signal
+pipe and the netlink socket, and forks a child for each cycle. The child
+validates the config, runs :meth:`Agent.cycle`, writes a JSON summary back on
+a pipe and exits. State lives in the state file, so nothing is lost between
+children; a crash in one cycle cannot take the daemon down.
+
+Signals: SIGTERM/SIGINT stop after the running cycle; SIGHUP re-reads the
+config file and runs a cycle with it at once — if that config is invalid, the
+problems are logged and the previous text is kept. sd_notify: READY=1 after
+the first cycle, STATUS= after each, WATCHDOG=1 while waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from homeport.errors import EXIT_CONFIG, ConfigError
+from homeport.io import netlink, sdnotify
+
+log = logging.getLogger("homeport.agent")
+
+# A cycle is a few requests with per-request timeouts; a child running far longer is stuck.
+CYCLE_LIMIT = 300.0
+MIN_WAIT = 1.0  # never spin, whatever the schedule says
+
+
+def child_cycle(
+    text: str, origin: str, ddclient: bool | None, state_dir: Path | None, first: bool
+) -> dict[str, Any]:
+    """Run in the child: load the config from ``text``, run one cycle, summarise it."""
+    import asyncio
+
+    from homeport.agent import config as config_mod
+    from homeport.agent.daemon import Agent, status_line
+
+    try:
+        cfg = config_mod.load(origin, ddclient=ddclient, text=text)
+    except ConfigError as exc:
+        return {"config_error": list(exc.problems)}
+    if first:
+        for warning in cfg.warnings:
+            log.warning("%s", warning)
+    from homeport.agent.files import default_state_dir
+
+    if state_dir is None:  # no --state-dir: the config's, else the default
+        state_dir = Path(cfg.agent.state_dir) if cfg.agent.state_dir else default_state_dir()
+    agent = Agent(cfg, state_dir)
+    report = asyncio.run(agent.cycle())
+    return {
+        "interval": cfg.agent.interval,
+        "debounce": cfg.agent.debounce,
+        "event_gap": cfg.agent.event_gap,
+        "netlink": cfg.agent.netlink,
+        "metrics": cfg.metrics.listen if cfg.metrics else None,
+        "next_due": agent.next_due(),
+        "state_dir": str(state_dir),
+        "status": status_line(report),
+        "verdicts": {
+            str(f): {"address": str(v.address) if v.address else None, "reason": v.reason}
+            for f, v in report.verdicts.items()
+        },
+    }
+
+
+def _kill_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass  # it exited meanwhile
+    except PermissionError:  # the group is not set up yet: the child alone
+        os.kill(pid, signum)
+
+
+class Supervisor:
+    def __init__(self, origin: str, ddclient: bool | None, state_dir: Path | None) -> None:
+        self.origin = origin
+        self.ddclient = ddclient
+        self.state_dir = state_dir
+        self.text = ""
+        self.summary: dict[str, Any] = {}
+        self._signals: list[int] = []
+        self._selector = selectors.DefaultSelector()
+        self._watchdog = sdnotify.watchdog_interval()
+        self._last_cycle = 0.0
+
+    # --- children -----------------------------------------------------------------
+
+    def _fork_cycle(self, text: str, first: bool) -> dict[str, Any]:
+        self._last_cycle = time.monotonic()
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.close(read_fd)
+            os.setpgid(0, 0)  # its own group, so stopping it also stops the commands it runs
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_DFL)
+            code = 0
+            try:
+                summary = child_cycle(text, self.origin, self.ddclient, self.state_dir, first)
+            except BaseException:
+                log.exception("cycle failed")
+                summary, code = {"crashed": True}, 70
+            try:
+                os.write(write_fd, json.dumps(summary).encode())
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        return self._collect(pid, read_fd)
+
+    def _collect(self, pid: int, read_fd: int) -> dict[str, Any]:
+        data = b""
+        deadline = time.monotonic() + CYCLE_LIMIT
+        stopped = False
+        with selectors.DefaultSelector() as waiter:
+            waiter.register(read_fd, selectors.EVENT_READ)
+            while True:
+                if time.monotonic() > deadline:
+                    log.error("cycle still running after %.0f s; killing it", CYCLE_LIMIT)
+                    _kill_group(pid, signal.SIGKILL)
+                    break
+                stopping = {signal.SIGTERM, signal.SIGINT} & set(self._signals)
+                if stopping and not stopped:
+                    # Stop now, not after the cycle: the state file is replaced atomically.
+                    _kill_group(pid, signal.SIGTERM)
+                    stopped = True
+                if not waiter.select(timeout=1.0):
+                    if self._watchdog:  # a slow cycle is not a hung daemon
+                        sdnotify.notify("WATCHDOG=1")
+                    continue
+                chunk = os.read(read_fd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        try:
+            result = json.loads(data) if data else {"crashed": True}
+        except ValueError:
+            result = {"crashed": True}
+        return result if isinstance(result, dict) else {"crashed": True}
+
+    # --- the loop -----------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._signals.append(signum)
+
+    def run(self) -> int:
+        from homeport.agent.files import read_text
+
+        self.text = read_text(self.origin)
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        self._selector.register(read_fd, selectors.EVENT_READ, "signal")
+        summary = self._fork_cycle(self.text, first=True)
+        if "config_error" in summary:
+            for problem in summary["config_error"]:
+                sys.stderr.write(f"homeport: error: {problem}\n")
+            return EXIT_CONFIG
+        if {signal.SIGTERM, signal.SIGINT} & set(self._signals):
+            log.info("stopped")
+            return 0
+        if "interval" not in summary:
+            log.error("the first cycle failed; see above")
+            return 70
+        self.summary = summary
+        sock = netlink.open_socket() if summary.get("netlink") else None
+        if sock is not None:
+            self._selector.register(sock, selectors.EVENT_READ, "netlink")
+        metrics = self._start_metrics(summary.get("metrics"))
+        sdnotify.notify("READY=1", f"STATUS={summary.get('status', '')}")
+        try:
+            self._loop(read_fd, self._watchdog)
+        finally:
+            sdnotify.notify("STOPPING=1")
+            if sock is not None:
+                sock.close()
+            if metrics is not None:
+                metrics.stop()
+            log.info("stopped")
+        return 0
+
+    def _next_cycle(self) -> float:
+        now = time.time()
+        due = now + float(self.summary.get("interval", 300.0))
+        next_due = self.summary.get("next_due")
+        if isinstance(next_due, int | float):
+            due = min(due, next_due)
+        return time.monotonic() + max(MIN_WAIT, due - now)
+
+    def _loop(self, signal_fd: int, watchdog: float | None) -> None:
+        next_cycle = self._next_cycle()
+        debounce_at: float | None = None
+        while True:
+            wake = next_cycle if debounce_at is None else min(next_cycle, debounce_at)
+            timeout = max(0.0, wake - time.monotonic())
+            if watchdog:
+                sdnotify.notify("WATCHDOG=1")
+                timeout = min(timeout, watchdog)
+            for key, _ in self._selector.select(timeout):
+                if key.data == "signal":
+                    os.read(signal_fd, 512)
+                elif netlink.drain(key.fileobj) and debounce_at is None:  # type: ignore[arg-type]
+                    log.info("local address change: looking again shortly")
+                    settle = time.monotonic() + float(self.summary.get("debounce", 2.0))
+                    # A flapping interface must not turn into a checkip poll every few seconds.
+                    gap = float(self.summary.get("event_gap", 30.0))
+                    debounce_at = max(settle, self._last_cycle + gap)
+            reload = False
+            while self._signals:
+                signum = self._signals.pop(0)
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    return
+                reload = True
+            now = time.monotonic()
+            if reload:
+                self._reload()
+            elif now >= next_cycle or (debounce_at is not None and now >= debounce_at):
+                self._cycle(self.text)
+            else:
+                continue
+            debounce_at = None
+            next_cycle = self._next_cycle()
+
+    def _cycle(self, text: str) -> bool:
+        summary = self._fork_cycle(text, first=False)
+        if "config_error" in summary or "interval" not in summary:
+            return False
+        self.summary = summary
+        sdnotify.notify(f"STATUS={summary.get('status', '')}")
+        return True
+
+    def _reload(self) -> None:
+        from homeport.agent.files import read_text
+
+        try:
+            text = read_text(self.origin)
+        except ConfigError as exc:
+            log.error("reload: %s; keeping the running config", exc)
+            return
+        summary = self._fork_cycle(text, first=True)
+        if "config_error" in summary:
+            for problem in summary["config_error"]:
+                log.error("reload: %s", problem)
+            log.error("reload failed; keeping the running config")
+            return
+        log.info("config reloaded from %s", self.origin)
+        self.text = text
+        if "interval" in summary:
+            self.summary = summary
+
+    def _start_metrics(self, listen: str | None) -> Any:
+        if not listen:
+            return None
+        from homeport.agent.metrics import MetricsThread
+
+        return MetricsThread(self, listen)
