@@ -31,13 +31,14 @@ class LabServer:
     def url6(self) -> str:
         return f"http://[{self.lab.inet_ip6}]:{HTTP_PORT}"
 
-    def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def admin(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "homeport", "server", *args, "--data", str(self.data)],
             capture_output=True,
             text=True,
             timeout=60,
             env=homeport_env(),
+            input=input,
         )
 
     def dig(self, name: str, rdtype: str = "A") -> list[str]:
