@@ -47,7 +47,10 @@ async def _send_http(exchange: HttpExchange, time_limit: float) -> HttpReply:
             if secret:
                 message = message.replace(secret, "[redacted]")
         raise TransportError(message) from exc
-    return HttpReply(response.status, response.body, response.headers)
+    reply = HttpReply(response.status, response.body, response.headers)
+    # A provider that echoes our request in an error must not put a secret into a result.
+    redacted: HttpReply = _provider_client().redact_reply(reply, exchange.secrets)
+    return redacted
 
 
 async def update(
