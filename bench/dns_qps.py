@@ -34,7 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "bench.example."
 SEED = 20201001
 # Same for every server: 4 client sockets, up to 200 queries in flight, 2 s timeout.
-DNSPERF_LOAD = ("-c", "4", "-q", "200", "-t", "2")  # the query mix is the same on every run
+DNSPERF_LOAD = ("-c", "4", "-q", "200", "-t", "2")
+# Alternation order within each round.
+SERVERS = ("nsd", "homeport", "knot", "nocache", "naive")  # the query mix is the same on every run
 
 
 def free_port() -> int:
@@ -174,7 +176,7 @@ zone:
     return ["knotd", "-c", str(conf)]
 
 
-def homeport_cmd(zone: Path, port: int, naive: bool = False) -> list[str]:
+def homeport_cmd(zone: Path, port: int, *flags: str) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -186,7 +188,7 @@ def homeport_cmd(zone: Path, port: int, naive: bool = False) -> list[str]:
         "--listen",
         f"127.0.0.1:{port}",
     ]
-    return [*cmd, "--naive"] if naive else cmd
+    return [*cmd, *flags]
 
 
 def dnsperf(port: int, queries: Path, seconds: float) -> float:
@@ -243,7 +245,7 @@ def main() -> None:
         zone, queries = tmp / "zone.db", tmp / "queries.txt"
         hosts = write_zone(zone, args.names)
         write_queries(queries, hosts)
-        ports = {name: free_port() for name in ("nsd", "homeport", "knot", "naive")}
+        ports = {name: free_port() for name in SERVERS}
         t0 = time.monotonic()
         with contextlib.ExitStack() as stack:
             stack.enter_context(running(nsd_cmd(tmp, zone, ports["nsd"]), ports["nsd"]))
@@ -253,11 +255,16 @@ def main() -> None:
             load_s = time.monotonic() - t0
             stack.enter_context(running(knot_cmd(tmp, zone, ports["knot"]), ports["knot"]))
             stack.enter_context(
-                running(homeport_cmd(zone, ports["naive"], naive=True), ports["naive"], env)
+                running(
+                    homeport_cmd(zone, ports["nocache"], "--no-packet-cache"), ports["nocache"], env
+                )
+            )
+            stack.enter_context(
+                running(homeport_cmd(zone, ports["naive"], "--naive"), ports["naive"], env)
             )
             results: dict[str, list[float]] = {name: [] for name in ports}
             for rnd in range(args.rounds):
-                for name in ("nsd", "homeport", "knot", "naive"):
+                for name in SERVERS:
                     qps = dnsperf(ports[name], queries, args.seconds)
                     results[name].append(qps)
                     print(f"round {rnd + 1} {name:9} {qps:10.0f} qps", flush=True)
@@ -274,16 +281,18 @@ def main() -> None:
     ]
     labels = {
         "nsd": "NSD 4.6 (server-count 1, RRL off)",
-        "homeport": "homeport (pre-rendered, UDP thread)",
+        "homeport": "homeport (as shipped: pre-rendered + packet cache, RRL off)",
+        "nocache": "homeport, packet cache off (pre-rendered answers only)",
         "knot": "Knot 3.2 (udp-workers 1)",
         "naive": "naive dnspython per query",
     }
-    for name in ("nsd", "homeport", "knot", "naive"):
+    for name in SERVERS:
         rounds = ", ".join(f"{q:.0f}" for q in results[name])
         lines.append(f"| {labels[name]} | {med[name]:,.0f} | {rounds} |")
     lines += [
         "",
         f"homeport / NSD = **{ratio:.2f}x** (target >= 0.75x, aim 0.9x); "
+        f"without the packet cache {med['nocache'] / med['nsd']:.2f}x; "
         f"homeport / Knot = {med['homeport'] / med['knot']:.2f}x; "
         f"homeport / naive = {med['homeport'] / med['naive']:.1f}x",
         f"homeport peak RSS with the zone loaded (VmHWM): {rss:.0f} MB; "
