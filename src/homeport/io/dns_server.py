@@ -4,8 +4,9 @@ UDP runs in a dedicated thread with batched recvmmsg/sendmmsg
 (:mod:`homeport.io.udp_batch`). Measured with dnsperf against NSD on the same
 (shared, noisy) 2-core machine: an asyncio datagram endpoint on uvloop gave
 0.4-0.7x NSD, a thread with one recvfrom/sendto per query ~0.55x, the batched
-thread 0.6-0.95x, and with the packet cache 0.9-1.0x. The packet cache maps a query's bytes after the ID to the response's
-bytes after the ID, the way PowerDNS's packet cache does: a repeated question
+thread 0.6-0.95x, and with the packet cache 0.9-1.0x. The packet cache maps
+a query's bytes after the ID to the response's bytes after the ID, the way
+PowerDNS's packet cache does: a repeated question
 costs one dict lookup. The catalog owns it and replaces it after every change,
 so it never serves data older than the last acknowledged update. The catalog
 is changed from the event-loop thread; its changes are single dict or
