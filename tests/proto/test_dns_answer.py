@@ -229,3 +229,10 @@ def test_slip_reply_keeps_the_question_only() -> None:
 
 def test_render_matches_render_rrset() -> None:
     assert da.render(WWW, dns.rdatatype.A, da.QR | da.AA, [A]) == da.render_rrset(A, da.QR | da.AA)
+
+
+def test_opt_with_a_length_but_no_options_is_formerr() -> None:
+    query = dns.message.make_query("www.example.net.", "A", use_edns=0).to_wire()
+    assert query[-2:] == b"\x00\x00"  # RDLENGTH of the OPT
+    resp = dns.message.from_wire(ask(query[:-2] + b"\x00\x04") or b"")
+    assert resp.rcode() == dns.rcode.FORMERR

@@ -193,8 +193,9 @@ def respond(
             if (
                 query[11] == 1
                 and query[qend + 2 : qend + 7] == _IN_AND_OPT
-                and len(query) == qend + 15  # RDLENGTH 0: no options (options go slow)
+                and len(query) == qend + 15
                 and query[qend + 10] == 0  # EDNS version 0; other versions get BADVERS
+                and query[qend + 13 : qend + 15] == b"\x00\x00"  # no options (they go slow)
             ):
                 ans = answers.get(query[12 : qend + 2]) or _lookup(query, qend, answers, resolve)
                 if ans is None:
