@@ -32,6 +32,7 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -134,16 +135,29 @@ _NO_NAMES = frozenset(
 )
 
 
-def render_rrset(rrset: dns.rrset.RRset, flags: int) -> Answer:
-    """An answer of one RRset owned by the question name (what :func:`render` gives, faster)."""
-    if rrset.rdtype not in _NO_NAMES:
-        return render(rrset.name, rrset.rdtype, flags, [rrset])
-    head = b"\xc0\x0c" + struct.pack(">HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
-    parts = []
-    for rdata in rrset:
-        wire = rdata.to_wire()
-        parts.append(head + struct.pack(">H", len(wire)) + wire)
+def render_wires(
+    owner: dns.name.Name, rdtype: int, ttl: int, wires: Iterable[bytes], flags: int
+) -> Answer:
+    """An answer of one RRset owned by the question name, from its RDATA wire forms.
+
+    For types without names in their RDATA the records are owner pointer +
+    fixed part + RDATA (what dnspython would write); others go through
+    :func:`render` so their names are compressed as dnspython does.
+    """
+    if rdtype not in _NO_NAMES:
+        return render(owner, rdtype, flags, [rrset_from_wires(owner, rdtype, ttl, wires)])
+    head = b"\xc0\x0c" + struct.pack(">HHI", rdtype, dns.rdataclass.IN, ttl)
+    parts = [head + struct.pack(">H", len(wire)) + wire for wire in wires]
     return make_headers(flags, len(parts), 0, 0), b"".join(parts)
+
+
+def rrset_from_wires(
+    owner: dns.name.Name, rdtype: int, ttl: int, wires: Iterable[bytes]
+) -> dns.rrset.RRset:
+    """A dnspython RRset from uncompressed RDATA wire forms."""
+    kind = dns.rdatatype.RdataType.make(rdtype)
+    rdatas = [dns.rdata.from_wire(dns.rdataclass.IN, kind, w, 0, len(w)) for w in wires]
+    return dns.rrset.from_rdata_list(owner, ttl, rdatas)
 
 
 @dataclass(frozen=True)
