@@ -47,7 +47,8 @@ _WILDCARD = b"\x01*"
 
 
 # An RRset as kept in memory: (TTL, the uncompressed wire form of each RDATA).
-# ~5x smaller than dnspython objects; turned back into those only off the hot path.
+# Turned back into dnspython objects only off the hot path; a 100k-name catalog
+# measured 84 MB this way against 143 MB holding dnspython RRsets.
 Stored = tuple[int, tuple[bytes, ...]]
 
 
