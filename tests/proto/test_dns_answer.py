@@ -118,12 +118,35 @@ def test_edns_echo_and_do_bit() -> None:
     assert not resp.ednsflags & dns.flags.DO
 
 
-def test_edns_options_take_the_slow_path_with_the_same_answer() -> None:
-    cookie = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8)
-    query = dns.message.make_query("www.example.net.", "A", use_edns=0, options=[cookie])
+@pytest.mark.parametrize(
+    "options",
+    [
+        [dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8)],
+        [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")],
+        [
+            dns.edns.ECSOption("192.0.2.0", 24),
+            dns.edns.GenericOption(dns.edns.OptionType.PADDING, b"\x00" * 20),
+        ],
+    ],
+)
+def test_edns_options_are_ignored(options: list[dns.edns.Option]) -> None:
+    # RFC 6891 §6.1.2: options a responder does not implement are ignored.
+    query = dns.message.make_query("www.example.net.", "A", use_edns=0, options=options)
     resp = dns.message.from_wire(ask(query) or b"")
     assert resp.answer == [A]
-    assert not resp.options  # cookies are not implemented: ignored (RFC 7873 §5.2)
+    assert not resp.options
+    assert resp.edns == 0
+
+
+@pytest.mark.parametrize("cut", [1, 3, 5])
+def test_malformed_option_list_is_formerr(cut: int) -> None:
+    cookie = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8)
+    wire = dns.message.make_query("www.example.net.", "A", use_edns=0, options=[cookie]).to_wire()
+    rdlength = len(wire) - 12 - 17 - 4 - 11  # header, name, type+class, OPT fixed part
+    assert wire[-14:-12] == rdlength.to_bytes(2, "big")
+    short = wire[:-cut]  # RDLENGTH now promises more than follows
+    resp = dns.message.from_wire(ask(short) or b"")
+    assert resp.rcode() == dns.rcode.FORMERR
 
 
 def test_badvers() -> None:

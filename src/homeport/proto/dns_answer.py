@@ -207,9 +207,13 @@ def respond(
             if (
                 query[11] == 1
                 and query[qend + 2 : qend + 7] == _IN_AND_OPT
-                and len(query) == qend + 15
+                and len(query) >= qend + 15
                 and query[qend + 10] == 0  # EDNS version 0; other versions get BADVERS
-                and query[qend + 13 : qend + 15] == b"\x00\x00"  # no options (they go slow)
+                and (
+                    query[qend + 13 : qend + 15] == b"\x00\x00"  # no options
+                    if len(query) == qend + 15
+                    else _options_ok(query, qend + 13)
+                )
             ):
                 ans = answers.get(query[12 : qend + 2]) or _lookup(query, qend, answers, resolve)
                 if ans is None:
@@ -223,6 +227,21 @@ def respond(
                     return _truncated(resp, qend + 4, opt)
                 return resp
     return _respond_slow(query, tcp, answers, resolve)
+
+
+def _options_ok(query: bytes, rdlength_at: int) -> bool:
+    """Whether the OPT RDATA is a well-formed option list ending the message.
+
+    Options we do not implement (COOKIE, NSID, client subnet, padding ...) are
+    ignored, as RFC 6891 §6.1.2 says; malformed lists go to dnspython (FORMERR).
+    """
+    end = rdlength_at + 2 + ((query[rdlength_at] << 8) | query[rdlength_at + 1])
+    if len(query) != end:
+        return False
+    pos = rdlength_at + 2
+    while pos + 4 <= end:
+        pos += 4 + ((query[pos + 2] << 8) | query[pos + 3])
+    return pos == end
 
 
 def respond_to(
