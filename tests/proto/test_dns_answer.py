@@ -22,7 +22,7 @@ A = dns.rrset.from_text("www.example.net.", 60, "IN", "A", "192.0.2.1")
 SOA = dns.rrset.from_text(
     "example.net.", 30, "IN", "SOA", "ns1.example.net. hostmaster.example.net. 7 3600 600 86400 30"
 )
-ANSWERS = {da.name_wire(WWW) + b"\x00\x01": da.render_rrset(A, da.QR | da.AA)}
+ANSWERS = {da.name_wire(WWW) + b"\x00\x01": da.render(WWW, dns.rdatatype.A, da.QR | da.AA, [A])}
 NEG = da.NegativeTemplate.build(SOA)
 ORIGIN_WIRE = b"\x07example\x03net\x00"
 
@@ -118,12 +118,35 @@ def test_edns_echo_and_do_bit() -> None:
     assert not resp.ednsflags & dns.flags.DO
 
 
-def test_edns_options_take_the_slow_path_with_the_same_answer() -> None:
-    cookie = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8)
-    query = dns.message.make_query("www.example.net.", "A", use_edns=0, options=[cookie])
+@pytest.mark.parametrize(
+    "options",
+    [
+        [dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8)],
+        [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")],
+        [
+            dns.edns.ECSOption("192.0.2.0", 24),
+            dns.edns.GenericOption(dns.edns.OptionType.PADDING, b"\x00" * 20),
+        ],
+    ],
+)
+def test_edns_options_are_ignored(options: list[dns.edns.Option]) -> None:
+    # RFC 6891 §6.1.2: options a responder does not implement are ignored.
+    query = dns.message.make_query("www.example.net.", "A", use_edns=0, options=options)
     resp = dns.message.from_wire(ask(query) or b"")
     assert resp.answer == [A]
-    assert not resp.options  # cookies are not implemented: ignored (RFC 7873 §5.2)
+    assert not resp.options
+    assert resp.edns == 0
+
+
+@pytest.mark.parametrize("cut", [1, 3, 5])
+def test_malformed_option_list_is_formerr(cut: int) -> None:
+    cookie = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8)
+    wire = dns.message.make_query("www.example.net.", "A", use_edns=0, options=[cookie]).to_wire()
+    rdlength = len(wire) - 12 - 17 - 4 - 11  # header, name, type+class, OPT fixed part
+    assert wire[-14:-12] == rdlength.to_bytes(2, "big")
+    short = wire[:-cut]  # RDLENGTH now promises more than follows
+    resp = dns.message.from_wire(ask(short) or b"")
+    assert resp.rcode() == dns.rcode.FORMERR
 
 
 def test_badvers() -> None:
@@ -142,7 +165,11 @@ BIG = dns.rrset.from_text_list(
     ("payload", "limit"), [(None, 512), (512, 512), (1232, 1232), (4096, 1232)]
 )
 def test_too_big_for_udp_is_truncated(payload: int | None, limit: int) -> None:
-    answers = {b"\x03big\x07example\x03net\x00\x00\x10": da.render_rrset(BIG, da.QR | da.AA)}
+    answers = {
+        b"\x03big\x07example\x03net\x00\x00\x10": da.render(
+            BIG.name, BIG.rdtype, da.QR | da.AA, [BIG]
+        )
+    }
     query = dns.message.make_query("big.example.net.", "TXT", use_edns=payload is not None)
     if payload:
         query.use_edns(0, payload=payload)
@@ -227,5 +254,24 @@ def test_slip_reply_keeps_the_question_only() -> None:
     assert (slip.question[0].name, slip.answer) == (WWW, [])
 
 
-def test_render_matches_render_rrset() -> None:
-    assert da.render(WWW, dns.rdatatype.A, da.QR | da.AA, [A]) == da.render_rrset(A, da.QR | da.AA)
+def test_render_wires_matches_render() -> None:
+    wires = [rd.to_wire() for rd in A]
+    fast = da.render_wires(WWW, dns.rdatatype.A, 60, wires, da.QR | da.AA)
+    assert da.render(WWW, dns.rdatatype.A, da.QR | da.AA, [A]) == fast
+
+
+def test_opt_with_a_length_but_no_options_is_formerr() -> None:
+    query = dns.message.make_query("www.example.net.", "A", use_edns=0).to_wire()
+    assert query[-2:] == b"\x00\x00"  # RDLENGTH of the OPT
+    resp = dns.message.from_wire(ask(query[:-2] + b"\x00\x04") or b"")
+    assert resp.rcode() == dns.rcode.FORMERR
+
+
+def test_rrset_from_wires_round_trips_names() -> None:
+    ns = dns.rrset.from_text("example.net.", 60, "IN", "NS", "ns1.example.net.", "ns2.example.org.")
+    again = da.rrset_from_wires(ns.name, ns.rdtype, 60, [rd.to_wire() for rd in ns])
+    assert again == ns
+    fast = da.render_wires(ns.name, ns.rdtype, 60, [rd.to_wire() for rd in ns], da.QR)
+    slow = da.render(ns.name, ns.rdtype, da.QR, [ns])
+    assert fast[0] == slow[0]
+    assert len(fast[1]) == len(slow[1])  # the same records, compressed alike (order may differ)

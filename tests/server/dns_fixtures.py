@@ -60,12 +60,14 @@ def make_catalog() -> Catalog:
 class LiveDns:
     """A started listener and the loop it runs on."""
 
-    def __init__(self, catalog: Catalog, *, rrl: bool, batch: bool = True) -> None:
+    def __init__(
+        self, catalog: Catalog, *, rrl: bool, batch: bool = True, host: str = "127.0.0.1"
+    ) -> None:
         self.catalog = catalog
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.server: DnsServer = self.run(start_dns(catalog, "127.0.0.1", 0, rrl=rrl, batch=batch))
+        self.server: DnsServer = self.run(start_dns(catalog, host, 0, rrl=rrl, batch=batch))
         self.port = self.server.udp_address[1]
 
     def run(self, coro: Any) -> Any:
@@ -91,9 +93,13 @@ class LiveDns:
 
 @contextmanager
 def live_dns(
-    catalog: Catalog | None = None, *, rrl: bool = False, batch: bool = True
+    catalog: Catalog | None = None,
+    *,
+    rrl: bool = False,
+    batch: bool = True,
+    host: str = "127.0.0.1",
 ) -> Iterator[LiveDns]:
-    dns_ = LiveDns(catalog or make_catalog(), rrl=rrl, batch=batch)
+    dns_ = LiveDns(catalog or make_catalog(), rrl=rrl, batch=batch, host=host)
     try:
         yield dns_
     finally:

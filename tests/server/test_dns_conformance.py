@@ -264,3 +264,43 @@ def test_stats_count_by_rcode() -> None:
         assert counts["NXDOMAIN"] >= 1
         assert counts["REFUSED"] >= 1
         assert dns.rcode.to_text(dns.rcode.REFUSED) == "REFUSED"
+
+
+def _udp(port: int, wire: bytes) -> dns.message.Message:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(wire, ("127.0.0.1", port))
+        return dns.message.from_wire(sock.recv(4096))
+
+
+def test_packet_cache_never_serves_old_data() -> None:
+    with live_dns(make_catalog()) as live:
+        query = dns.message.make_query("home.example.net", "A", id=1)
+        for qid in range(1, 4):  # same bytes but the ID: answered from the cache
+            query.id = qid
+            resp = _udp(live.port, query.to_wire())
+            assert (resp.id, resp.answer[0][0].address) == (qid, "198.51.100.7")
+        live.call(
+            lambda: live.catalog.replace_name(
+                "example.net.",
+                "home.example.net.",
+                [Record("home.example.net.", "A", 60, "198.51.100.9")],
+                8,
+            )
+        )
+        query.id = 9
+        assert _udp(live.port, query.to_wire()).answer[0][0].address == "198.51.100.9"
+
+
+def test_packet_cache_starts_over_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    from homeport.io import dns_server
+
+    monkeypatch.setattr(dns_server, "MAX_CACHED", 5)
+    with live_dns(make_catalog()) as live:
+        for _ in range(2):
+            for i in range(20):
+                resp = _udp(
+                    live.port, dns.message.make_query(f"h{i}.wild.example.net", "A").to_wire()
+                )
+                assert resp.answer[0][0].address == "192.0.2.99"
+        assert len(live.catalog.packet_cache()) <= 5

@@ -6,6 +6,7 @@ import socket
 import struct
 from collections.abc import Iterator
 
+import dns.edns
 import dns.message
 import dns.rcode
 import pytest
@@ -22,6 +23,15 @@ SEEDS = [
     dns.message.make_query("x.sub.example.net.", "A").to_wire(),
     dns.message.make_query("q.wild.example.net.", "ANY").to_wire(),
     dns.message.make_query("example.org.", "SOA").to_wire(),
+    dns.message.make_query(
+        "WWW.example.net.",
+        "A",
+        use_edns=0,
+        options=[
+            dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"\x01" * 8),
+            dns.edns.ECSOption("192.0.2.0", 24),
+        ],
+    ).to_wire(),
 ]
 
 mutated = st.builds(

@@ -77,12 +77,27 @@ def test_origin_argument_for_relative_files() -> None:
         ("$TTL 60\n@ NS ns1\n", "no SOA"),
         ("$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n", "no NS"),
         ("$TTL 60\n$INCLUDE /etc/passwd\n", "zone file"),
+        ("$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ SOA ns1 h 2 2 3 4 5\n@ NS ns1\n", "more than one SOA"),
+        ("$TTL 60\n@ SOA ns1 h 1 2 3 4 5\nwww SOA ns1 h 1 2 3 4 5\n@ NS ns1\n", "not at the zone"),
     ],
 )
 def test_errors_are_one_line_with_the_place(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         parse_zone(text, "example.net.")
     assert "\n" not in str(info.value)
+
+
+def test_generate_out_of_zone_and_no_origin() -> None:
+    text = (
+        "$ORIGIN gen.example.\n$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n"
+        "$GENERATE 1-3 h$ A 10.0.0.$\nwww.example.org. A 192.0.2.1\n"
+    )
+    soa, records = parse_zone(text)
+    assert soa.mname == "ns1.gen.example."
+    assert Record("h3.gen.example.", "A", 60, "10.0.0.3") in records
+    assert len(records) == 4  # NS + 3 generated; out-of-zone data is skipped (as BIND does)
+    with pytest.raises(ConfigError, match="no zone origin"):
+        parse_zone("$TTL 60\n")
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

@@ -27,8 +27,8 @@ BATCH = 64
 RECV_SLOT = 4096
 # Largest UDP answer: EDNS_PAYLOAD (1232) is the cap; room to spare.
 SEND_SLOT = 2048
-# Bound on the packet cache: past it, new answers are not cached (until the
-# owner replaces the dict on the next change). ~100 MB at worst; ~25 MB typical.
+# Bound on the packet cache (~250 bytes an entry, so ~50 MB at most); when
+# full it starts over, so a flood of distinct names cannot grow it.
 MAX_CACHED = 200_000
 _ADDR_SLOT = 128  # sizeof(struct sockaddr_storage)
 _MSG_WAITFORONE = 0x10000  # linux/socket.h
@@ -158,7 +158,9 @@ class BatchSocket:
                             counts[16] += 1
                             continue
                         tail = resp[2:]
-                        if len(cache) < max_cached:
+                        if max_cached:
+                            if len(cache) >= max_cached:
+                                cache.clear()  # a flood of distinct queries: start over
                             cache[key] = tail
                     if admit is not None:
                         sockaddr = bytes(names[i * _ADDR_SLOT : i * _ADDR_SLOT + namelen])

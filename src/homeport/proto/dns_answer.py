@@ -32,6 +32,7 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -134,16 +135,29 @@ _NO_NAMES = frozenset(
 )
 
 
-def render_rrset(rrset: dns.rrset.RRset, flags: int) -> Answer:
-    """An answer of one RRset owned by the question name (what :func:`render` gives, faster)."""
-    if rrset.rdtype not in _NO_NAMES:
-        return render(rrset.name, rrset.rdtype, flags, [rrset])
-    head = b"\xc0\x0c" + struct.pack(">HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
-    parts = []
-    for rdata in rrset:
-        wire = rdata.to_wire()
-        parts.append(head + struct.pack(">H", len(wire)) + wire)
+def render_wires(
+    owner: dns.name.Name, rdtype: int, ttl: int, wires: Iterable[bytes], flags: int
+) -> Answer:
+    """An answer of one RRset owned by the question name, from its RDATA wire forms.
+
+    For types without names in their RDATA the records are owner pointer +
+    fixed part + RDATA (what dnspython would write); others go through
+    :func:`render` so their names are compressed as dnspython does.
+    """
+    if rdtype not in _NO_NAMES:
+        return render(owner, rdtype, flags, [rrset_from_wires(owner, rdtype, ttl, wires)])
+    head = b"\xc0\x0c" + struct.pack(">HHI", rdtype, dns.rdataclass.IN, ttl)
+    parts = [head + struct.pack(">H", len(wire)) + wire for wire in wires]
     return make_headers(flags, len(parts), 0, 0), b"".join(parts)
+
+
+def rrset_from_wires(
+    owner: dns.name.Name, rdtype: int, ttl: int, wires: Iterable[bytes]
+) -> dns.rrset.RRset:
+    """A dnspython RRset from uncompressed RDATA wire forms."""
+    kind = dns.rdatatype.RdataType.make(rdtype)
+    rdatas = [dns.rdata.from_wire(dns.rdataclass.IN, kind, w, 0, len(w)) for w in wires]
+    return dns.rrset.from_rdata_list(owner, ttl, rdatas)
 
 
 @dataclass(frozen=True)
@@ -193,8 +207,13 @@ def respond(
             if (
                 query[11] == 1
                 and query[qend + 2 : qend + 7] == _IN_AND_OPT
-                and len(query) == qend + 15  # RDLENGTH 0: no options (options go slow)
+                and len(query) >= qend + 15
                 and query[qend + 10] == 0  # EDNS version 0; other versions get BADVERS
+                and (
+                    query[qend + 13 : qend + 15] == b"\x00\x00"  # no options
+                    if len(query) == qend + 15
+                    else _options_ok(query, qend + 13)
+                )
             ):
                 ans = answers.get(query[12 : qend + 2]) or _lookup(query, qend, answers, resolve)
                 if ans is None:
@@ -208,6 +227,21 @@ def respond(
                     return _truncated(resp, qend + 4, opt)
                 return resp
     return _respond_slow(query, tcp, answers, resolve)
+
+
+def _options_ok(query: bytes, rdlength_at: int) -> bool:
+    """Whether the OPT RDATA is a well-formed option list ending the message.
+
+    Options we do not implement (COOKIE, NSID, client subnet, padding ...) are
+    ignored, as RFC 6891 §6.1.2 says; malformed lists go to dnspython (FORMERR).
+    """
+    end = rdlength_at + 2 + ((query[rdlength_at] << 8) | query[rdlength_at + 1])
+    if len(query) != end:
+        return False
+    pos = rdlength_at + 2
+    while pos + 4 <= end:
+        pos += 4 + ((query[pos + 2] << 8) | query[pos + 3])
+    return pos == end
 
 
 def respond_to(
