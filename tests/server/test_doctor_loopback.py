@@ -104,3 +104,45 @@ def test_doctor_bad_usage_is_one_line() -> None:
         assert result.returncode != 0
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_doctor_from_the_agents_config(doc_server: tuple[ServerProc, str], tmp_path: Path) -> None:
+    srv, secret = doc_server
+    get(srv.http, f"/nic/update?hostname={HOST}&myip=127.0.0.1", auth=(HOST, secret))
+    with socket.create_server(("0.0.0.0", 0)) as service:
+        port = service.getsockname()[1]
+        config = tmp_path / "agent.toml"
+        config.write_text(
+            f"""
+[[ipv4.source]]
+type = "static"
+address = "203.0.113.7"
+
+[[provider]]
+protocol = "homeport"
+hosts = ["{HOST}"]
+server = "{srv.url}"
+login = "{HOST}"
+password_env = "DOC_SECRET"
+
+[[mapping]]
+internal_port = {port}
+"""
+        )
+        dns = f"{srv.dns[0]}:{srv.dns[1]}"
+        result = run_homeport(
+            "doctor",
+            "--config",
+            str(config),
+            "--no-router",
+            "--dns",
+            dns,
+            "--json",
+            env={"DOC_SECRET": secret},
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        hops = by_hop(json.loads(result.stdout))
+        assert hops["reachable"][0]["verdict"] == "ok"
+        assert hops["reachable"][0]["subject"] == f"port {port} IPv4"
+        assert hops["dns"][0]["verdict"] == "ok"
+        assert secret not in result.stdout + result.stderr

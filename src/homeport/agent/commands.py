@@ -162,12 +162,23 @@ def _origin(config: str | None, ddclient_conf: str | None) -> tuple[str, bool | 
 @state_option
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status(state_dir: str | None, config: str | None, as_json: bool) -> None:
+@click.option(
+    "--doctor",
+    "with_doctor",
+    is_flag=True,
+    help="Also run `homeport doctor` on the config's hosts and mapped ports (needs --config).",
+)
+def status(state_dir: str | None, config: str | None, as_json: bool, with_doctor: bool) -> None:
     """What the agent last published for each host, and what it waits for."""
     from homeport.agent.statefile import StateFile
     from homeport.core import hoststate
 
     cfg = _load(_loader(config, None)) if config else None
+    if with_doctor:
+        if cfg is None:
+            raise click.UsageError("--doctor needs --config FILE")
+        _status_with_doctor(cfg, StateFile(_state_dir(state_dir, cfg)), as_json)
+        return
     store = StateFile(_state_dir(state_dir, cfg))
     states = store.load()
     if as_json:
@@ -189,6 +200,37 @@ def status(state_dir: str | None, config: str | None, as_json: bool) -> None:
             f"{label}={f.address}" for label, f in (("A", s.ipv4), ("AAAA", s.ipv6)) if f.address
         )
         click.echo(f"{name}: {what} {addresses}".rstrip())
+
+
+def _status_with_doctor(cfg: Any, store: Any, as_json: bool) -> None:
+    import asyncio
+
+    from homeport.core import doctor as verdicts
+    from homeport.core import hoststate
+    from homeport.doctor.commands import as_json as doctor_json
+    from homeport.doctor.commands import render
+    from homeport.doctor.fromconfig import plan_from_config
+    from homeport.doctor.run import run
+
+    checks = asyncio.run(run(plan_from_config(cfg)))
+    states = store.load()
+    if as_json:
+        document = {name: hoststate.to_json(s) for name, s in sorted(states.items())}
+        click.echo(
+            json.dumps(
+                {
+                    "state_file": str(store.path),
+                    "hosts": document,
+                    "doctor": json.loads(doctor_json(checks)),
+                },
+                indent=2,
+            )
+        )
+    else:
+        for name, s in sorted(states.items()):
+            click.echo(f"{name}: {s.last_code or 'never sent'}")
+        render(checks)
+    sys.exit(verdicts.exit_code(checks))
 
 
 @agent.command("check-config")

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -115,6 +116,12 @@ def as_json(checks: list[Check]) -> str:
 )
 @click.option("--no-router", is_flag=True, help="Skip the router (UPnP/NAT-PMP/PCP) checks.")
 @click.option("--timeout", type=float, default=DEFAULT_WAIT, show_default=True)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="The agent's TOML config: its homeport server, hosts and [[mapping]] ports.",
+)
 @click.option("--json", "as_json_flag", is_flag=True, help="Print JSON.")
 def doctor(
     targets: tuple[str, ...],
@@ -127,6 +134,7 @@ def doctor(
     tls_ports: tuple[int, ...],
     no_router: bool,
     timeout: float,
+    config_file: str | None,
     as_json_flag: bool,
 ) -> None:
     """Walk every hop from a local service (NAME:PORT) to an outside client.
@@ -139,6 +147,15 @@ def doctor(
     """
     from homeport.doctor.run import run
 
+    if config_file is not None and not targets:
+        from homeport.agent import config as agent_config
+        from homeport.doctor.fromconfig import plan_from_config
+
+        plan = plan_from_config(agent_config.load(config_file), wait=timeout, gateway=gateway)
+        plan = replace(
+            plan, router=not no_router, dns=parse_dns(dns_server) if dns_server else None
+        )
+        _finish(asyncio.run(run(plan)), as_json_flag)
     if not targets:
         raise UsageError("name at least one target, e.g. `homeport doctor myhome.example.net:888`")
     plan = DoctorPlan(
@@ -153,7 +170,10 @@ def doctor(
         wait=timeout,
         router=not no_router,
     )
-    checks = asyncio.run(run(plan))
+    _finish(asyncio.run(run(plan)), as_json_flag)
+
+
+def _finish(checks: list[Check], as_json_flag: bool) -> None:
     if as_json_flag:
         click.echo(as_json(checks))
     else:
