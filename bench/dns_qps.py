@@ -84,7 +84,7 @@ def write_queries(path: Path, hosts: list[str], count: int = 200_000) -> None:
     path.write_text("\n".join(out) + "\n")
 
 
-def wait_udp(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def wait_udp(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
     """Wait until the server answers an SOA query on UDP."""
     query = (
         b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
@@ -96,7 +96,7 @@ def wait_udp(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> 
         sock.settimeout(0.2)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                err = log.read_text(errors="replace")
                 raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}: {err[-2000:]}")
             sock.sendto(query, ("127.0.0.1", port))
             with contextlib.suppress(OSError):
@@ -107,10 +107,14 @@ def wait_udp(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> 
 
 
 @contextlib.contextmanager
-def running(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+def running(
+    cmd: list[str], port: int, log: Path, env: dict[str, str] | None = None
+) -> Iterator[int]:
+    """Run a server (its output to ``log``, never a pipe that could fill and stall it)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        wait_udp(port, proc)
+        wait_udp(port, proc, log)
         yield proc.pid
     finally:
         proc.terminate()
@@ -258,24 +262,19 @@ def main() -> None:
         hosts = write_zone(zone, args.names)
         write_queries(queries, hosts)
         ports = {name: free_port() for name in SERVERS}
-        t0 = time.monotonic()
         with contextlib.ExitStack() as stack:
-            nsd_pid = stack.enter_context(running(nsd_cmd(tmp, zone, ports["nsd"]), ports["nsd"]))
-            hp_pid = stack.enter_context(
-                running(homeport_cmd(zone, ports["homeport"]), ports["homeport"], env)
-            )
+
+            def start(name: str, cmd: list[str], env_: dict[str, str] | None = None) -> int:
+                pid: int = stack.enter_context(running(cmd, ports[name], tmp / f"{name}.log", env_))
+                return pid
+
+            nsd_pid = start("nsd", nsd_cmd(tmp, zone, ports["nsd"]))
+            t0 = time.monotonic()
+            hp_pid = start("homeport", homeport_cmd(zone, ports["homeport"]), env)
             load_s = time.monotonic() - t0
-            knot_pid = stack.enter_context(
-                running(knot_cmd(tmp, zone, ports["knot"]), ports["knot"])
-            )
-            stack.enter_context(
-                running(
-                    homeport_cmd(zone, ports["nocache"], "--no-packet-cache"), ports["nocache"], env
-                )
-            )
-            stack.enter_context(
-                running(homeport_cmd(zone, ports["naive"], "--naive"), ports["naive"], env)
-            )
+            knot_pid = start("knot", knot_cmd(tmp, zone, ports["knot"]))
+            start("nocache", homeport_cmd(zone, ports["nocache"], "--no-packet-cache"), env)
+            start("naive", homeport_cmd(zone, ports["naive"], "--naive"), env)
             results: dict[str, list[float]] = {name: [] for name in ports}
             for rnd in range(args.rounds):
                 for name in SERVERS:
@@ -312,7 +311,13 @@ def main() -> None:
         f"homeport / Knot = {med['homeport'] / med['knot']:.2f}x; "
         f"homeport / naive = {med['homeport'] / med['naive']:.1f}x",
         f"homeport peak RSS with the zone loaded (VmHWM): {rss:.0f} MB ({peer_rss}); "
-        f"start to first answer (parse + load + render): {load_s:.1f} s",
+        f"start to first answer (python start, parse, load, render): {load_s:.1f} s",
+        "",
+        "dnsperf replays the 200,000-query file, so after the first pass most queries "
+        "repeat byte for byte (but the ID) and hit homeport's packet cache; the "
+        '"packet cache off" row is the pre-rendered path alone (every query parsed and '
+        "looked up). Real traffic repeats less (resolver caching, 0x20 case "
+        "randomisation), so expect a figure between the two rows.",
         "",
         f"command: `/work/main/.venv/bin/python bench/dns_qps.py --seconds {args.seconds:g} "
         f"--rounds {args.rounds}`",

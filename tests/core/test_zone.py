@@ -238,3 +238,10 @@ def test_answers_stay_consistent_under_concurrent_changes() -> None:
     assert not errors
     assert seen <= {"192.0.2.1", "192.0.2.2"}  # never a transient NODATA or error
     assert values(ask(cat, "www.example.net.")) == ["192.0.2.2"]
+
+
+def test_bad_soa_serial_is_refused() -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="32-bit"):
+        Catalog().load_zone("example.net.", replace(SOA, serial=-1), BASE)

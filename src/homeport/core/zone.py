@@ -7,10 +7,11 @@ Misses go to :meth:`Catalog._resolve`, which applies RFC 1034 §4.3.2 as far as 
 dynamic-DNS server needs: most specific zone, referral at a zone cut, CNAME,
 wildcard (RFC 4592), NODATA vs NXDOMAIN with the zone's SOA (RFC 2308).
 
-Concurrency: the catalog is changed from one thread (the event loop) while
-another thread may answer queries. Every change builds its new values first and
-then swaps single dict entries or attributes, which the GIL makes atomic; a
-query sees the name either before or after a change.
+Concurrency: the catalog is changed from one thread at a time (the event
+loop) while another thread may answer queries. Every change builds its new
+values first and then swaps single dict entries or attributes, which the GIL
+makes atomic; a query sees the name either before or after a change. After
+each change the UDP packet cache is replaced (:meth:`Catalog.packet_cache`).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class Catalog:
 
     def load_zone(self, origin: str, soa: Soa, records: Iterable[Record]) -> None:
         """Add or replace a whole zone; ``records`` exclude the SOA."""
+        _check_serial(soa.serial)
         origin_name, origin_wire = _wire(origin)
         zone = ZoneState(origin_name, origin_wire, soa)
         nodes = _group(zone, records)
