@@ -231,9 +231,13 @@ def test_a_host_in_two_providers_is_an_error(tmp_path: Path) -> None:
     ), found
 
 
-def test_mappings_are_checked_and_the_user_told_they_are_not_kept_yet(tmp_path: Path) -> None:
+def test_mappings_are_kept_without_a_warning_and_default_to_removal(tmp_path: Path) -> None:
     cfg = load_text(tmp_path, GOOD)
-    assert any("[[mapping]]" in w for w in cfg.warnings)
+    assert not any("[[mapping]]" in w for w in cfg.warnings)
+    assert (cfg.mappings[0].method, cfg.mappings[0].keep) == ("auto", False)
+    cfg = load_text(tmp_path, GOOD + 'internal_host = "192.168.1.5"\nkeep = true\n')
+    assert cfg.mappings[0].keep
+    assert any("internal_host is ignored" in w for w in cfg.warnings)
 
 
 def test_key_lines_dotted_quoted_nested_and_multiline() -> None:

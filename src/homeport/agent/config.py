@@ -40,10 +40,13 @@ TOML schema (every key optional unless marked; full example in docs/agent-config
     [metrics]
     listen = "127.0.0.1:9475"   # Prometheus /metrics and /status (JSON)
 
-    [[mapping]]            # router port mappings, kept alive by `homeport map` (wired later)
+    [[mapping]]            # a router port mapping the daemon keeps alive (UPnP/NAT-PMP/PCP)
     protocol = "tcp"
     internal_port = 443
-    external_port = 443
+    external_port = 443    # default: internal_port (the router may grant another)
+    lease = "1h"           # asked for; renewed at half of what the router grants
+    method = "auto"        # auto | pcp | natpmp | upnp
+    keep = false           # true: leave it on the router when the agent stops
 
 Errors are collected, not raised one at a time: :class:`ConfigError` carries one
 line per problem, each with ``file:line`` where the key is.
@@ -225,10 +228,10 @@ def build(
     ipv6 = _family(6, raw.ipv6, problems)
     if problems.items:
         raise ConfigError(_summary(origin, problems.items), tuple(problems.items))
-    if raw.mapping:
+    if any(m.internal_host for m in raw.mapping):
         warnings += (
-            f"{origin}: [[mapping]] entries are checked but not kept alive yet "
-            "(homeport.portmap is not wired into the agent)",
+            f"{origin}: [[mapping]] internal_host is ignored: a mapping always points at this "
+            "host (routers refuse mappings for other LAN addresses)",
         )
     return AgentConfig(
         origin,

@@ -111,7 +111,12 @@ class MetricsSection(_Section):
 
 
 class MappingSection(_Section):
-    """A router port mapping to keep alive; checked now, run by homeport.portmap later."""
+    """A router port mapping the agent keeps alive (homeport.agent.keeper_child).
+
+    ``keep``: leave the mapping on the router when the agent stops (default: remove it).
+    ``internal_host`` is accepted for old configs but mappings always point at this host:
+    routers refuse a mapping for another LAN address (miniupnpd secure_mode, UPnP 718).
+    """
 
     protocol: Literal["tcp", "udp"] = "tcp"
     internal_port: int = pydantic.Field(ge=1, le=65535)
@@ -119,6 +124,8 @@ class MappingSection(_Section):
     internal_host: str | None = None
     description: str = "homeport"
     lease: Duration = 3600.0
+    method: Literal["auto", "pcp", "natpmp", "upnp"] = "auto"
+    keep: bool = False
 
 
 class RawConfig(_Section):

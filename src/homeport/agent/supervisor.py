@@ -9,10 +9,19 @@ validates the config, runs :meth:`Agent.cycle`, writes a JSON summary back on
 a pipe and exits. State lives in the state file, so nothing is lost between
 children; a crash in one cycle cannot take the daemon down.
 
-Signals: SIGTERM/SIGINT stop after the running cycle; SIGHUP re-reads the
-config file and runs a cycle with it at once — if that config is invalid, the
-problems are logged and the previous text is kept. sd_notify: READY=1 after
-the first cycle, STATUS= after each, WATCHDOG=1 while waiting.
+Port mappings: with ``[[mapping]]`` entries, one more child lives as long as
+the daemon, the mapping keeper (:mod:`homeport.agent.keeper_child`). It writes
+its events as JSON lines to a pipe watched here; a router event that may have
+moved the public address (GENA ExternalIPAddress, a reboot) runs a cycle soon,
+debounced like a netlink event. A keeper that dies is started again with
+backoff; the first cycle's child hands over the validated mapping plan.
+
+Signals: SIGTERM/SIGINT stop after the running cycle (the keeper first, which
+removes its mappings unless ``keep``); SIGHUP re-reads the config file and runs
+a cycle with it at once — if that config is invalid, the problems are logged and
+the previous text is kept; a changed mapping plan restarts the keeper.
+sd_notify: READY=1 after the first cycle, STATUS= after each, WATCHDOG=1 while
+waiting.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from homeport.agent import keeperlink
 from homeport.errors import EXIT_CONFIG, ConfigError
 from homeport.io import netlink, sdnotify
 
@@ -66,6 +76,7 @@ def child_cycle(
         "netlink": cfg.agent.netlink,
         "metrics": cfg.metrics.listen if cfg.metrics else None,
         "next_due": agent.next_due(),
+        "keeper": keeperlink.plan(cfg.mappings) if cfg.mappings else None,
         "state_dir": str(state_dir),
         "status": status_line(report),
         "verdicts": {
@@ -95,6 +106,11 @@ class Supervisor:
         self._selector = selectors.DefaultSelector()
         self._watchdog = sdnotify.watchdog_interval()
         self._last_cycle = 0.0
+        self.keeper: keeperlink.KeeperChild | None = None
+        self.keeper_watch = keeperlink.KeeperWatch()
+        self._keeper_plan: str | None = None
+        self._keeper_restart: float | None = None  # monotonic time to start a dead one again
+        self._debounce_at: float | None = None
 
     # --- children -----------------------------------------------------------------
 
@@ -186,9 +202,11 @@ class Supervisor:
         metrics = self._start_metrics(summary.get("metrics"))
         sdnotify.notify("READY=1", f"STATUS={summary.get('status', '')}")
         try:
+            self._set_keeper_plan(summary.get("keeper"))
             self._loop(read_fd, self._watchdog)
         finally:
             sdnotify.notify("STOPPING=1")
+            self._stop_keeper()
             if sock is not None:
                 sock.close()
             if metrics is not None:
@@ -204,11 +222,23 @@ class Supervisor:
             due = min(due, next_due)
         return time.monotonic() + max(MIN_WAIT, due - now)
 
+    def _soon(self, why: str) -> None:
+        """Run a cycle after the debounce (once per burst of events)."""
+        if self._debounce_at is not None:
+            return
+        log.info("%s: looking again shortly", why)
+        settle = time.monotonic() + float(self.summary.get("debounce", 2.0))
+        # A flapping interface must not turn into a checkip poll every few seconds.
+        gap = float(self.summary.get("event_gap", 30.0))
+        self._debounce_at = max(settle, self._last_cycle + gap)
+
     def _loop(self, signal_fd: int, watchdog: float | None) -> None:
         next_cycle = self._next_cycle()
-        debounce_at: float | None = None
+        self._debounce_at = None
         while True:
-            wake = next_cycle if debounce_at is None else min(next_cycle, debounce_at)
+            wake = min(
+                t for t in (next_cycle, self._debounce_at, self._keeper_restart) if t is not None
+            )
             timeout = max(0.0, wake - time.monotonic())
             if watchdog:
                 sdnotify.notify("WATCHDOG=1")
@@ -216,12 +246,14 @@ class Supervisor:
             for key, _ in self._selector.select(timeout):
                 if key.data == "signal":
                     os.read(signal_fd, 512)
-                elif netlink.drain(key.fileobj) and debounce_at is None:  # type: ignore[arg-type]
-                    log.info("local address change: looking again shortly")
-                    settle = time.monotonic() + float(self.summary.get("debounce", 2.0))
-                    # A flapping interface must not turn into a checkip poll every few seconds.
-                    gap = float(self.summary.get("event_gap", 30.0))
-                    debounce_at = max(settle, self._last_cycle + gap)
+                elif key.data == "keeper":
+                    self._keeper_events()
+                elif netlink.drain(key.fileobj):  # type: ignore[arg-type]
+                    self._soon("local address change")
+            if self._keeper_restart is not None and time.monotonic() >= self._keeper_restart:
+                self._keeper_restart = None
+                self._start_keeper()
+            debounce_at = self._debounce_at
             reload = False
             while self._signals:
                 signum = self._signals.pop(0)
@@ -235,7 +267,7 @@ class Supervisor:
                 self._cycle(self.text)
             else:
                 continue
-            debounce_at = None
+            self._debounce_at = None
             next_cycle = self._next_cycle()
 
     def _cycle(self, text: str) -> bool:
@@ -264,6 +296,69 @@ class Supervisor:
         self.text = text
         if "interval" in summary:
             self.summary = summary
+            self._set_keeper_plan(summary.get("keeper"))
+
+    # --- the mapping keeper ---------------------------------------------------------
+
+    def _set_keeper_plan(self, plan: str | None) -> None:
+        """Run the keeper for ``plan`` (None: no mappings): started, restarted or stopped."""
+        if plan == self._keeper_plan:
+            return
+        if self._keeper_plan is not None:
+            log.info("[[mapping]] changed: restarting the mapping keeper")
+        self._stop_keeper()
+        self._keeper_plan = plan
+        self.keeper_watch = keeperlink.KeeperWatch()
+        if plan is not None:
+            self._start_keeper()
+
+    def _start_keeper(self) -> None:
+        assert self._keeper_plan is not None
+        try:
+            self.keeper = keeperlink.KeeperChild(self._keeper_plan)
+        except OSError as exc:
+            when, _ = self.keeper_watch.exited(time.monotonic(), None)
+            log.error("cannot start the mapping keeper: %s", exc)
+            self._keeper_restart = when
+            return
+        self.keeper_watch.started(time.monotonic())
+        log.debug("mapping keeper started (pid %d)", self.keeper.pid)
+        self._selector.register(self.keeper.fd, selectors.EVENT_READ, "keeper")
+
+    def _stop_keeper(self) -> None:
+        self._keeper_restart = None
+        keeper, self.keeper = self.keeper, None
+        if keeper is None:
+            return
+        self.keeper_watch.stopping = True
+        if not keeper.closed:
+            self._selector.unregister(keeper.fd)
+        for event in keeper.stop():
+            self._note_keeper_event(event)
+        keeperlink.set_known_external_ip(None)
+
+    def _note_keeper_event(self, event: dict[str, Any]) -> bool:
+        trigger, line = self.keeper_watch.handle(event)
+        if line is not None:
+            log.log(*line)
+        keeperlink.set_known_external_ip(self.keeper_watch.external_ip)
+        return trigger
+
+    def _keeper_events(self) -> None:
+        keeper = self.keeper
+        if keeper is None:
+            return
+        events, eof = keeper.read()
+        for event in events:
+            if self._note_keeper_event(event):
+                self._soon(f"router event ({event['kind']})")
+        if eof:
+            self._selector.unregister(keeper.fd)
+            code = keeper.reap()
+            self.keeper = None
+            self._keeper_restart, line = self.keeper_watch.exited(time.monotonic(), code)
+            keeperlink.set_known_external_ip(None)
+            log.error("%s", line)
 
     def _start_metrics(self, listen: str | None) -> Any:
         if not listen:

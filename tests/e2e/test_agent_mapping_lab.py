@@ -1,0 +1,223 @@
+"""`homeport agent run` with `[[mapping]]` in the lab: the daemon keeps the router's mapping
+alive and publishes the public address, reacting to the router's own events.
+
+home runs a TCP service on 888 and the agent (a daemon, not --once); the router is real
+miniupnpd; inet runs a real homeport server (dyndns2 update API, checkip, DNS on :53).
+The agent polls only once an hour, so a DNS change seen within seconds of the router's WAN
+address moving can only be the GENA event's doing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e.labserver import HOST, LabServer, start_lab_server
+from tests.lab.netlab import BANNER, Lab
+
+pytestmark = pytest.mark.lab
+
+PORT = 888
+LEASE = 4  # seconds asked for; renewed every 2 s (miniupnpd's min_lifetime is 2 in the lab)
+NEW_WAN = "203.0.113.5"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+class AgentProcess:
+    """`homeport agent run -v` in home; its log goes to a file the test reads."""
+
+    def __init__(
+        self, lab: Lab, server: LabServer, name: str, *, keep: bool = False, lease: int = LEASE
+    ) -> None:
+        self.lab = lab
+        self.config = lab.workdir / f"{name}.toml"
+        self.log = lab.workdir / f"{name}.log"
+        state = lab.workdir / f"{name}-state"
+        state.mkdir()
+        self.config.write_text(agent_config(lab, server, keep=keep, lease=lease))
+        with self.log.open("wb") as err:
+            self.proc = lab.popen(
+                "home",
+                sys.executable,
+                "-m",
+                "homeport",
+                "agent",
+                "run",
+                "-v",
+                "--config",
+                str(self.config),
+                "--state-dir",
+                str(state),
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def count(self, needle: str) -> int:
+        return self.text().count(needle)
+
+    def wait_log(self, needle: str, timeout: float, *, more_than: int = 0) -> None:
+        if not wait_until(lambda: self.count(needle) > more_than, timeout):
+            raise AssertionError(
+                f"no {needle!r} in the agent's log after {timeout} s:\n{self.text()}"
+            )
+
+    def stop(self) -> int:
+        """SIGTERM (a clean stop); returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        """Whatever happened: the daemon and its children (the keeper has its own group)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        # The keeper (its own process group) sees its lifeline pipe close and stops by
+        # itself; make sure of it, by the pid the daemon logged.
+        for match in re.finditer(r"mapping keeper started \(pid (\d+)\)", self.text()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(match.group(1)), signal.SIGKILL)
+
+
+def agent_config(lab: Lab, server: LabServer, *, keep: bool, lease: int) -> str:
+    return f"""
+[agent]
+interval = "1h"       # only an event can explain a quick DNS change
+debounce = "1s"
+event_gap = "0s"
+netlink = false
+timeout = "5s"
+
+[[ipv4.source]]
+type = "web"
+url = "{server.url}/checkip"
+
+[ipv6]
+enabled = false
+
+[[provider]]
+protocol = "dyndns2"
+hosts = ["{HOST}"]
+server = "{lab.inet_ip}:8245"
+ssl = false
+login = "{HOST}"
+password = "{server.secrets[HOST]}"
+
+[[mapping]]
+external_port = {PORT}
+internal_port = {PORT}
+lease = {lease}
+keep = {"true" if keep else "false"}
+"""
+
+
+def router_ports(lab: Lab) -> list[int]:
+    """External ports in the router's table (UPnP lists NAT-PMP/PCP mappings too)."""
+    listed = lab.homeport("home", "map", "list", "--json", "--gateway", lab.router_lan_ip)
+    assert listed.returncode == 0, listed.stderr
+    return [m["external_port"] for m in json.loads(listed.stdout)]
+
+
+def reachable(lab: Lab) -> bool:
+    return lab.probe_tcp("inet", lab.public_ip, PORT, timeout=1.0) == BANNER
+
+
+@pytest.fixture(scope="module")
+def lab_and_server(single_lab: Lab) -> tuple[Lab, LabServer]:
+    server = start_lab_server(single_lab)  # both stopped with the lab
+    single_lab.start_tcp_server("home", single_lab.home_ip, port=PORT)
+    return single_lab, server
+
+
+def test_agent_keeps_the_mapping_and_follows_the_router(
+    lab_and_server: tuple[Lab, LabServer],
+) -> None:
+    lab, server = lab_and_server
+    assert not reachable(lab)
+    agent = AgentProcess(lab, server, "agent")
+    old_wan = lab.router_wan_ip
+    try:
+        # (a) created; reachable through the router's public address; published in DNS.
+        agent.wait_log(f"mapping tcp {PORT}", 30)
+        assert "created" in agent.text()
+        assert wait_until(lambda: reachable(lab), 10), agent.text()
+        assert wait_until(lambda: server.dig(HOST) == [lab.public_ip], 20), agent.text()
+        assert PORT in router_ports(lab)
+
+        # (b) several lease periods: renewed, never gone.
+        renewed = agent.count("renewed")
+        end = time.monotonic() + 3 * LEASE + 1
+        while time.monotonic() < end:
+            assert reachable(lab), agent.text()
+            time.sleep(0.5)
+        assert agent.count("renewed") - renewed >= 4, agent.text()
+
+        # (c) the router restarts and forgets its mappings: back within one renewal period.
+        lab.restart_miniupnpd()
+        restarted = time.monotonic()
+        assert not reachable(lab)
+        assert wait_until(lambda: reachable(lab), LEASE / 2 + 3, step=0.1), agent.text()
+        print(f"mapping back {time.monotonic() - restarted:.1f} s after the router restarted")
+        agent.wait_log("the router lost its mappings", 5)  # the PCP epoch went back
+        # GENA subscribes afresh after a reboot; let the re-subscription land first.
+        time.sleep(2)
+
+        # (d) the WAN address moves: GENA event -> cycle -> DNS, well inside the 1 h poll.
+        assert server.dig(HOST) == [old_wan]
+        moved = time.monotonic()
+        lab.set_router_wan_address(NEW_WAN)
+        assert wait_until(lambda: server.dig(HOST) == [NEW_WAN], 15, step=0.1), agent.text()
+        delay = time.monotonic() - moved
+        print(f"GENA external-IP event -> DNS answer {NEW_WAN}: {delay:.2f} s")
+        assert "external address is now " + NEW_WAN in agent.text()
+        assert wait_until(lambda: reachable(lab), LEASE), agent.text()
+
+        # (e) SIGTERM removes the mapping.
+        assert agent.stop() == 0, agent.text()
+        assert "removed from the router" in agent.text()
+        assert not reachable(lab)
+        assert PORT not in router_ports(lab)
+    finally:
+        agent.kill()
+        if lab.router_wan_ip != old_wan:
+            lab.set_router_wan_address(old_wan)
+
+
+def test_keep_true_leaves_the_mapping_on_stop(lab_and_server: tuple[Lab, LabServer]) -> None:
+    lab, server = lab_and_server
+    # A long lease: the mapping must still be there when we look, with no agent renewing it.
+    agent = AgentProcess(lab, server, "agent-keep", keep=True, lease=120)
+    try:
+        agent.wait_log("created", 30)
+        assert wait_until(lambda: reachable(lab), 10), agent.text()
+        assert agent.stop() == 0, agent.text()
+        assert "removed from the router" not in agent.text()
+        assert reachable(lab)  # left for its lease: no agent renews it now
+        assert PORT in router_ports(lab)
+    finally:
+        agent.kill()
+        lab.homeport("home", "map", "rm", str(PORT), "--gateway", lab.router_lan_ip)
