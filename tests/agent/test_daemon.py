@@ -398,3 +398,78 @@ label = "suffixed"
         verdict["address"] is None
     )  # two different answers with require = 1: reported, not guessed
     assert result.returncode == 69
+
+
+def test_mapping_keeper_restarts_with_backoff_and_follows_sighup(
+    tmp_path: Path, netns: str
+) -> None:
+    """No default route in the namespace: the keeper child finds no router and exits; the
+    daemon starts it again with backoff, restarts it when [[mapping]] changes on SIGHUP,
+    stops it when the entries are gone, and its own parent stays lean all along."""
+    config = tmp_path / "agent.toml"
+    base = """
+[agent]
+interval = "1h"
+netlink = false
+[[ipv4.source]]
+type = "static"
+address = "203.0.113.5"
+[[provider]]
+protocol = "dyndns2"
+hosts = ["a.example.org"]
+server = "127.0.0.1:9"
+ssl = false
+login = "me"
+password = "pw"
+"""
+    config.write_text(base + "[[mapping]]\ninternal_port = 8080\n")
+    _ip("-n", netns, "link", "set", "lo", "up")
+    log = tmp_path / "agent.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                sys.executable,
+                "-m",
+                "tests.agent.launch",
+                "agent",
+                "run",
+                "-v",
+                "--config",
+                str(config),
+                "--state-dir",
+                str(tmp_path / "s"),
+            ],
+            cwd=ROOT,
+            env=homeport_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait_for(lambda: "starting it again in 2 s" in log.read_text())
+        text = log.read_text()
+        assert "no IPv4 default gateway" in text
+        assert "exited with status 69; starting it again in 1 s" in text
+        maps = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "_asyncio" not in maps
+        assert "pydantic_core" not in maps
+        config.write_text(base + "[[mapping]]\ninternal_port = 8081\n")
+        process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "[[mapping]] changed: restarting the mapping keeper" in log.read_text())
+        wait_for(lambda: log.read_text().count("starting it again in 1 s") == 2)
+        config.write_text(base)
+        process.send_signal(signal.SIGHUP)
+        wait_for(lambda: log.read_text().count("config reloaded") == 2)
+        started = log.read_text().count("mapping keeper started")
+        time.sleep(3)  # a keeper still scheduled would have been started again by now
+        assert log.read_text().count("mapping keeper started") == started
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, log.read_text()

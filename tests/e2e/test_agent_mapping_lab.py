@@ -3,6 +3,7 @@ alive and publishes the public address, reacting to the router's own events.
 
 home runs a TCP service on 888 and the agent (a daemon, not --once); the router is real
 miniupnpd; inet runs a real homeport server (dyndns2 update API, checkip, DNS on :53).
+The address is published only when the server's checkip and the router source agree.
 The agent polls only once an hour, so a DNS change seen within seconds of the router's WAN
 address moving can only be the GENA event's doing.
 """
@@ -112,9 +113,13 @@ event_gap = "0s"
 netlink = false
 timeout = "5s"
 
+[ipv4]
+require = 2           # both must agree: the outside's view and the router's own
 [[ipv4.source]]
 type = "web"
 url = "{server.url}/checkip"
+[[ipv4.source]]
+type = "router"       # asked once in the first cycle, then the keeper's (GENA-fed) value
 
 [ipv6]
 enabled = false
@@ -167,6 +172,7 @@ def test_agent_keeps_the_mapping_and_follows_the_router(
         assert wait_until(lambda: reachable(lab), 10), agent.text()
         assert wait_until(lambda: server.dig(HOST) == [lab.public_ip], 20), agent.text()
         assert PORT in router_ports(lab)
+        assert f"IPv4 router: {old_wan}" in agent.text()  # asked once: no keeper yet
 
         # (b) several lease periods: renewed, never gone.
         renewed = agent.count("renewed")
@@ -194,6 +200,7 @@ def test_agent_keeps_the_mapping_and_follows_the_router(
         delay = time.monotonic() - moved
         print(f"GENA external-IP event -> DNS answer {NEW_WAN}: {delay:.2f} s")
         assert "external address is now " + NEW_WAN in agent.text()
+        assert f"IPv4 router: {NEW_WAN}" in agent.text()  # the keeper's value, via the fork
         assert wait_until(lambda: reachable(lab), LEASE), agent.text()
 
         # (e) SIGTERM removes the mapping.

@@ -4,8 +4,8 @@ Started by the daemon (:mod:`homeport.agent.supervisor`, through
 :class:`homeport.agent.keeperlink.KeeperChild`) when the config has ``[[mapping]]`` entries.
 ``PLAN`` is the JSON made by :func:`homeport.agent.keeperlink.plan`. It runs a
 :class:`MappingKeeper` for them and writes one JSON line per :class:`KeeperEvent` on stdout
-(the parent's pipe), plus
-``{"kind": "started", "external_ip": ...}`` once every mapping was tried. It stops —
+(the parent's pipe), plus ``{"kind": "started", "external_ip": ...}`` once every mapping was
+tried. It stops —
 removing every mapping not marked ``keep`` — on SIGTERM/SIGINT, or when stdin reaches EOF
 (the parent died without stopping it: a mapping must not outlive its agent).
 """
