@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from homeport.agent import ddclient_conf, ddclient_lex
 from homeport.agent.config import AgentConfig
 from homeport.errors import ConfigError
-from tests.agent import standin
+from homeport.providers.duckdns import DuckDNSProvider, DuckDNSSettings
 from tests.helpers import run_homeport
 
 SEED = Path(__file__).parent / "data" / "seed-ddclient.conf"
@@ -246,14 +246,13 @@ def test_bad_config_exits_nonzero_without_traceback(tmp_path: Path) -> None:
 
 
 def test_check_config_ok_on_the_seed() -> None:
-    # The protocol must be resolvable in the subprocess: the stand-in module provides it.
     import subprocess
     import sys
 
     from tests.helpers import ROOT, homeport_env
 
     result = subprocess.run(
-        [sys.executable, "-m", "tests.agent.launch", "agent", "check-config", str(SEED)],
+        [sys.executable, "-m", "homeport", "agent", "check-config", str(SEED)],
         capture_output=True,
         text=True,
         env=homeport_env(),
@@ -307,18 +306,18 @@ def test_no_hosts_says_so(tmp_path: Path) -> None:
     )
 
 
-class _KeyFileProvider(standin.StandinToken):
+class _KeyFileProvider(DuckDNSProvider):
     """Reads ddclient's password= as a key file, like ddclient's nsupdate."""
 
     name = "keyfile-test"
 
     @classmethod
-    def settings_from_ddclient(cls, options: dict[str, str]) -> standin.TokenSettings:
+    def settings_from_ddclient(cls, options: dict[str, str]) -> DuckDNSSettings:
         try:
             token = Path(options["password"]).read_text().strip()
         except (KeyError, OSError):
             raise ConfigError("password: cannot read the key file") from None
-        return standin.TokenSettings(token=token)  # type: ignore[arg-type]
+        return DuckDNSSettings(token=token)  # type: ignore[arg-type]
 
 
 def test_a_provider_that_reads_ddclient_options_itself(

@@ -113,7 +113,7 @@ key_algorithm = "hmac-sha256"
     command = [
         sys.executable,
         "-m",
-        "tests.agent.launch",
+        "homeport",
         "agent",
         "run",
         "--once",

@@ -23,9 +23,8 @@ def services() -> Iterator[LocalServices]:
 
 
 def homeport(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    # The stand-in entry point installs a dyndns2 provider until the providers branch lands.
     return subprocess.run(
-        [sys.executable, "-m", "tests.agent.launch", *args],
+        [sys.executable, "-m", "homeport", *args],
         capture_output=True,
         text=True,
         env=homeport_env(env),
