@@ -39,12 +39,17 @@ from typing import Any
 from homeport.agent import keeperlink
 from homeport.errors import EXIT_CONFIG, ConfigError
 from homeport.io import netlink, sdnotify
+from homeport.proto import rtnetlink
 
 log = logging.getLogger("homeport.agent")
 
 # A cycle is a few requests with per-request timeouts; a child running far longer is stuck.
 CYCLE_LIMIT = 300.0
 MIN_WAIT = 1.0  # never spin, whatever the schedule says
+# A router event names the new address itself, and a final local address (IPv4, IPv6 past
+# DAD) is complete when announced: the settle only merges the burst one change makes (GENA
+# NOTIFY plus NAT-PMP/PCP announcements; a DHCP lease's del+add), all within milliseconds.
+EVENT_SETTLE = 0.25
 
 
 def child_cycle(
@@ -105,7 +110,7 @@ class Supervisor:
         self._signals: list[int] = []
         self._selector = selectors.DefaultSelector()
         self._watchdog = sdnotify.watchdog_interval()
-        self._last_cycle = 0.0
+        self._last_event_cycle = -1e9  # when an event last ran a cycle (monotonic)
         self.keeper: keeperlink.KeeperChild | None = None
         self.keeper_watch = keeperlink.KeeperWatch()
         self._keeper_plan: str | None = None
@@ -115,7 +120,6 @@ class Supervisor:
     # --- children -----------------------------------------------------------------
 
     def _fork_cycle(self, text: str, first: bool) -> dict[str, Any]:
-        self._last_cycle = time.monotonic()
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child
@@ -222,15 +226,16 @@ class Supervisor:
             due = min(due, next_due)
         return time.monotonic() + max(MIN_WAIT, due - now)
 
-    def _soon(self, why: str) -> None:
-        """Run a cycle after the debounce (once per burst of events)."""
+    def _soon(self, why: str, settle: float | None = None) -> None:
+        """Run a cycle after ``settle`` (the debounce by default), once per burst of events."""
         if self._debounce_at is not None:
             return
         log.info("%s: looking again shortly", why)
-        settle = time.monotonic() + float(self.summary.get("debounce", 2.0))
-        # A flapping interface must not turn into a checkip poll every few seconds.
+        wait = float(self.summary.get("debounce", 2.0)) if settle is None else settle
+        # A flapping interface must not turn into a checkip poll every few seconds. Only
+        # event-driven cycles count: a scheduled poll just before a change must not delay it.
         gap = float(self.summary.get("event_gap", 30.0))
-        self._debounce_at = max(settle, self._last_cycle + gap)
+        self._debounce_at = max(time.monotonic() + wait, self._last_event_cycle + gap)
 
     def _loop(self, signal_fd: int, watchdog: float | None) -> None:
         next_cycle = self._next_cycle()
@@ -248,8 +253,13 @@ class Supervisor:
                     os.read(signal_fd, 512)
                 elif key.data == "keeper":
                     self._keeper_events()
-                elif netlink.drain(key.fileobj):  # type: ignore[arg-type]
-                    self._soon("local address change")
+                else:
+                    events = netlink.drain(key.fileobj)  # type: ignore[arg-type]
+                    if events:
+                        # A final address (IPv4, IPv6 past DAD) is looked at at once; a
+                        # tentative one waits the debounce (RFC 4862 §5.4: DAD takes ~1 s).
+                        settle = EVENT_SETTLE if rtnetlink.settled(events) else None
+                        self._soon("local address change", settle)
             if self._keeper_restart is not None and time.monotonic() >= self._keeper_restart:
                 self._keeper_restart = None
                 self._start_keeper()
@@ -263,7 +273,10 @@ class Supervisor:
             now = time.monotonic()
             if reload:
                 self._reload()
-            elif now >= next_cycle or (debounce_at is not None and now >= debounce_at):
+            elif debounce_at is not None and now >= debounce_at:
+                self._last_event_cycle = now
+                self._cycle(self.text)
+            elif now >= next_cycle:
                 self._cycle(self.text)
             else:
                 continue
@@ -351,7 +364,7 @@ class Supervisor:
         events, eof = keeper.read()
         for event in events:
             if self._note_keeper_event(event):
-                self._soon(f"router event ({event['kind']})")
+                self._soon(f"router event ({event['kind']})", EVENT_SETTLE)
         if eof:
             self._selector.unregister(keeper.fd)
             code = keeper.reap()

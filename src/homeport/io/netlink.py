@@ -1,18 +1,21 @@
-"""Notice local address changes (rtnetlink address events) without decoding them.
+"""Notice local address changes (rtnetlink address events), decoding only their kind.
 
 A plain NETLINK_ROUTE socket subscribed to the IPv4/IPv6 address groups is all
 we need: any RTM_NEWADDR/RTM_DELADDR means "look again" (the sources read the
-addresses themselves). No pyroute2 and no asyncio, since the agent's idle
-process must stay small (<= 2x ddclient's RSS, issue 3); the caller puts the
-socket in its selector and debounces. Where netlink is not available (not
-Linux, a restricted sandbox) :func:`open_socket` returns None and the agent
-simply polls.
+addresses themselves); :mod:`homeport.proto.rtnetlink` only tells whether the
+burst is final (look at once) or may still be settling (debounce). No pyroute2
+and no asyncio, since the agent's idle process must stay small (<= 2x
+ddclient's RSS, issue 3); the caller puts the socket in its selector and
+debounces. Where netlink is not available (not Linux, a restricted sandbox)
+:func:`open_socket` returns None and the agent simply polls.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+
+from homeport.proto import rtnetlink
 
 log = logging.getLogger("homeport.agent")
 
@@ -41,16 +44,15 @@ def open_socket() -> socket.socket | None:
     return sock
 
 
-def drain(sock: socket.socket) -> int:
-    """Read every pending message; how many there were."""
-    count = 0
+def drain(sock: socket.socket) -> list[rtnetlink.AddressEvent]:
+    """Read every pending message: the events (empty when there were none)."""
+    events: list[rtnetlink.AddressEvent] = []
     try:
         while True:
-            sock.recv(65536)
-            count += 1
+            events += rtnetlink.parse(sock.recv(65536))
     except BlockingIOError:
         pass
     except OSError as exc:  # ENOBUFS: events were lost; looking again is still right
         log.debug("netlink: %s", exc)
-        count += 1
-    return count
+        events.append(rtnetlink.AddressEvent("other", 0))
+    return events
