@@ -10,18 +10,12 @@ address moving can only be the GENA event's doing.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 
 import pytest
 
+from tests.e2e.agentproc import AgentProcess, wait_until
 from tests.e2e.labserver import HOST, LabServer, start_lab_server
 from tests.lab.netlab import BANNER, Lab
 
@@ -32,85 +26,11 @@ LEASE = 4  # seconds asked for; renewed every 2 s (miniupnpd's min_lifetime is 2
 NEW_WAN = "203.0.113.5"
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
-
-
-class AgentProcess:
-    """`homeport agent run -v` in home; its log goes to a file the test reads."""
-
-    def __init__(
-        self, lab: Lab, server: LabServer, name: str, *, keep: bool = False, lease: int = LEASE
-    ) -> None:
-        self.lab = lab
-        self.config = lab.workdir / f"{name}.toml"
-        self.log = lab.workdir / f"{name}.log"
-        state = lab.workdir / f"{name}-state"
-        state.mkdir()
-        self.config.write_text(agent_config(lab, server, keep=keep, lease=lease))
-        with self.log.open("wb") as err:
-            self.proc = lab.popen(
-                "home",
-                sys.executable,
-                "-m",
-                "homeport",
-                "agent",
-                "run",
-                "-v",
-                "--config",
-                str(self.config),
-                "--state-dir",
-                str(state),
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def count(self, needle: str) -> int:
-        return self.text().count(needle)
-
-    def wait_log(self, needle: str, timeout: float, *, more_than: int = 0) -> None:
-        if not wait_until(lambda: self.count(needle) > more_than, timeout):
-            raise AssertionError(
-                f"no {needle!r} in the agent's log after {timeout} s:\n{self.text()}"
-            )
-
-    def stop(self) -> int:
-        """SIGTERM (a clean stop); returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-
-    def kill(self) -> None:
-        """Whatever happened: the daemon and its children (the keeper has its own group)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        # The keeper (its own process group) sees its lifeline pipe close and stops by
-        # itself; make sure of it, by the pid the daemon logged.
-        for match in re.finditer(r"mapping keeper started \(pid (\d+)\)", self.text()):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(match.group(1)), signal.SIGKILL)
-
-
 def agent_config(lab: Lab, server: LabServer, *, keep: bool, lease: int) -> str:
     return f"""
 [agent]
 interval = "1h"       # only an event can explain a quick DNS change
-debounce = "1s"
-event_gap = "0s"
-netlink = false
+netlink = false       # (debounce and event_gap: the defaults)
 timeout = "5s"
 
 [ipv4]
@@ -163,7 +83,7 @@ def test_agent_keeps_the_mapping_and_follows_the_router(
 ) -> None:
     lab, server = lab_and_server
     assert not reachable(lab)
-    agent = AgentProcess(lab, server, "agent")
+    agent = AgentProcess(lab, "agent", agent_config(lab, server, keep=False, lease=LEASE))
     old_wan = lab.router_wan_ip
     try:
         # (a) created; reachable through the router's public address; published in DNS.
@@ -217,7 +137,7 @@ def test_agent_keeps_the_mapping_and_follows_the_router(
 def test_keep_true_leaves_the_mapping_on_stop(lab_and_server: tuple[Lab, LabServer]) -> None:
     lab, server = lab_and_server
     # A long lease: the mapping must still be there when we look, with no agent renewing it.
-    agent = AgentProcess(lab, server, "agent-keep", keep=True, lease=120)
+    agent = AgentProcess(lab, "agent-keep", agent_config(lab, server, keep=True, lease=120))
     try:
         agent.wait_log("created", 30)
         assert wait_until(lambda: reachable(lab), 10), agent.text()

@@ -9,7 +9,7 @@ TOML schema (every key optional unless marked; full example in docs/agent-config
     retry_max = "6h"       # backoff ceiling (911 waits >= 30 minutes regardless)
     timeout = "10s"        # per request
     debounce = "2s"        # wait after a local address change before detecting
-    event_gap = "30s"      # at most one address-change cycle per this
+    event_gap = "30s"      # after 3 event cycles at once, at most one per this
     state_dir = "/var/lib/homeport"
     netlink = true         # react at once to local address changes (Linux)
 

@@ -56,8 +56,9 @@ class AgentSection(_Section):
     retry_max: Duration = hoststate.DEFAULT_RETRY_MAX
     timeout: Duration = DEFAULT_TIMEOUT
     debounce: Duration = DEFAULT_DEBOUNCE
-    # At most one address-change cycle per event_gap: the checkip services ask for about
-    # one request a minute, and a flapping interface must not become a poll every 2 s.
+    # After a burst of 3 event-driven cycles, at most one per event_gap: the checkip services
+    # ask for about one request a minute, and a flapping interface must not become a poll
+    # every 2 s (core.eventbudget).
     event_gap: Annotated[float, pydantic.BeforeValidator(parse_duration), pydantic.Field(ge=0)] = (
         30.0
     )

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from homeport.agent import keeperlink
+from homeport.core.eventbudget import EventBudget
 from homeport.errors import EXIT_CONFIG, ConfigError
 from homeport.io import netlink, sdnotify
 from homeport.proto import rtnetlink
@@ -110,7 +111,7 @@ class Supervisor:
         self._signals: list[int] = []
         self._selector = selectors.DefaultSelector()
         self._watchdog = sdnotify.watchdog_interval()
-        self._last_event_cycle = -1e9  # when an event last ran a cycle (monotonic)
+        self._events = EventBudget(gap=30.0)
         self.keeper: keeperlink.KeeperChild | None = None
         self.keeper_watch = keeperlink.KeeperWatch()
         self._keeper_plan: str | None = None
@@ -232,10 +233,10 @@ class Supervisor:
             return
         log.info("%s: looking again shortly", why)
         wait = float(self.summary.get("debounce", 2.0)) if settle is None else settle
-        # A flapping interface must not turn into a checkip poll every few seconds. Only
-        # event-driven cycles count: a scheduled poll just before a change must not delay it.
-        gap = float(self.summary.get("event_gap", 30.0))
-        self._debounce_at = max(time.monotonic() + wait, self._last_event_cycle + gap)
+        # A flapping interface must not turn into a checkip poll every few seconds; a
+        # scheduled poll just before a change does not count against the change.
+        self._events.gap = float(self.summary.get("event_gap", 30.0))
+        self._debounce_at = self._events.when(time.monotonic(), wait)
 
     def _loop(self, signal_fd: int, watchdog: float | None) -> None:
         next_cycle = self._next_cycle()
@@ -274,7 +275,7 @@ class Supervisor:
             if reload:
                 self._reload()
             elif debounce_at is not None and now >= debounce_at:
-                self._last_event_cycle = now
+                self._events.spend(now)
                 self._cycle(self.text)
             elif now >= next_cycle:
                 self._cycle(self.text)
