@@ -48,6 +48,7 @@ HTTP_PORT = 5000  # miniupnpd's UPnP HTTP port inside the router namespace (per-
 NATPMP_PORT = 5351  # RFC 6886 §3 / RFC 6887 §19.1
 BANNER = b"hello from home\n"
 START_TIMEOUT = 10.0
+NETNS_ETC = Path("/etc/netns")  # ip-netns(8): files here are bind-mounted over /etc by exec
 
 
 class LabError(RuntimeError):
@@ -152,6 +153,7 @@ class Lab:
         self.procs.clear()
         for name in self.ns.values():
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+            shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
         self.ns.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -224,6 +226,32 @@ class Lab:
         if b"ready" not in line:
             raise LabError(f"banner server did not start: {line!r}")
         return proc
+
+    def start_web_server(
+        self, role: str, address: str, port: int, directory: Path
+    ) -> subprocess.Popen[bytes]:
+        """An HTTP server for ``directory`` on address:port (a home web site)."""
+        proc = self.popen(
+            role,
+            sys.executable,
+            str(HERE / "web_server.py"),
+            str(port),
+            address,
+            str(directory),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if b"ready" not in line:
+            raise LabError(f"web server did not start: {line!r}")
+        return proc
+
+    def use_resolver(self, role: str, nameserver: str) -> None:
+        """Programs run in ``role`` (glibc, curl) resolve names through ``nameserver``."""
+        etc = NETNS_ETC / self.ns[role]
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:2 attempts:1\n")
 
     def probe_tcp(self, role: str, host: str, port: int, timeout: float = 2.0) -> bytes | None:
         """Connect from ``role`` to host:port: the first bytes read (b"" if the server says

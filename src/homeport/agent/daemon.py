@@ -161,7 +161,10 @@ class Agent:
                 level = (
                     logging.INFO if result.status in (Status.GOOD, Status.NOCHG) else logging.ERROR
                 )
-                log.log(level, "%s: %s %s", result.hostname, result.code, result.message)
+                said = result.message  # often the provider's whole line, code first
+                if not said.startswith(result.code):
+                    said = f"{result.code} {said}".rstrip()
+                log.log(level, "%s: %s", result.hostname, said)
         if not self.dry_run:
             self.store.save(self.states)
             await self._run_hooks(events, want4, want6)
