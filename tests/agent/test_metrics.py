@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
+from pathlib import Path
 
 import pytest
 
+from homeport.agent import config
 from homeport.agent.metrics import (
     doctor_command,
     doctor_report,
@@ -15,6 +18,7 @@ from homeport.agent.metrics import (
     run_doctor,
     status_document,
 )
+from homeport.agent.supervisor import _doctor_settings
 from homeport.core.doctor import Check, Verdict
 from homeport.doctor.commands import as_json
 
@@ -97,3 +101,43 @@ def test_a_real_doctor_report_is_read() -> None:
     report = asyncio.run(run_doctor([sys.executable, "-c", script]))
     assert report["exit_code"] == 0
     assert report["checks"][0]["hop"] == "listening"
+
+
+CONFIG = """
+[[provider]]
+protocol = "dyndns2"
+hosts = ["a.example.org"]
+server = "127.0.0.1:9"
+login = "me"
+password = "pw"
+[hooks]
+advertise_ports = [888]
+[metrics]
+listen = "127.0.0.1:9475"
+doctor = "15m"
+doctor_dns = "127.0.0.1:5353"
+"""
+
+
+def test_the_summary_says_how_to_run_the_doctor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(CONFIG)
+    cfg = config.load(path)
+    assert _doctor_settings(cfg, str(path), False, warn=True) == {
+        "interval": 900.0,
+        "dns": "127.0.0.1:5353",
+        "router": False,  # no [[mapping]]: no router expected, --no-router
+    }
+    path.write_text(CONFIG + "[[mapping]]\ninternal_port = 888\n")
+    assert _doctor_settings(config.load(path), str(path), False, warn=True)["router"] is True
+    # A TOML file not named *.toml: `homeport doctor --config` would read it as ddclient.conf.
+    other = tmp_path / "agent.conf"
+    other.write_text(CONFIG)
+    cfg = config.load(other, ddclient=False)
+    with caplog.at_level(logging.WARNING, logger="homeport.agent"):
+        assert _doctor_settings(cfg, str(other), False, warn=True) is None
+    assert "[metrics] doctor is not run" in caplog.text
+    path.write_text(CONFIG.replace('doctor = "15m"', 'doctor = "0s"'))
+    assert _doctor_settings(config.load(path), str(path), False, warn=True) is None

@@ -16,6 +16,10 @@ moved the public address (GENA ExternalIPAddress, a reboot) runs a cycle soon,
 debounced like a netlink event. A keeper that dies is started again with
 backoff; the first cycle's child hands over the validated mapping plan.
 
+Metrics: with ``[metrics]``, a thread of this parent serves them
+(:mod:`homeport.agent.metrics`); the cycle's summary tells it how to run
+``homeport doctor`` for ``[metrics] doctor`` (:func:`_doctor_settings`).
+
 Signals: SIGTERM/SIGINT stop after the running cycle (the keeper first, which
 removes its mappings unless ``keep``); SIGHUP re-reads the config file and runs
 a cycle with it at once — if that config is invalid, the problems are logged and
