@@ -261,3 +261,50 @@ def test_key_lines_dotted_quoted_nested_and_multiline() -> None:
     assert lines[("provider", 1)] == 7
     assert lines[("provider", 1, "a", "b")] == 8
     assert lines[("ipv4", "source", 1, "url")] == 12
+
+
+def test_metrics_doctor_interval(tmp_path: Path) -> None:
+    cfg = load_text(tmp_path, GOOD)
+    assert cfg.metrics is not None
+    assert cfg.metrics.doctor == 0  # off unless asked
+    cfg = load_text(
+        tmp_path,
+        GOOD.replace(
+            'listen = "127.0.0.1:9475"',
+            'listen = "127.0.0.1:9475"\ndoctor = "15m"\ndoctor_dns = "[::1]:5353"',
+        ),
+    )
+    assert cfg.metrics is not None
+    assert (cfg.metrics.doctor, cfg.metrics.doctor_dns) == (900, "[::1]:5353")
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if line.startswith(fragment))
+
+
+@pytest.mark.parametrize(
+    ("metrics", "fragment"),
+    [
+        ('listen = "127.0.0.1:9475"\ndoctor = "30s"', "must be 0 (off) or at least 60 seconds"),
+        ('listen = "127.0.0.1:9475"\ndoctor = "soon"', "must be a duration"),
+        ('doctor = "15m"', 'needs listen = "HOST:PORT" in [metrics]'),
+        ('listen = "127.0.0.1:9475"\ndoctor_dns = "dns.example"', "must be an IP address and port"),
+    ],
+)
+def test_metrics_doctor_errors_name_the_line(tmp_path: Path, metrics: str, fragment: str) -> None:
+    text = GOOD.replace('listen = "127.0.0.1:9475"', metrics)
+    (found,) = problems(tmp_path, text)
+    key = "doctor_dns" if "doctor_dns" in metrics else "doctor"
+    line = _line_of(text, key + " =")
+    assert found.startswith(f"{tmp_path / 'agent.toml'}:{line}: metrics.{key}: "), found
+    assert fragment in found
+
+
+def test_metrics_doctor_needs_a_port_to_check(tmp_path: Path) -> None:
+    text = (
+        GOOD.replace("advertise_ports = [443, 50051]\n", "")
+        .replace('listen = "127.0.0.1:9475"', 'listen = "127.0.0.1:9475"\ndoctor = "1h"')
+        .split("[[mapping]]")[0]
+    )
+    (found,) = problems(tmp_path, text)
+    assert "metrics.doctor: has no port to check" in found

@@ -39,6 +39,11 @@ TOML schema (every key optional unless marked; full example in docs/agent-config
 
     [metrics]
     listen = "127.0.0.1:9475"   # Prometheus /metrics and /status (JSON)
+    doctor = "15m"         # run `homeport doctor` this often, export its verdicts
+                           # (default "0s": never; else at least 1m, the probe's rate
+                           # limit; needs listen set here and a [[mapping]] or
+                           # [hooks] advertise_ports to check; a file named *.toml)
+    doctor_dns = "203.0.113.1:53"   # the zone's DNS server for the doctor (--dns)
 
     [[mapping]]            # a router port mapping the daemon keeps alive (UPnP/NAT-PMP/PCP)
     protocol = "tcp"
@@ -226,6 +231,8 @@ def build(
         problems.add((), "no [[provider]] configured: nothing to update")
     ipv4 = _family(4, raw.ipv4, problems)
     ipv6 = _family(6, raw.ipv6, problems)
+    # A section that failed validation is missing from raw: do not also say it is empty.
+    _doctor(raw, problems, sections_valid=not ({"hooks", "mapping"} & (set(rest) - set(valid))))
     if problems.items:
         raise ConfigError(_summary(origin, problems.items), tuple(problems.items))
     if any(m.internal_host for m in raw.mapping):
@@ -250,6 +257,23 @@ def _summary(origin: str, items: list[str]) -> str:
     count = len(items)
     first = items[0] if items else ""
     return first if count == 1 else f"{origin}: {count} problems; first: {first}"
+
+
+def _doctor(raw: RawConfig, problems: _Problems, *, sections_valid: bool) -> None:
+    """``[metrics] doctor`` needs somewhere to show its results and something to check."""
+    metrics = raw.metrics
+    if metrics is None or not metrics.doctor:
+        return
+    if "listen" not in metrics.model_fields_set:
+        problems.add(
+            ("metrics", "doctor"),
+            'needs listen = "HOST:PORT" in [metrics]: its verdicts are only served there',
+        )
+    if sections_valid and not raw.mapping and not raw.hooks.advertise_ports:
+        problems.add(
+            ("metrics", "doctor"),
+            "has no port to check: add a [[mapping]] or [hooks] advertise_ports",
+        )
 
 
 def _family(family: Literal[4, 6], section: FamilySection, problems: _Problems) -> FamilyConfig:

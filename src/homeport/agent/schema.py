@@ -20,9 +20,16 @@ DEFAULT_TIMEOUT = 10.0  # a checkip or update request that takes longer has fail
 # Address changes come in bursts (DAD, RA, DHCP renew): wait for the burst to settle.
 DEFAULT_DEBOUNCE = 2.0
 MIN_INTERVAL = 30.0  # below this we would be the abusive client DESIGN §3 warns about
+# [metrics] doctor: a doctor run asks the homeport server's probe once per port and
+# family (twice for TLS); the server allows 6 probes per minute per host
+# (homeport.server.probe.DEFAULT_RATE_PER_MINUTE), so runs closer than a minute apart
+# would be answered 429 and report the rate limit instead of the network.
+MIN_DOCTOR_INTERVAL = 60.0
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
+# What `homeport doctor --dns` takes: an IPv4 address or a bracketed IPv6 one, a port.
+_ADDRESS_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+)(:\d{1,5})?$")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?$"
 )
@@ -108,7 +115,29 @@ class HooksSection(_Section):
 
 
 class MetricsSection(_Section):
+    """``doctor``: how often the daemon runs ``homeport doctor`` for its metrics (0: never).
+
+    ``doctor_dns``: the DNS server the doctor asks about the zone (``--dns``), for a
+    homeport server whose URL is a name or whose DNS is not on port 53.
+    """
+
     listen: str = pydantic.Field(default="127.0.0.1:9475", pattern=r"^\[?[0-9A-Fa-f.:]+\]?:\d+$")
+    doctor: Annotated[float, pydantic.BeforeValidator(parse_duration), pydantic.Field(ge=0)] = 0.0
+    doctor_dns: str | None = None
+
+    @pydantic.field_validator("doctor")
+    @classmethod
+    def _not_flooding_the_probe(cls, value: float) -> float:
+        if 0 < value < MIN_DOCTOR_INTERVAL:
+            raise ValueError(f"must be 0 (off) or at least {MIN_DOCTOR_INTERVAL:.0f} seconds")
+        return value
+
+    @pydantic.field_validator("doctor_dns")
+    @classmethod
+    def _address_and_port(cls, value: str | None) -> str | None:
+        if value is not None and not _ADDRESS_PORT.match(value):
+            raise ValueError('must be an IP address and port, e.g. "203.0.113.1:53" or "[::1]:53"')
+        return value
 
 
 class MappingSection(_Section):

@@ -16,6 +16,10 @@ moved the public address (GENA ExternalIPAddress, a reboot) runs a cycle soon,
 debounced like a netlink event. A keeper that dies is started again with
 backoff; the first cycle's child hands over the validated mapping plan.
 
+Metrics: with ``[metrics]``, a thread of this parent serves them
+(:mod:`homeport.agent.metrics`); the cycle's summary tells it how to run
+``homeport doctor`` for ``[metrics] doctor`` (:func:`_doctor_settings`).
+
 Signals: SIGTERM/SIGINT stop after the running cycle (the keeper first, which
 removes its mappings unless ``keep``); SIGHUP re-reads the config file and runs
 a cycle with it at once — if that config is invalid, the problems are logged and
@@ -75,12 +79,14 @@ def child_cycle(
         state_dir = Path(cfg.agent.state_dir) if cfg.agent.state_dir else default_state_dir()
     agent = Agent(cfg, state_dir)
     report = asyncio.run(agent.cycle())
+    doctor = _doctor_settings(cfg, origin, ddclient, warn=first)
     return {
         "interval": cfg.agent.interval,
         "debounce": cfg.agent.debounce,
         "event_gap": cfg.agent.event_gap,
         "netlink": cfg.agent.netlink,
         "metrics": cfg.metrics.listen if cfg.metrics else None,
+        "doctor": doctor,
         "next_due": agent.next_due(),
         "keeper": keeperlink.plan(cfg.mappings) if cfg.mappings else None,
         "state_dir": str(state_dir),
@@ -89,6 +95,30 @@ def child_cycle(
             str(f): {"address": str(v.address) if v.address else None, "reason": v.reason}
             for f, v in report.verdicts.items()
         },
+    }
+
+
+def _doctor_settings(cfg: Any, origin: str, ddclient: bool | None, *, warn: bool) -> Any:
+    """How the metrics thread runs ``homeport doctor`` (None: it does not).
+
+    ``router``: a config without ``[[mapping]]`` expects no router to map anything,
+    so the doctor skips the router hop (``--no-router``) rather than ask the gateway.
+    """
+    if cfg.metrics is None or not cfg.metrics.doctor:
+        return None
+    # `homeport doctor --config` reads a file not named *.toml as ddclient.conf.
+    if ddclient or not origin.endswith(".toml"):
+        if warn:
+            log.warning(
+                "%s: [metrics] doctor is not run: `homeport doctor --config` needs the TOML "
+                "config in a file named *.toml",
+                origin,
+            )
+        return None
+    return {
+        "interval": cfg.metrics.doctor,
+        "dns": cfg.metrics.doctor_dns,
+        "router": bool(cfg.mappings),
     }
 
 
