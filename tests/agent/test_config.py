@@ -278,6 +278,12 @@ def test_metrics_doctor_interval(tmp_path: Path) -> None:
     assert (cfg.metrics.doctor, cfg.metrics.doctor_dns) == (900, "[::1]:5353")
 
 
+def test_metrics_doctor_serves_on_the_default_listen(tmp_path: Path) -> None:
+    cfg = load_text(tmp_path, GOOD.replace('listen = "127.0.0.1:9475"', 'doctor = "15m"'))
+    assert cfg.metrics is not None
+    assert (cfg.metrics.listen, cfg.metrics.doctor) == ("127.0.0.1:9475", 900)
+
+
 def _line_of(text: str, fragment: str) -> int:
     return next(n for n, line in enumerate(text.splitlines(), 1) if line.startswith(fragment))
 
@@ -287,7 +293,6 @@ def _line_of(text: str, fragment: str) -> int:
     [
         ('listen = "127.0.0.1:9475"\ndoctor = "30s"', "must be 0 (off) or at least 60 seconds"),
         ('listen = "127.0.0.1:9475"\ndoctor = "soon"', "must be a duration"),
-        ('doctor = "15m"', 'needs listen = "HOST:PORT" in [metrics]'),
         ('listen = "127.0.0.1:9475"\ndoctor_dns = "dns.example"', "must be an IP address and port"),
     ],
 )

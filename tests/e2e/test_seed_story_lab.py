@@ -29,6 +29,7 @@ pytestmark = pytest.mark.lab
 PORT = 888
 PAGE = "<h1>hello from the raspberry pi at home</h1>\n"
 NEW_WAN = "203.0.113.6"
+METRICS_PORT = 9475
 
 
 def seed_config(lab: Lab, server: LabServer) -> str:
@@ -54,6 +55,10 @@ password_file = "{server.secret_file()}"
 
 [[mapping]]
 internal_port = {PORT}
+
+[metrics]
+listen = "127.0.0.1:{METRICS_PORT}"   # in home's own loopback
+doctor = "1h"         # the daemon walks every hop and reports it here
 """
 
 
@@ -135,6 +140,37 @@ def test_doctor_says_every_hop_is_ok(story: tuple[Lab, LabServer, AgentProcess])
     document = json.loads(status.stdout)
     assert document["hosts"][HOST]["last_code"].startswith("good")
     assert {c["verdict"] for c in document["doctor"]["checks"]} <= {"ok", "skipped"}
+
+
+def metric_lines(lab: Lab, prefix: str) -> dict[str, float]:
+    scraped = lab.exec(
+        "home",
+        "curl",
+        "-s",
+        "--max-time",
+        "2",
+        f"http://127.0.0.1:{METRICS_PORT}/metrics",
+        check=False,
+    ).stdout
+    return {
+        line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+        for line in scraped.splitlines()
+        if line.startswith(prefix)
+    }
+
+
+def test_the_daemon_reports_reachability_in_its_metrics(
+    story: tuple[Lab, LabServer, AgentProcess],
+) -> None:
+    lab, _, agent = story
+    # The daemon's first doctor run waits for the keeper's mapping, then takes a few seconds.
+    assert wait_until(lambda: "homeport_doctor_worst" in metric_lines(lab, "homeport_doctor"), 60)
+    lines = metric_lines(lab, "homeport_doctor")
+    assert lines["homeport_doctor_worst"] == 0, lines
+    verdicts = {k: v for k, v in lines.items() if k.startswith("homeport_doctor_verdict")}
+    for hop in ("listening", "router", "nat", "dns", "reachable"):
+        assert any(f'hop="{hop}"' in k and v == 0 for k, v in verdicts.items()), verdicts
+    assert "metrics: homeport doctor: ok" in agent.text()
 
 
 def test_the_isp_moves_the_address_and_the_name_follows(

@@ -41,8 +41,8 @@ TOML schema (every key optional unless marked; full example in docs/agent-config
     listen = "127.0.0.1:9475"   # Prometheus /metrics and /status (JSON)
     doctor = "15m"         # run `homeport doctor` this often, export its verdicts
                            # (default "0s": never; else at least 1m, the probe's rate
-                           # limit; needs listen set here and a [[mapping]] or
-                           # [hooks] advertise_ports to check; a file named *.toml)
+                           # limit; needs a [[mapping]] or [hooks] advertise_ports
+                           # to check, and the config in a file named *.toml)
     doctor_dns = "203.0.113.1:53"   # the zone's DNS server for the doctor (--dns)
 
     [[mapping]]            # a router port mapping the daemon keeps alive (UPnP/NAT-PMP/PCP)
@@ -260,15 +260,11 @@ def _summary(origin: str, items: list[str]) -> str:
 
 
 def _doctor(raw: RawConfig, problems: _Problems, *, sections_valid: bool) -> None:
-    """``[metrics] doctor`` needs somewhere to show its results and something to check."""
+    """``[metrics] doctor`` needs something to check (its results go to ``listen``, which
+    has a default)."""
     metrics = raw.metrics
     if metrics is None or not metrics.doctor:
         return
-    if "listen" not in metrics.model_fields_set:
-        problems.add(
-            ("metrics", "doctor"),
-            'needs listen = "HOST:PORT" in [metrics]: its verdicts are only served there',
-        )
     if sections_valid and not raw.mapping and not raw.hooks.advertise_ports:
         problems.add(
             ("metrics", "doctor"),

@@ -54,6 +54,9 @@ DOCTOR_LIMIT = 120.0
 # With [metrics] doctor off (or a long interval), look this often whether a reload
 # (SIGHUP) turned it on or shortened it.
 DOCTOR_RECHECK = 60.0
+# The first doctor run of a daemon with [[mapping]] waits for the keeper's first report
+# (a UPnP/PCP round trip, a second or two) but not forever: a dead router is a verdict too.
+MAPPING_WAIT = 30.0
 # At most this much of the doctor's stderr goes to the log: one error line, not a dump.
 MAX_LOG_LINE = 200
 
@@ -247,7 +250,8 @@ class MetricsThread:
         return settings if isinstance(settings, dict) and settings.get("interval") else None
 
     async def _doctor_loop(self) -> None:
-        """Run the doctor every interval, the first at once; follow reloads."""
+        """Run the doctor every interval, the first at once (once the keeper has said how its
+        mappings went); follow reloads."""
         finished: float | None = None
         while True:
             settings = self._doctor_settings()
@@ -259,6 +263,12 @@ class MetricsThread:
             if finished is not None and now < due:
                 await asyncio.sleep(min(due - now, DOCTOR_RECHECK))
                 continue
+            if finished is None and settings.get("router"):
+                # A threading.Event set by the parent's main thread; polled, since a waiting
+                # executor thread would hold up the daemon's exit for MAPPING_WAIT.
+                reported, deadline = self.supervisor.mappings_reported, now + MAPPING_WAIT
+                while not reported.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)
             await self._doctor_once(doctor_command(self.supervisor.origin, settings))
             finished = time.monotonic()
 

@@ -36,6 +36,7 @@ import os
 import selectors
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ log = logging.getLogger("homeport.agent")
 # A cycle is a few requests with per-request timeouts; a child running far longer is stuck.
 CYCLE_LIMIT = 300.0
 MIN_WAIT = 1.0  # never spin, whatever the schedule says
+MAPPING_REPORTS = frozenset({"created", "renewed", "recreated", "failed", "no-mapping-possible"})
 # A router event names the new address itself, and a final local address (IPv4, IPv6 past
 # DAD) is complete when announced: the settle only merges the burst one change makes (GENA
 # NOTIFY plus NAT-PMP/PCP announcements; a DHCP lease's del+add), all within milliseconds.
@@ -144,6 +146,9 @@ class Supervisor:
         self._events = EventBudget(gap=30.0)
         self.keeper: keeperlink.KeeperChild | None = None
         self.keeper_watch = keeperlink.KeeperWatch()
+        # Set once the keeper has first reported on its mappings (made, or why not): the
+        # metrics thread's first doctor run waits for it rather than report "no mapping".
+        self.mappings_reported = threading.Event()
         self._keeper_plan: str | None = None
         self._keeper_restart: float | None = None  # monotonic time to start a dead one again
         self._debounce_at: float | None = None
@@ -382,6 +387,8 @@ class Supervisor:
         keeperlink.set_known_external_ip(None)
 
     def _note_keeper_event(self, event: dict[str, Any]) -> bool:
+        if event.get("kind") in MAPPING_REPORTS:
+            self.mappings_reported.set()
         trigger, line = self.keeper_watch.handle(event)
         if line is not None:
             log.log(*line)
