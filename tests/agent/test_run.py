@@ -110,6 +110,21 @@ def test_unchanged_ip_never_resent_and_a_change_is_sent_once(
     assert "s3cret" not in status.stdout
 
 
+def test_force_resends_an_unchanged_address_once_and_only_with_once(
+    tmp_path: Path, services: LocalServices
+) -> None:
+    config = write_config(tmp_path, services)
+    assert run_once(tmp_path, config).returncode == 0
+    assert run_once(tmp_path, config).returncode == 0
+    assert len(services.updates) == 1
+    assert run_once(tmp_path, config, "--force").returncode == 0
+    assert [u.myip for u in services.updates] == ["203.0.113.10", "203.0.113.10"]
+    daemon = homeport("agent", "run", "--config", str(config), "--force")
+    assert daemon.returncode == 2, daemon.stderr  # a usage error: a daemon must never force
+    assert daemon.stderr.count("\n") == 1
+    assert "--force needs --once" in daemon.stderr
+
+
 def test_the_liar_is_never_published(tmp_path: Path, services: LocalServices) -> None:
     run_once(tmp_path, write_config(tmp_path, services))
     assert all(u.myip != services.lie for u in services.updates)

@@ -53,6 +53,20 @@ def test_unchanged_ip_never_resent_across_runs() -> None:
     assert len(provider.requests) == 1
 
 
+def test_force_sends_unchanged_but_not_past_a_stop_or_backoff() -> None:
+    provider = Provider()
+    state = provider.run(hs.HostState("h"), V4, 0)
+    forced = hs.decide(state, want4=V4, want6=None, now=MINUTE, force=True)
+    assert forced.ipv4 == V4
+    assert "forced" in forced.reason
+    provider.code = "badauth"
+    stopped = provider.run(hs.HostState("s"), V4, 0)
+    assert not hs.decide(stopped, want4=V4, want6=None, now=MINUTE, force=True).send
+    provider.code = "911"
+    slowed = provider.run(hs.HostState("b"), V4, 0)
+    assert not hs.decide(slowed, want4=V4, want6=None, now=MINUTE, force=True).send
+
+
 def test_a_change_is_sent_once() -> None:
     provider = Provider()
     state = provider.run(hs.HostState("h"), V4, 0)

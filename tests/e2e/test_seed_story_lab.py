@@ -173,6 +173,44 @@ def test_the_daemon_reports_reachability_in_its_metrics(
     assert "metrics: homeport doctor: ok" in agent.text()
 
 
+def test_a_record_changed_behind_the_agents_back_is_found_and_fixed(
+    story: tuple[Lab, LabServer, AgentProcess],
+) -> None:
+    lab, server, agent = story
+    assert wait_until(lambda: server.dig(HOST) == [lab.public_ip], 30), agent.text()
+    # Someone else (an old router's built-in client, say) sends another address.
+    elsewhere = lab.exec(
+        "inet",
+        "curl",
+        "-s",
+        "--max-time",
+        "5",
+        "-u",
+        f"{HOST}:{server.secrets[HOST]}",
+        f"{server.url}/nic/update?hostname={HOST}&myip=198.51.100.9",
+    )
+    assert elsewhere.stdout.strip() == "good 198.51.100.9"
+    doctor = lab.homeport("home", "doctor", "--config", str(agent.config), "--json", timeout=120)
+    assert doctor.returncode == 2, doctor.stdout
+    (stale,) = [c for c in json.loads(doctor.stdout)["checks"] if c["subject"].endswith(" A")]
+    assert stale["verdict"] == "fail"
+    assert "198.51.100.9" in stale["evidence"]
+    assert f"should be {lab.public_ip}" in stale["evidence"]
+    assert "agent run --once --force" in stale["fix"]
+
+    # The agent's state says the address is published: a plain run sends nothing...
+    again = [*("agent", "run", "--once", "--config", str(agent.config))]
+    again += ["--state-dir", str(agent.state)]
+    assert lab.homeport("home", *again).returncode == 0
+    assert server.dig(HOST) == ["198.51.100.9"]
+    # ...and the fix the doctor names puts it right.
+    forced = lab.homeport("home", *again, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert server.dig(HOST) == [lab.public_ip]
+    doctor = lab.homeport("home", "doctor", "--config", str(agent.config), timeout=120)
+    assert doctor.returncode == 0, doctor.stdout
+
+
 def test_the_isp_moves_the_address_and_the_name_follows(
     story: tuple[Lab, LabServer, AgentProcess],
 ) -> None:

@@ -109,6 +109,11 @@ def agent() -> None:
 @state_option
 @click.option("--once", is_flag=True, help="one cycle, then exit (non-zero if something failed)")
 @click.option("--dry-run", is_flag=True, help="print the requests a cycle would send; send nothing")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="with --once: send every host's address even if unchanged (a record changed elsewhere)",
+)
 @click.option("-v", "--verbose", count=True, help="debug logging (each source's answer)")
 def run(
     config: str | None,
@@ -116,12 +121,17 @@ def run(
     state_dir: str | None,
     once: bool,
     dry_run: bool,
+    force: bool,
     verbose: int,
 ) -> None:
     """Detect the public addresses and update the configured hosts."""
     setup_logging(verbose)
     if config and ddclient_conf:
         raise click.UsageError("give --config or --ddclient-conf, not both")
+    if force and not (once or dry_run):
+        # A daemon re-sending unchanged addresses every cycle is the abusive client
+        # the providers block (DESIGN §3).
+        raise click.UsageError("--force needs --once (or --dry-run)")
     if not (once or dry_run):
         # The daemon's parent never loads the config model (pydantic): its children do.
         from homeport.agent.supervisor import Supervisor
@@ -133,7 +143,7 @@ def run(
 
     from homeport.agent.daemon import Agent
 
-    agent_ = Agent(cfg, _state_dir(state_dir, cfg), dry_run=dry_run, emit=click.echo)
+    agent_ = Agent(cfg, _state_dir(state_dir, cfg), dry_run=dry_run, force=force, emit=click.echo)
     report = asyncio.run(agent_.cycle())
     if not report.detected:
         reasons = "; ".join(f"IPv{f}: {v.reason}" for f, v in sorted(report.verdicts.items()))

@@ -58,6 +58,7 @@ class Agent:
         state_dir: Path,
         *,
         dry_run: bool = False,
+        force: bool = False,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
         emit: Callable[[str], None] = print,
@@ -66,6 +67,7 @@ class Agent:
         self.store = StateFile(state_dir)
         self.states = self.store.load()
         self.dry_run = dry_run
+        self.force = force
         self.clock = clock
         self.jitter = jitter
         self.emit = emit
@@ -128,6 +130,7 @@ class Agent:
                     want6=want6 if entry.ipv6 else None,
                     now=now,
                     policy=cfg.policy,
+                    force=self.force,
                 )
                 if decision.send:
                     decisions[host] = decision

@@ -276,8 +276,9 @@ def judge_dns(ev: DnsEvidence, expected: Address | None) -> Check:
             "dns",
             Verdict.FAIL,
             f"{ev.name} {ev.family} should be {expected}: {shown}{cache}",
-            "Run `homeport agent run --once` (or check the agent's status) to publish the "
-            "current address; if it says nochg, the record was changed behind its back.",
+            "If the agent is not running, start it; if it is (`homeport agent status`), the "
+            "record was changed behind its back: `homeport agent run --once --force` sends it "
+            "again.",
             subject,
             {"ttl": ev.ttl},
         )

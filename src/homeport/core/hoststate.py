@@ -96,8 +96,13 @@ def decide(
     want6: IPv6Address | None,
     now: float,
     policy: Policy = Policy(),
+    force: bool = False,
 ) -> Decision:
-    """Which families of this host to send now, and why (or why not)."""
+    """Which families of this host to send now, and why (or why not).
+
+    ``force`` (a user's one-off ``--force``) sends an unchanged address too, for a record
+    changed behind the agent's back; a stopped host or a backoff still wins, since those
+    protect the account from the provider's abuse rules."""
     name = state.hostname
     if state.disabled_code:
         return Decision(
@@ -107,8 +112,8 @@ def decide(
         return Decision(
             name, None, None, f"backing off until {state.retry_at:.0f} after {state.last_code!r}"
         )
-    send4, why4 = _family(state.ipv4, want4, now, policy)
-    send6, why6 = _family(state.ipv6, want6, now, policy)
+    send4, why4 = _family(state.ipv4, want4, now, policy, force)
+    send6, why6 = _family(state.ipv6, want6, now, policy, force)
     reasons = [f"IPv4 {why4}" if want4 else "", f"IPv6 {why6}" if want6 else ""]
     reason = "; ".join(r for r in reasons if r) or "no address to publish"
     return Decision(
@@ -120,10 +125,12 @@ def decide(
 
 
 def _family(
-    held: FamilyState, want: Address | None, now: float, policy: Policy
+    held: FamilyState, want: Address | None, now: float, policy: Policy, force: bool
 ) -> tuple[bool, str]:
     if want is None:
         return False, "unknown"
+    if force:
+        return True, f"forced {want}"
     if held.address != want:
         return True, f"changed {held.address or 'none'} -> {want}"
     if held.confirmed_at is None or now - held.confirmed_at >= policy.refresh:
