@@ -54,9 +54,11 @@ class LabServer:
         return path
 
 
-def start_lab_server(lab: Lab, hosts: tuple[str, ...] = (HOST,)) -> LabServer:
+def start_lab_server(
+    lab: Lab, hosts: tuple[str, ...] = (HOST,), config: str | None = None
+) -> LabServer:
     """Zone dyn.example.net served from inet (NS ns1 with glue = inet's address) on :53 and
-    :8245, IPv4 and (in the single topology) IPv6."""
+    :8245, IPv4 and (in the single topology) IPv6; ``config``: the server's TOML."""
     data = lab.workdir / "server-data"
     env = homeport_env()
     base = [sys.executable, "-m", "homeport", "server"]
@@ -79,6 +81,10 @@ def start_lab_server(lab: Lab, hosts: tuple[str, ...] = (HOST,)) -> LabServer:
     listen = ["--http", f"0.0.0.0:{HTTP_PORT}", "--dns", "0.0.0.0:53"]
     if lab.topology == "single":
         listen += ["--http", f"[::]:{HTTP_PORT}", "--dns", "[::]:53"]
+    if config is not None:
+        path = lab.workdir / "server.toml"
+        path.write_text(config)
+        listen += ["--config", str(path)]
     proc = lab.popen(
         "inet",
         sys.executable,

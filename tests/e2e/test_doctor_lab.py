@@ -7,6 +7,8 @@ homeport server (update API, checkip, probe, authoritative DNS on :53).
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -67,9 +69,26 @@ def verdicts(hops: dict[str, list[dict[str, str]]], hop: str) -> list[str]:
     return [c["verdict"] for c in hops[hop]]
 
 
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_ca(lab: Lab) -> Path:
+    """The lab's own CA, which the server's probe trusts ([probe] extra_ca_file)."""
+    ca = lab.workdir / "ca.crt"
+    openssl(
+        *("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"),
+        *("-days", "30", "-subj", "/CN=homeport lab CA", "-keyout", str(lab.workdir / "ca.key")),
+        *("-out", str(ca)),
+    )
+    return ca
+
+
 @pytest.fixture(scope="module")
 def single(single_lab: Lab) -> tuple[Lab, LabServer]:
-    return single_lab, start_lab_server(single_lab)  # stopped with the lab
+    ca = make_ca(single_lab)
+    config = f'[probe]\nextra_ca_file = "{ca}"\n'
+    return single_lab, start_lab_server(single_lab, config=config)  # stopped with the lab
 
 
 def test_all_ok_then_each_hop_broken(single: tuple[Lab, LabServer]) -> None:
@@ -166,6 +185,78 @@ def test_all_ok_then_each_hop_broken(single: tuple[Lab, LabServer]) -> None:
     code, hops, _ = doctor(lab, server)
     assert hops["listening"][0]["verdict"] == "fail"
     assert code == 2
+
+
+TLS_PORT = 8443
+
+
+def tls_server(lab: Lab, name: str, days: int) -> subprocess.Popen[bytes]:
+    """openssl s_server in home with a fresh certificate for ``name`` from the lab's CA."""
+    stem = lab.workdir / f"{name}-{days}"
+    openssl(
+        *("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"),
+        *("-subj", f"/CN={name}", "-keyout", f"{stem}.key", "-out", f"{stem}.csr"),
+    )
+    (lab.workdir / "san.ext").write_text(f"subjectAltName=DNS:{name}\n")
+    openssl(
+        *("x509", "-req", "-in", f"{stem}.csr", "-days", str(days), "-set_serial", str(days)),
+        *("-CA", str(lab.workdir / "ca.crt"), "-CAkey", str(lab.workdir / "ca.key")),
+        *("-extfile", str(lab.workdir / "san.ext"), "-out", f"{stem}.crt"),
+    )
+    proc = lab.popen(
+        "home",
+        *("openssl", "s_server", "-quiet", "-www", "-accept", f"{lab.home_ip}:{TLS_PORT}"),
+        *("-cert", f"{stem}.crt", "-key", f"{stem}.key"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lab.wait_tcp("home", lab.home_ip, TLS_PORT)
+    return proc
+
+
+def test_tls_certificate_name_and_expiry(single: tuple[Lab, LabServer]) -> None:
+    lab, server = single
+    added = lab.homeport("home", "map", "add", str(TLS_PORT), "--gateway", lab.router_lan_ip)
+    assert added.returncode == 0, added.stderr
+    assert update_from_home(lab, server, server.url).startswith(("good", "nochg"))
+
+    def tls_check() -> tuple[int, dict[str, str]]:
+        result = lab.homeport(
+            "home",
+            *("doctor", f"{HOST}:{TLS_PORT}", "--tls", str(TLS_PORT), "--server", server.url),
+            *("--login", HOST),
+            *("--password-file", str(server.secret_file()), "--gateway", lab.router_lan_ip),
+            *("--timeout", "2", "--json"),
+            timeout=120,
+        )
+        assert result.stdout, result.stderr
+        checks = json.loads(result.stdout)["checks"]
+        return result.returncode, next(c for c in checks if c["hop"] == "tls")
+
+    try:
+        soon = tls_server(lab, HOST, days=5)  # renewal has been failing for weeks
+        code, check = tls_check()
+        assert (code, check["verdict"]) == (1, "warn"), check
+        assert "expires in" in check["evidence"]
+        assert "certbot renew" in check["fix"]
+        soon.kill()
+        soon.wait()
+
+        wrong = tls_server(lab, "other.example.org", days=90)  # someone else's certificate
+        code, check = tls_check()
+        assert (code, check["verdict"]) == (2, "fail"), check
+        assert "mismatch" in check["evidence"].lower()
+        wrong.kill()
+        wrong.wait()
+
+        good = tls_server(lab, HOST, days=90)
+        code, check = tls_check()
+        assert check["verdict"] == "ok", check
+        assert code == 0
+        good.kill()
+        good.wait()
+    finally:
+        lab.homeport("home", "map", "rm", str(TLS_PORT), "--gateway", lab.router_lan_ip)
 
 
 def test_cgnat_is_named(cgnat_lab: Lab) -> None:
