@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,3 +37,18 @@ def run_homeport(
         env=homeport_env(env),
         input=input,
     )
+
+
+@contextlib.contextmanager
+def network_namespace(prefix: str) -> Iterator[str]:
+    """A fresh network namespace of this test's own (``lo`` up, nothing else), deleted
+    afterwards even on failure. Needs root; the callers' fixtures skip without it."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        subprocess.run(
+            ["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True
+        )
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)

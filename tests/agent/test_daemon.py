@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.servers import LocalServices, serve
-from tests.helpers import ROOT, homeport_env
+from tests.helpers import ROOT, homeport_env, network_namespace
 
 
 @pytest.fixture
@@ -135,12 +134,8 @@ def _ip(*args: str) -> None:
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"hp-agent-{secrets.token_hex(4)}"
-    _ip("netns", "add", name)
-    try:
+    with network_namespace("hp-agent") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 def test_netlink_address_change_triggers_a_cycle(tmp_path: Path, netns: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import HOMEPORT, ROOT, homeport_env, run_homeport
+from tests.helpers import HOMEPORT, ROOT, homeport_env, network_namespace, run_homeport
 from tests.server.conftest import add_hosts
 
 HOST = "doc.dyn.example.net"
@@ -35,13 +35,8 @@ def _ip(*args: str) -> str:
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"hp-doc-{secrets.token_hex(4)}"
-    _ip("netns", "add", name)
-    try:
-        _ip("-n", name, "link", "set", "lo", "up")
+    with network_namespace("hp-doc") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 @dataclass

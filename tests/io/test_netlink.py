@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import homeport_env
+from tests.helpers import homeport_env, network_namespace
 
 LISTENER = """
 import json, selectors, sys, time
@@ -38,12 +37,8 @@ def ip(*args: str) -> None:
 def netns() -> Iterator[str]:
     if os.geteuid() != 0:
         pytest.skip("needs root to create a network namespace (CI runs as root)")
-    name = f"hp-nl-{secrets.token_hex(4)}"
-    ip("netns", "add", name)
-    try:
+    with network_namespace("hp-nl") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 def test_kernel_events_parse(netns: str) -> None:

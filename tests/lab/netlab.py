@@ -213,38 +213,28 @@ class Lab:
 
     def start_tcp_server(self, role: str, *addresses: str, port: int) -> subprocess.Popen[bytes]:
         """A server that answers every TCP connection with :data:`BANNER` (v4 and v6)."""
-        proc = self.popen(
-            role,
-            sys.executable,
-            str(HERE / "banner_server.py"),
-            str(port),
-            *addresses,
-            stdout=subprocess.PIPE,
-        )
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if b"ready" not in line:
-            raise LabError(f"banner server did not start: {line!r}")
-        return proc
+        return self._start_ready(role, "banner_server.py", str(port), *addresses)
 
     def start_web_server(
         self, role: str, address: str, port: int, directory: Path
     ) -> subprocess.Popen[bytes]:
         """An HTTP server for ``directory`` on address:port (a home web site)."""
+        return self._start_ready(role, "web_server.py", str(port), address, str(directory))
+
+    def _start_ready(self, role: str, script: str, *args: str) -> subprocess.Popen[bytes]:
+        """One of the lab's own servers; it prints "ready" once it listens."""
         proc = self.popen(
             role,
             sys.executable,
-            str(HERE / "web_server.py"),
-            str(port),
-            address,
-            str(directory),
+            str(HERE / script),
+            *args,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if b"ready" not in line:
-            raise LabError(f"web server did not start: {line!r}")
+            raise LabError(f"{script} did not start: {line!r}")
         return proc
 
     def use_resolver(self, role: str, nameserver: str) -> None:
