@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -151,10 +152,10 @@ def main() -> None:
         lab.start_tcp_server("home", lab.home_ip, port=888)
         for mode, (role, text) in configs(lab, server).items():
             agents.append(AgentProcess(lab, mode, text, role=role))
-        start = lab.public_ip
-        for name in NAMES.values():
-            if not wait_until(lambda n=name: server.dig(n) == [start], 30):
-                raise RuntimeError(f"{name} never published: {[a.text() for a in agents]}")
+        if not wait_until(
+            lambda: all(server.dig(n) == [lab.public_ip] for n in NAMES.values()), 30
+        ):
+            raise RuntimeError(f"not all names published: {[a.text() for a in agents]}")
         agents[0].wait_log("created", 30)
         time.sleep(EVENT_GAP)  # the budget spent at start-up (first cycle, keeper) is back
         figures: dict[str, list[float]] = {mode: [] for mode in NAMES}
@@ -167,6 +168,7 @@ def main() -> None:
             print(f"round {index + 1}: -> {new_wan}: {shown}", flush=True)
             if index + 1 < args.rounds:
                 time.sleep(EVENT_GAP + random.uniform(1, POLL_INTERVAL))
+        memory = footprint(agents[0])
     finally:
         for agent in agents:
             try:
@@ -174,10 +176,23 @@ def main() -> None:
             finally:
                 agent.kill()
         lab.down()
-    report(figures, args.rounds)
+    report(figures, args.rounds, memory)
 
 
-def report(figures: dict[str, list[float]], rounds: int) -> None:
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def footprint(agent: AgentProcess) -> dict[str, float]:
+    """Resident memory of the idle gena agent: its parent and its mapping keeper child."""
+    keeper = re.findall(r"mapping keeper started \(pid (\d+)\)", agent.text())
+    return {"parent": rss_mib(agent.proc.pid), "keeper": rss_mib(int(keeper[-1]))}
+
+
+def report(figures: dict[str, list[float]], rounds: int, memory: dict[str, float]) -> None:
     lines = [
         SECTION,
         "",
@@ -202,6 +217,10 @@ def report(figures: dict[str, list[float]], rounds: int) -> None:
         f"{POLL_INTERVAL} s: median {statistics.median(figures['polling']):.1f} s "
         f"(expected ~{POLL_INTERVAL / 2:.0f} s plus a cycle; ddclient's default 300 s interval "
         "would average ~150 s).",
+        "",
+        f"Idle resident memory of the gena agent after the rounds: daemon parent "
+        f"{memory['parent']:.1f} MiB + mapping keeper child {memory['keeper']:.1f} MiB "
+        "(the keeper holds asyncio, the UPnP/NAT-PMP/PCP clients and the GENA listener).",
         "",
     ]
     text = "\n".join(lines)
