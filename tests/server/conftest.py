@@ -171,7 +171,10 @@ def limited_server(data_dir: Path) -> Iterator[ServerProc]:
 
 
 def add_hosts(data: Path, names: list[str]) -> dict[str, str]:
-    """Add many hosts at once through the store (the CLI costs a process per host)."""
+    """Add many hosts at once through the store (the CLI costs a process per host).
+
+    Uses the database in ``$HOMEPORT_DATABASE``, as the CLI would, if one is set.
+    """
     import asyncio
     import time
 
@@ -181,7 +184,8 @@ def add_hosts(data: Path, names: list[str]) -> dict[str, str]:
     secrets = {name: auth.new_secret() for name in names}
 
     async def work() -> None:
-        store = await Store.open(data, announce=True)
+        database = os.environ.get("HOMEPORT_DATABASE") or None
+        store = await Store.open(data, announce=True, database=database)
         try:
             zones = [z.origin for z in await store.zones()]
             for name, secret in secrets.items():
