@@ -71,6 +71,8 @@ def test_database_option_serves_updates_and_dns(
         assert '"ipv4": "192.0.2.99"' in listed.stdout
     finally:
         stop_server(srv)
+    # The NOTIFY listener ran under the server's event loop (uvloop) without falling back.
+    assert "polling instead" not in "".join(srv.output)
     # Nothing went to SQLite: the data directory holds no database.
     assert not (data / "homeport.sqlite3").exists()
 

@@ -200,3 +200,21 @@ def test_service_follows_admin_commits(opener: Callable[..., Awaitable[Store]]) 
             await admin.close()
 
     run(opener, work)
+
+
+def test_postgres_notify_wakes_the_server(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """An admin commit reaches a listening server as a NOTIFY, without waiting for a poll."""
+
+    async def work() -> None:
+        server = await Store.open(tmp_path, database=pg_url)
+        admin = await Store.open(tmp_path, database=pg_url, announce=True)
+        woken = asyncio.Event()
+        try:
+            await server.on_outside_change(woken.set)  # returns once LISTEN is in place
+            await _with_zone(admin)
+            await asyncio.wait_for(woken.wait(), 10)
+        finally:
+            await admin.close()
+            await server.close()
+
+    asyncio.run(work())

@@ -67,7 +67,7 @@ class Database(Protocol):
         """Like :meth:`commit_token`, but cheap enough to ask before every request."""
         ...
 
-    def on_outside_change(self, callback: Callable[[], None]) -> None:
+    async def on_outside_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` soon after another process commits (best effort)."""
         ...
 

@@ -143,7 +143,7 @@ class DdnsService:
         for zone in await self.store.zones():
             await self._load_zone(zone.origin)
         self._task = asyncio.create_task(self._run(), name="homeport-store")
-        self.store.on_outside_change(self._wake)
+        await self.store.on_outside_change(self._wake)
 
     async def stop(self) -> None:
         if self._task is not None:

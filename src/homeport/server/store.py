@@ -219,9 +219,9 @@ class Store:
         """Like :meth:`commit_token`, cheap enough to ask before every request."""
         return await self._db.fresh_token()
 
-    def on_outside_change(self, callback: Callable[[], None]) -> None:
+    async def on_outside_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` soon after another process commits (PostgreSQL's NOTIFY)."""
-        self._db.on_outside_change(callback)
+        await self._db.on_outside_change(callback)
 
     async def last_change(self) -> int:
         rows = await self._fetchall("SELECT COALESCE(MAX(seq), 0) FROM changes")

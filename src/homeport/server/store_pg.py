@@ -177,12 +177,11 @@ class PgDatabase:
             except StoreError as exc:
                 future.set_exception(exc)
 
-    def on_outside_change(self, callback: Callable[[], None]) -> None:
-        if self._listener is None:
-            self._listener = asyncio.create_task(self._listen(callback), name="homeport-listen")
-
-    async def _listen(self, callback: Callable[[], None]) -> None:
+    async def on_outside_change(self, callback: Callable[[], None]) -> None:
+        """LISTEN on a connection of its own; returns once listening (or failed: then polling)."""
         assert psycopg is not None
+        if self._listener is not None:
+            return
         try:
             conn = await _connect(self._url, autocommit=True)
         except StoreError as exc:
@@ -190,6 +189,15 @@ class PgDatabase:
             return
         try:
             await conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as exc:
+            log.warning("cannot listen for changes, polling instead: %s", _one_line(exc, self._url))
+            await conn.close()
+            return
+        self._listener = asyncio.create_task(self._listen(conn, callback), name="homeport-listen")
+
+    async def _listen(self, conn: Any, callback: Callable[[], None]) -> None:
+        assert psycopg is not None
+        try:
             async for _ in conn.notifies():
                 callback()
         except psycopg.Error as exc:

@@ -112,7 +112,7 @@ class SqliteDatabase:
         except OSError:
             return 0
 
-    def on_outside_change(self, callback: Callable[[], None]) -> None:
+    async def on_outside_change(self, callback: Callable[[], None]) -> None:
         """Nothing pushes here: the store task's poll of data_version is the signal."""
 
     async def close(self) -> None:
