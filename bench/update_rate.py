@@ -7,7 +7,12 @@ script: every request changes one host's address (so every answer is a `good`
 that was committed with synchronous=FULL before it was sent), rotating over the
 hosts. The server's own /metrics count confirms how many updates were `good`.
 
+``--postgres`` measures again, in the same run, with the store in a throwaway
+PostgreSQL cluster (tests/server/pg.py: unix socket, default fsync and
+synchronous_commit); ``--database URL`` measures one given database instead.
+
     .venv/bin/python bench/update_rate.py [--seconds 10] [--connections 64] [--hosts 1000]
+                                          [--postgres | --database URL]
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from tests.server.conftest import add_hosts  # noqa: E402
+from tests.server.pg import pg_cluster, psql  # noqa: E402
+from tests.server.pg import url as pg_url  # noqa: E402
 
 TARGET = 2000.0  # updates/s the issue asks for on this 2-core machine
 
@@ -51,11 +58,31 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--hosts", type=int, default=1000)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--postgres", action="store_true", help="also a throwaway PostgreSQL")
+    which.add_argument("--database", help="measure this postgresql:// URL instead of SQLite")
     args = parser.parse_args()
 
+    if not args.postgres:
+        measure(args, args.database)
+        return
+    sqlite = measure(args, None)
+    print()
+    with pg_cluster() as socket_dir:
+        psql(socket_dir, "CREATE DATABASE homeport_bench")
+        postgres = measure(args, pg_url(socket_dir, "homeport_bench"))
+    print()
+    print(f"PostgreSQL / SQLite durable updates/s: {postgres / sqlite:.2f}")
+
+
+def measure(args: argparse.Namespace, database: str | None) -> float:
+    """Run one server on ``database`` (None: SQLite) under wrk; print and return good/s."""
     with tempfile.TemporaryDirectory(prefix="homeport-bench-") as tmp:
         data = Path(tmp) / "data"
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env.pop("HOMEPORT_DATABASE", None)
+        if database:
+            env["HOMEPORT_DATABASE"] = database
         homeport = [sys.executable, "-m", "homeport"]
         subprocess.run(
             [*homeport, "server", "zone", "add", "dyn.example.net", "--data", str(data)],
@@ -64,7 +91,7 @@ def main() -> None:
             capture_output=True,
         )
         names = [f"h{i}.dyn.example.net" for i in range(args.hosts)]
-        secrets = add_hosts(data, names)
+        secrets = add_hosts(data, names, database)
         proc = subprocess.Popen(
             [
                 *homeport,
@@ -125,7 +152,10 @@ def main() -> None:
     )
     latency = re.search(r"99%\s+(\S+)", result.stdout)
     goods = float(good.group(1)) if good else 0.0
-    print(f"wrk: {args.connections} connections, {args.seconds} s, {args.hosts} hosts")
+    store = "PostgreSQL" if database else "SQLite"
+    print(
+        f"{store} store; wrk: {args.connections} connections, {args.seconds} s, {args.hosts} hosts"
+    )
     print(f"requests/s      {rate:10.0f}")
     print(f"good (durable)  {goods:10.0f}  ({goods / args.seconds:.0f}/s)")
     results = {k: float(v) for k, v in other}
@@ -133,6 +163,7 @@ def main() -> None:
     print(f"p99 latency     {latency.group(1) if latency else '?'}")
     verdict = "PASS" if rate >= TARGET else "SHORT"
     print(f"target          {TARGET:10.0f}/s -> {verdict} ({rate / TARGET:.2f}x)")
+    return goods / args.seconds
 
 
 if __name__ == "__main__":

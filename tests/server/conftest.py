@@ -170,8 +170,11 @@ def limited_server(data_dir: Path) -> Iterator[ServerProc]:
         stop_server(srv)
 
 
-def add_hosts(data: Path, names: list[str]) -> dict[str, str]:
-    """Add many hosts at once through the store (the CLI costs a process per host)."""
+def add_hosts(data: Path, names: list[str], database: str | None = None) -> dict[str, str]:
+    """Add many hosts at once through the store (the CLI costs a process per host).
+
+    ``database`` (default: ``$HOMEPORT_DATABASE``, as the CLI would) or SQLite in ``data``.
+    """
     import asyncio
     import time
 
@@ -181,7 +184,8 @@ def add_hosts(data: Path, names: list[str]) -> dict[str, str]:
     secrets = {name: auth.new_secret() for name in names}
 
     async def work() -> None:
-        store = await Store.open(data, announce=True)
+        url = database or os.environ.get("HOMEPORT_DATABASE") or None
+        store = await Store.open(data, announce=True, database=url)
         try:
             zones = [z.origin for z in await store.zones()]
             for name, secret in secrets.items():

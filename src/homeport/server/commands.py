@@ -1,7 +1,8 @@
 """``homeport server``: run the provider, and administer zones, hosts and users.
 
-Admin commands open the same data directory as a running server and work while
-it runs; the server picks their changes up within a fraction of a second.
+Admin commands open the same store as a running server (its data directory, or
+the PostgreSQL database named by ``--database``) and work while it runs; the
+server picks their changes up within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ def absolute(name: str) -> str:
     return name if name.endswith(".") else name + "."
 
 
-def with_store(data: Path, work: Callable[[Store], Awaitable[T]]) -> T:
+def with_store(
+    data: Path, work: Callable[[Store], Awaitable[T]], *, database: str | None = None
+) -> T:
+    database = database or _database()
+
     async def go() -> T:
-        store = await Store.open(data, announce=True)
+        store = await Store.open(data, announce=True, database=database)
         try:
             return await work(store)
         finally:
@@ -61,13 +66,44 @@ def emit(as_json: bool, value: Any, human: str) -> None:
     click.echo(json.dumps(value, indent=2) if as_json else human)
 
 
-data_option = click.option(
+DATABASE_ENV = "HOMEPORT_DATABASE"
+_DATABASE_KEY = "homeport.database"
+
+
+def _remember_database(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    ctx.meta[_DATABASE_KEY] = value or None
+
+
+def _database() -> str | None:
+    """The --database of the command being run (None: SQLite in the data directory)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(_DATABASE_KEY) if ctx is not None else None
+
+
+_data_dir_option = click.option(
     "--data",
     "data",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Data directory (default: /var/lib/homeport-server as root, else XDG data dir).",
 )
+# Every command that opens the store takes it; `with_store` reads it from the context,
+# so the commands' own signatures stay about their work.
+_database_option = click.option(
+    "--database",
+    envvar=DATABASE_ENV,
+    expose_value=False,
+    callback=_remember_database,
+    metavar="URL",
+    help=f"postgresql://USER[:PASSWORD]@HOST[:PORT]/DB instead of SQLite in --data"
+    f" (or ${DATABASE_ENV}).",
+)
+
+
+def data_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return _data_dir_option(_database_option(command))
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
@@ -123,6 +159,8 @@ def run(
     overrides: dict[str, Any] = {}
     if data is not None:
         overrides["data"] = data
+    if _database() is not None:
+        overrides["database"] = _database()
     if http:
         overrides["http"] = list(http)
     if dns:
@@ -135,7 +173,7 @@ def run(
         config = config.model_copy(
             update={"limits": config.limits.model_copy(update={"enabled": limits == "on"})}
         )
-    demo_info = with_store(config.data, _ensure_demo) if demo else None
+    demo_info = with_store(config.data, _ensure_demo, database=config.database) if demo else None
 
     def announce(running: runner.RunningServer) -> None:
         click.echo(runner.ready_line(running))
@@ -152,7 +190,9 @@ DEMO_SECRET_FILE = "demo-secret"  # noqa: S105 - a file name, not a secret
 
 
 async def _ensure_demo(store: Store) -> tuple[str, str]:
-    secret_path = store.path.parent / DEMO_SECRET_FILE
+    secret_path = store.data_dir / DEMO_SECRET_FILE
+    # With PostgreSQL the data directory holds only this file: create it on demand.
+    secret_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not await store.zones():
         await _add_zone(store, DEMO_ZONE, [f"ns1.{DEMO_ZONE}=127.0.0.1"], DEFAULT_TTL)
     if await store.host(DEMO_HOST) is None:

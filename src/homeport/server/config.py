@@ -114,6 +114,9 @@ class ServerConfig(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
     data: Path = pydantic.Field(default_factory=default_data_dir)
+    # None: SQLite in `data`; or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB for several
+    # servers' worth of writes (also --database, or HOMEPORT_DATABASE).
+    database: str | None = None
     http: list[Listen] = [DEFAULT_HTTP]
     # HTTPS listeners (e.g. ":443") need tls_cert and tls_key (PEM files).
     https: list[Listen] = []

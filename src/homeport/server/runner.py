@@ -42,7 +42,8 @@ class RunningServer:
             "http": [f"{h}:{p}" for h, p in self.http_addresses],
             "https": [f"{h}:{p}" for h, p in self.https_addresses],
             "dns": [f"{d.udp_address[0]}:{d.udp_address[1]}" for d in self.dns],
-            "data": str(self.store.path.parent),
+            "data": str(self.store.data_dir),
+            "database": self.store.location,
         }
 
     async def close(self) -> None:
@@ -54,7 +55,7 @@ class RunningServer:
 
 
 async def start(config: ServerConfig) -> RunningServer:
-    store = await Store.open(config.data)
+    store = await Store.open(config.data, database=config.database)
     catalog = Catalog()
     service = DdnsService(store, catalog)
     try:

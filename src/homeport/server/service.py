@@ -6,9 +6,10 @@ intents from a queue in batches, commits each batch in one durable transaction
 then resolves the callers' futures: an update is acknowledged after it is on
 disk, and DNS answers the new data from that moment (DESIGN §2).
 
-Between batches the same task polls ``PRAGMA data_version``; when another
-process (an admin command) has committed, it reloads users and hosts and
-replays the ``changes`` feed into the catalog. Doing both in one task means a
+Between batches the same task asks the store whether another process (an
+admin command) has committed (SQLite's ``PRAGMA data_version``, PostgreSQL's
+newest change seq, woken early by NOTIFY); if so, it reloads users and hosts
+and replays the ``changes`` feed into the catalog. Doing both in one task means a
 reload can never overwrite a newer in-memory state with an older snapshot.
 """
 
@@ -24,12 +25,13 @@ from ipaddress import IPv4Address, IPv6Address
 
 from homeport.core.zone import Catalog, Record
 from homeport.errors import StoreError
-from homeport.server.store import AuditEntry, HostRow, Store, UserRow
+from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow
 
 log = logging.getLogger(__name__)
 
 # How often the store task checks for other processes' commits. An admin change
-# is served within this delay; the check is one cheap PRAGMA.
+# is served within this delay; the check is one cheap query (a PRAGMA on SQLite;
+# on PostgreSQL a NOTIFY usually wakes the task sooner).
 WATCH_INTERVAL = 0.1
 # Largest batch committed in one transaction: bounds the latency of the batch's
 # first update while still sharing one fsync among many concurrent clients.
@@ -124,7 +126,7 @@ class DdnsService:
         self._queue: asyncio.Queue[
             tuple[UpdateIntent | None, asyncio.Future[UpdateOutcome | None]]
         ] = asyncio.Queue()
-        self._changed_mtime = self._stat_changed()
+        self._fresh_token = 0
         self._task: asyncio.Task[None] | None = None
         self._data_version = 0
         self._last_change = 0
@@ -134,12 +136,14 @@ class DdnsService:
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._data_version = await self.store.data_version()
+        self._fresh_token = await self.store.fresh_token()
+        self._data_version = await self.store.commit_token()
         self._last_change = await self.store.last_change()
         await self._load_accounts()
         for zone in await self.store.zones():
             await self._load_zone(zone.origin)
         self._task = asyncio.create_task(self._run(), name="homeport-store")
+        await self.store.on_outside_change(self._wake)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -165,21 +169,21 @@ class DdnsService:
         return outcome
 
     async def ensure_fresh(self) -> None:
-        """Catch up with admin commands committed since the last reload (one stat() if none).
+        """Catch up with admin commands committed since the last reload.
 
         Called before authenticating, so a rotated secret or a removed host takes
-        effect for the very next request.
+        effect for the very next request. Costs one stat() on SQLite, one shared
+        query on PostgreSQL, when nothing changed.
         """
-        mtime = self._stat_changed()
-        if mtime != self._changed_mtime:
-            self._changed_mtime = mtime
+        token = await self.store.fresh_token()
+        if token != self._fresh_token:
+            self._fresh_token = token
             await self._submit(None)
 
-    def _stat_changed(self) -> int:
-        try:
-            return self.store.changed_path.stat().st_mtime_ns
-        except OSError:
-            return 0
+    def _wake(self) -> None:
+        """Another process committed: have the store task catch up now, not at its next poll."""
+        if self.running:
+            self._queue.put_nowait((None, asyncio.get_running_loop().create_future()))
 
     async def _submit(self, intent: UpdateIntent | None) -> UpdateOutcome | None:
         if not self.running:
@@ -275,13 +279,15 @@ class DdnsService:
     # -- following other processes' commits -----------------------------------------
 
     async def _watch(self) -> None:
-        version = await self.store.data_version()
+        version = await self.store.commit_token()
         if version == self._data_version:
             return
         self._data_version = version
         await self._load_accounts()
         for change in await self.store.changes_since(self._last_change):
             self._last_change = max(self._last_change, change.seq)
+            if change.zone == ACCOUNTS:
+                continue  # users: reloaded above
             if change.name is None:
                 await self._load_zone(change.zone)
             else:

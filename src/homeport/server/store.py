@@ -1,41 +1,37 @@
-"""The server's store: the source of truth, in SQLite (WAL) under the data directory.
+"""The server's store: the source of truth, one class over SQLite or PostgreSQL.
 
 Admin commands and the running server open the same database. The server
-notices other processes' commits through ``PRAGMA data_version`` and replays
-the ``changes`` feed they append, so an imported zone or a new host is served
-without a restart (DESIGN §2). Updates are committed with ``synchronous=FULL``
-before they are acknowledged; :mod:`homeport.server.service` batches
-concurrent updates into one transaction (group commit) so durability does not
-cost one fsync per request.
+notices other processes' commits (see :mod:`homeport.server.database` for how
+each engine signals them) and replays the ``changes`` feed they append, so an
+imported zone or a new host is served without a restart (DESIGN §2). Updates
+are committed durably before they are acknowledged;
+:mod:`homeport.server.service` batches concurrent updates into one
+transaction (group commit) so durability does not cost one fsync per request.
+
+The SQL here is written once, in SQLite's dialect with ``?`` placeholders
+(upserts as ``ON CONFLICT``, which both engines speak); :mod:`.store_pg`
+translates the rest.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from homeport.core.zone import Record, Soa
-from homeport.errors import ConflictError, NotFoundError, StoreError
+from homeport.errors import ConflictError, NotFoundError
+from homeport.server.database import Database, Row, open_database
 
-DB_NAME = "homeport.sqlite3"
-# Touched by admin commands after each commit, so a running server notices with one
-# stat() per request instead of a database round trip (see DdnsService.ensure_fresh).
-CHANGED_NAME = "changed"
 SCHEMA_VERSION = 1
-
-# A writer holding the lock (an admin import) makes others wait rather than fail.
-BUSY_TIMEOUT_MS = 10_000
 
 # RFC 1982 serial arithmetic: the serial lives in 1..2**32-1 and wraps past it.
 SERIAL_MODULUS = 2**32 - 1
+# A change-feed entry in this "zone" says only accounts (users) changed: the reload
+# that every outside change triggers picks them up; no zone needs reloading.
+ACCOUNTS = ""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,7 +122,7 @@ def next_serial(serial: int) -> int:
     return serial % SERIAL_MODULUS + 1
 
 
-def _host(row: sqlite3.Row | tuple[Any, ...]) -> HostRow:
+def _host(row: Row) -> HostRow:
     return HostRow(
         fqdn=row[0],
         zone=row[1],
@@ -147,7 +143,7 @@ _HOST_COLUMNS = (
 )
 
 
-def _zone(row: sqlite3.Row | tuple[Any, ...]) -> ZoneRow:
+def _zone(row: Row) -> ZoneRow:
     return ZoneRow(
         origin=row[0],
         soa=Soa(
@@ -170,88 +166,62 @@ _ZONE_COLUMNS = (
 
 
 class Store:
-    """Async access to the data directory's database (one connection per process)."""
+    """Async access to the server's database (SQLite in the data directory, or PostgreSQL)."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, announce: bool = False) -> None:
-        self._db = conn
-        self.path = path
-        self.changed_path = path.parent / CHANGED_NAME
-        self._announce = announce
-        # One connection is shared by all tasks: a transaction's statements are awaited one
-        # by one, so another task must not slip its own BEGIN (or statements) in between.
-        self._lock = asyncio.Lock()
+    def __init__(self, db: Database, data_dir: Path) -> None:
+        self._db = db
+        self.data_dir = data_dir
+        self.location = db.location  # safe to print: never holds a password
 
     @classmethod
-    async def open(cls, data_dir: Path, *, announce: bool = False) -> Store:
-        """Open (creating if needed) the store; ``announce``: tell running servers of commits."""
-        try:
-            await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True, mode=0o700)
-            path = data_dir / DB_NAME
-            conn = await aiosqlite.connect(path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open data directory {data_dir}: {exc}") from exc
-        store = cls(conn, path, announce)
-        try:
-            await store._setup()
-        except sqlite3.Error as exc:
-            await conn.close()
-            raise StoreError(f"cannot use {path}: {exc}") from exc
-        return store
+    async def open(
+        cls, data_dir: Path, *, announce: bool = False, database: str | None = None
+    ) -> Store:
+        """Open (creating the schema if needed) the store.
 
-    async def _setup(self) -> None:
-        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit survives power loss, not only a killed process (an update is
-        # acknowledged only once durable). Group commit keeps the fsync count low.
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._db.executescript(SCHEMA)
-        await self._db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
+        ``database``: a ``postgresql://`` URL, or None for SQLite in ``data_dir``.
+        ``announce``: tell running servers of this process's commits (admin commands).
+        """
+        db = await open_database(data_dir, database, announce=announce)
+        try:
+            await db.setup(SCHEMA)
+            async with db.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    (str(SCHEMA_VERSION),),
+                )
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, data_dir)
 
     async def close(self) -> None:
         await self._db.close()
 
     # -- transactions ---------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One IMMEDIATE transaction, committed on success and rolled back on any error."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-        if self._announce:
-            await asyncio.to_thread(self.changed_path.touch)
-
     async def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        try:
-            async with self._transaction() as db:
-                for sql, params in statements:
-                    await db.execute(sql, params)
-        except sqlite3.IntegrityError as exc:
-            raise ConflictError(f"already exists or still in use: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"store write failed: {exc}") from exc
+        async with self._db.transaction() as tx:
+            for sql, params in statements:
+                await tx.execute(sql, params)
 
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return list(await self._db.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
-            raise StoreError(f"store read failed: {exc}") from exc
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self._db.fetchall(sql, params)
 
     # -- change feed ----------------------------------------------------------------
 
-    async def data_version(self) -> int:
-        """Changes whenever another connection commits (SQLite's PRAGMA data_version)."""
-        rows = await self._fetchall("PRAGMA data_version")
-        return int(rows[0][0])
+    async def commit_token(self) -> int:
+        """Changes whenever another process has committed (see :mod:`.database`)."""
+        return await self._db.commit_token()
+
+    async def fresh_token(self) -> int:
+        """Like :meth:`commit_token`, cheap enough to ask before every request."""
+        return await self._db.fresh_token()
+
+    async def on_outside_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` soon after another process commits (PostgreSQL's NOTIFY)."""
+        await self._db.on_outside_change(callback)
 
     async def last_change(self) -> int:
         rows = await self._fetchall("SELECT COALESCE(MAX(seq), 0) FROM changes")
@@ -315,43 +285,38 @@ class Store:
         stored one is raised past it (secondaries would otherwise ignore us).
         """
         rows = [(origin, r.name, r.rdtype, r.ttl, r.rdata) for r in records]
-        try:
-            async with self._transaction() as db:
-                old = await db.execute_fetchall(
-                    "SELECT serial FROM zones WHERE origin = ?", (origin,)
-                )
-                serial = soa.serial
-                if old:
-                    serial = max(serial, next_serial(int(next(iter(old))[0])))
-                await self._db.execute(
-                    "INSERT INTO zones(origin, mname, rname, serial, refresh, retry, expire,"
-                    " minimum, soa_ttl, default_ttl, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT(origin) DO UPDATE SET mname=excluded.mname,"
-                    " rname=excluded.rname, serial=excluded.serial, refresh=excluded.refresh,"
-                    " retry=excluded.retry, expire=excluded.expire, minimum=excluded.minimum,"
-                    " soa_ttl=excluded.soa_ttl, default_ttl=excluded.default_ttl",
-                    (
-                        origin,
-                        soa.mname,
-                        soa.rname,
-                        serial,
-                        soa.refresh,
-                        soa.retry,
-                        soa.expire,
-                        soa.minimum,
-                        soa.ttl,
-                        default_ttl,
-                        time.time(),
-                    ),
-                )
-                await self._db.execute("DELETE FROM records WHERE zone = ?", (origin,))
-                await self._db.executemany(
-                    "INSERT INTO records(zone, name, rdtype, ttl, rdata) VALUES (?,?,?,?,?)", rows
-                )
-                for sql, params in (self._changed(origin, None), self._audit(audit)):
-                    await db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StoreError(f"zone import failed: {exc}") from exc
+        async with self._db.transaction() as tx:
+            old = await tx.fetchall("SELECT serial FROM zones WHERE origin = ?", (origin,))
+            serial = soa.serial
+            if old:
+                serial = max(serial, next_serial(int(old[0][0])))
+            await tx.execute(
+                "INSERT INTO zones(origin, mname, rname, serial, refresh, retry, expire,"
+                " minimum, soa_ttl, default_ttl, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(origin) DO UPDATE SET mname=excluded.mname,"
+                " rname=excluded.rname, serial=excluded.serial, refresh=excluded.refresh,"
+                " retry=excluded.retry, expire=excluded.expire, minimum=excluded.minimum,"
+                " soa_ttl=excluded.soa_ttl, default_ttl=excluded.default_ttl",
+                (
+                    origin,
+                    soa.mname,
+                    soa.rname,
+                    serial,
+                    soa.refresh,
+                    soa.retry,
+                    soa.expire,
+                    soa.minimum,
+                    soa.ttl,
+                    default_ttl,
+                    time.time(),
+                ),
+            )
+            await tx.execute("DELETE FROM records WHERE zone = ?", (origin,))
+            await tx.executemany(
+                "INSERT INTO records(zone, name, rdtype, ttl, rdata) VALUES (?,?,?,?,?)", rows
+            )
+            for sql, params in (self._changed(origin, None), self._audit(audit)):
+                await tx.execute(sql, params)
         return len(rows)
 
     async def remove_zone(self, origin: str, audit: AuditEntry) -> None:
@@ -458,32 +423,28 @@ class Store:
         This is the group-commit path: one fsync for a whole batch of updates.
         """
         zones = sorted({h.zone for h in hosts})
-        try:
-            async with self._transaction() as db:
-                await db.executemany(
-                    "UPDATE hosts SET ipv4=?, ipv6=?, txt=?, offline=?, updated=?, last_source=?"
-                    " WHERE fqdn=?",
-                    [
-                        (h.ipv4, h.ipv6, h.txt, int(h.offline), h.updated, h.last_source, h.fqdn)
-                        for h in hosts
-                    ],
+        serials: dict[str, int] = {}
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                "UPDATE hosts SET ipv4=?, ipv6=?, txt=?, offline=?, updated=?, last_source=?"
+                " WHERE fqdn=?",
+                [
+                    (h.ipv4, h.ipv6, h.txt, int(h.offline), h.updated, h.last_source, h.fqdn)
+                    for h in hosts
+                ],
+            )
+            await tx.executemany(
+                "INSERT INTO audit(ts, actor, action, subject, detail, source)"
+                " VALUES (?,?,?,?,?,?)",
+                [(a.ts, a.actor, a.action, a.subject, a.detail, a.source) for a in audits],
+            )
+            for zone in zones:
+                rows = await tx.fetchall(
+                    "UPDATE zones SET serial = serial % ? + 1 WHERE origin = ? RETURNING serial",
+                    (SERIAL_MODULUS, zone),
                 )
-                await self._db.executemany(
-                    "INSERT INTO audit(ts, actor, action, subject, detail, source)"
-                    " VALUES (?,?,?,?,?,?)",
-                    [(a.ts, a.actor, a.action, a.subject, a.detail, a.source) for a in audits],
-                )
-                serials: dict[str, int] = {}
-                for zone in zones:
-                    rows = await db.execute_fetchall(
-                        "UPDATE zones SET serial = serial % ? + 1 WHERE origin = ?"
-                        " RETURNING serial",
-                        (SERIAL_MODULUS, zone),
-                    )
-                    for row in rows:
-                        serials[zone] = int(row[0])
-        except sqlite3.Error as exc:
-            raise StoreError(f"update not stored: {exc}") from exc
+                for row in rows:
+                    serials[zone] = int(row[0])
         return serials
 
     # -- users ----------------------------------------------------------------------
@@ -498,6 +459,7 @@ class Store:
                     " VALUES (?,?,?,?)",
                     (user.name, user.password_hash, user.token_sha256, user.created),
                 ),
+                self._changed(ACCOUNTS, user.name),
                 self._audit(audit),
             ]
         )
@@ -524,7 +486,13 @@ class Store:
     async def remove_user(self, name: str, audit: AuditEntry) -> None:
         if await self.user(name) is None:
             raise NotFoundError(f"no user {name}")
-        await self._write([("DELETE FROM users WHERE name = ?", (name,)), self._audit(audit)])
+        await self._write(
+            [
+                ("DELETE FROM users WHERE name = ?", (name,)),
+                self._changed(ACCOUNTS, name),
+                self._audit(audit),
+            ]
+        )
 
     async def update_user(self, user: UserRow, audit: AuditEntry) -> None:
         await self._write(
@@ -533,6 +501,7 @@ class Store:
                     "UPDATE users SET password_hash = ?, token_sha256 = ? WHERE name = ?",
                     (user.password_hash, user.token_sha256, user.name),
                 ),
+                self._changed(ACCOUNTS, user.name),
                 self._audit(audit),
             ]
         )
