@@ -27,6 +27,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import dns.rcode
 
@@ -179,7 +180,9 @@ class _TcpConnection(asyncio.Protocol):
         self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport by contract, but not necessarily an asyncio.Transport
+        # subclass: uvloop's TCPTransport is not one. Never check the concrete type.
+        transport = cast(asyncio.Transport, transport)
         if len(self._conns) >= MAX_TCP_CONNECTIONS:
             transport.abort()
             return

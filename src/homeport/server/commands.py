@@ -132,6 +132,13 @@ def server() -> None:
 )
 @click.option("--demo", is_flag=True, help="Create a demo zone and host if the store is empty.")
 @click.option(
+    "--loop",
+    "event_loop",
+    type=click.Choice(["auto", "uvloop", "asyncio"]),
+    default=None,
+    help="Event loop (default auto: uvloop when installed).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -144,6 +151,7 @@ def run(
     config_file: Path | None,
     limits: str | None,
     demo: bool,
+    event_loop: str | None,
     log_level: str,
 ) -> None:
     """Serve the update API, checkip and authoritative DNS until stopped."""
@@ -165,6 +173,8 @@ def run(
         overrides["http"] = list(http)
     if dns:
         overrides["dns"] = list(dns)
+    if event_loop is not None:
+        overrides["event_loop"] = event_loop
     if config_file is not None:
         config = ServerConfig.from_toml(config_file, **overrides)
     else:

@@ -8,8 +8,9 @@ import json
 import logging
 import signal
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import prometheus_client
 from aiohttp import web
@@ -44,6 +45,8 @@ class RunningServer:
             "dns": [f"{d.udp_address[0]}:{d.udp_address[1]}" for d in self.dns],
             "data": str(self.store.data_dir),
             "database": self.store.location,
+            # Which loop really runs ("uvloop" or "asyncio"): tests on both loops check it.
+            "loop": _loop_name(),
         }
 
     async def close(self) -> None:
@@ -125,14 +128,30 @@ async def serve(config: ServerConfig, announce: Callable[[RunningServer], None])
 
 
 def run(config: ServerConfig, announce: Callable[[RunningServer], None]) -> None:
-    """Blocking entry point; uses uvloop when installed (the DNS hot path is faster on it)."""
+    """Blocking entry point on the event loop ``config.event_loop`` names."""
+    with contextlib.suppress(KeyboardInterrupt):
+        _loop_runner(config.event_loop)(serve(config, announce))
+
+
+def _loop_name() -> str:
+    return (
+        "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
+    )
+
+
+def _loop_runner(choice: str) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """``asyncio.run`` or ``uvloop.run`` for the ``event_loop`` setting."""
+    if choice == "asyncio":
+        return asyncio.run
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config, announce))
-        return
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(config, announce))
+        if choice == "uvloop":
+            raise ConfigError(
+                "event_loop = uvloop, but uvloop is not installed (pip install 'homeport[speed]')"
+            ) from None
+        return asyncio.run
+    return uvloop.run
 
 
 def ready_line(running: RunningServer) -> str:
