@@ -147,18 +147,18 @@ class Agent:
                     report.rendered.append(text)
                     self.emit(text + "\n")
                 continue
-            for host, decision in decisions.items():
-                log.info("%s: sending (%s)", host, decision.reason)
+            for host, wanted in decisions.items():
+                log.info("%s: sending (%s)", host, wanted.reason)
             results = await publish.update(provider, updates, time_limit=cfg.agent.timeout)
             report.results += results
             for result in results:
+                # Each result is folded in with its own host's decision: hosts of one
+                # provider may send different families.
                 sent = decisions.get(result.hostname)
                 if sent is None:
                     continue
                 old = self.states[result.hostname]
-                new = hs.apply(
-                    old, decision, result, now=now, jitter=self.jitter(), policy=cfg.policy
-                )
+                new = hs.apply(old, sent, result, now=now, jitter=self.jitter(), policy=cfg.policy)
                 self.states[result.hostname] = new
                 events += _events(old, new, result)
                 level = (
