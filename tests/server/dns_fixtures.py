@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 ZONE = "example.net."
 SOA = Soa("ns1.example.net.", "hostmaster.example.net.", 7, 3600, 600, 86400, 30, 3600)
-BIG_TXT = [f'"{"x" * 200}{i}"' for i in range(10)]  # ~2 KB: more than any UDP answer we send
+BIG_TXT = [f'"{"x" * 200}{i:02}"' for i in range(15)]  # ~3 KB: more than any UDP answer we send
 RECORDS = [
     Record("example.net.", "NS", 60, "ns1.example.net."),
     Record("example.net.", "NS", 60, "ns2.example.net."),
@@ -43,28 +43,55 @@ RECORDS = [
 ]
 
 
+CHILD = "child.example.net."
+CHILD_SOA = Soa("ns1.example.net.", "hostmaster.example.net.", 1, 3600, 600, 86400, 60, 3600)
+CHILD_RECORDS = [
+    Record("child.example.net.", "NS", 60, "ns1.example.net."),
+    Record("host.child.example.net.", "A", 60, "203.0.113.5"),
+]
+
+
+def master_file(origin: str, soa: Soa, records: list[Record]) -> str:
+    """The zone as an RFC 1035 master file, for `homeport server zone import`."""
+    head = (
+        f"$ORIGIN {origin}\n{origin} {soa.ttl} IN SOA {soa.mname} {soa.rname} "
+        f"{soa.serial} {soa.refresh} {soa.retry} {soa.expire} {soa.minimum}\n"
+    )
+    return head + "".join(f"{r.name} {r.ttl} IN {r.rdtype} {r.rdata}\n" for r in records)
+
+
 def make_catalog() -> Catalog:
     catalog = Catalog()
     catalog.load_zone(ZONE, SOA, RECORDS)
-    catalog.load_zone(
-        "child.example.net.",
-        Soa("ns1.example.net.", "hostmaster.example.net.", 1, 3600, 600, 86400, 60, 3600),
-        [
-            Record("child.example.net.", "NS", 60, "ns1.example.net."),
-            Record("host.child.example.net.", "A", 60, "203.0.113.5"),
-        ],
-    )
+    catalog.load_zone(CHILD, CHILD_SOA, CHILD_RECORDS)
     return catalog
 
 
+LOOPS = ["uvloop", "asyncio"]  # the shipped default (the `speed` extra) and the fallback
+
+
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class LiveDns:
-    """A started listener and the loop it runs on."""
+    """A started listener and the loop it runs on (uvloop, as shipped, unless told)."""
 
     def __init__(
-        self, catalog: Catalog, *, rrl: bool, batch: bool = True, host: str = "127.0.0.1"
+        self,
+        catalog: Catalog,
+        *,
+        rrl: bool,
+        batch: bool = True,
+        host: str = "127.0.0.1",
+        loop: str = "uvloop",
     ) -> None:
         self.catalog = catalog
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_loop(loop)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.server: DnsServer = self.run(start_dns(catalog, host, 0, rrl=rrl, batch=batch))
@@ -98,8 +125,9 @@ def live_dns(
     rrl: bool = False,
     batch: bool = True,
     host: str = "127.0.0.1",
+    loop: str = "uvloop",
 ) -> Iterator[LiveDns]:
-    dns_ = LiveDns(catalog or make_catalog(), rrl=rrl, batch=batch, host=host)
+    dns_ = LiveDns(catalog or make_catalog(), rrl=rrl, batch=batch, host=host, loop=loop)
     try:
         yield dns_
     finally:

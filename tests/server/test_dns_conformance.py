@@ -1,10 +1,16 @@
-"""Every DNS rule of DESIGN §5, checked with real dig and kdig over UDP and TCP."""
+"""Every DNS rule of DESIGN §5, checked with real dig and kdig over UDP and TCP.
+
+The rules run against `homeport server run` as installed (a process from the
+venv, its zones loaded with `zone import`), once on each event loop; the tests
+that change the catalog directly run the listener in-process.
+"""
 
 from __future__ import annotations
 
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import dns.flags
 import dns.message
@@ -12,22 +18,60 @@ import dns.rcode
 import pytest
 
 from homeport.core.zone import Record
+from tests.helpers import run_homeport
 
-from .dns_fixtures import BIG_TXT, LiveDns, dig, kdig, live_dns, make_catalog
+from .conftest import start_server, stop_server
+from .dns_fixtures import (
+    BIG_TXT,
+    CHILD,
+    CHILD_RECORDS,
+    CHILD_SOA,
+    LOOPS,
+    RECORDS,
+    SOA,
+    ZONE,
+    dig,
+    kdig,
+    live_dns,
+    make_catalog,
+    master_file,
+)
 
 pytestmark = pytest.mark.peer
 
 TRANSPORTS = [pytest.param((), id="udp"), pytest.param(("+tcp",), id="tcp")]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveDns]:
-    with live_dns() as live:
-        yield live
+@dataclass(frozen=True)
+class ServedDns:
+    """`homeport server run` serving the fixture zones; ``port`` is its DNS port."""
+
+    port: int
+    loop: str
+
+
+@pytest.fixture(scope="module", params=LOOPS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedDns]:
+    loop = str(request.param)
+    data = tmp_path_factory.mktemp(f"dns-{loop}")
+    for origin, soa, records in ((ZONE, SOA, RECORDS), (CHILD, CHILD_SOA, CHILD_RECORDS)):
+        path = data.parent / f"{loop}-{origin}zone"
+        path.write_text(master_file(origin, soa, records))
+        imported = run_homeport("server", "zone", "import", str(path), "--zone", origin,
+                                "--data", str(data))  # fmt: skip
+        assert imported.returncode == 0, imported.stderr
+    srv = start_server(data, "--limits", "off", "--loop", loop)
+    try:
+        assert f'"loop": "{loop}"' in srv.output[0], srv.output[0]
+        yield ServedDns(srv.dns[1], loop)
+    finally:
+        stop_server(srv)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_authoritative_answer(server: LiveDns, transport: tuple[str, ...]) -> None:
+def test_authoritative_answer(server: ServedDns, transport: tuple[str, ...]) -> None:
     r = dig(server.port, "+norec", *transport, "www.example.net", "A")
     assert r.status == "NOERROR"
     assert {"qr", "aa"} <= r.flags
@@ -36,7 +80,7 @@ def test_authoritative_answer(server: LiveDns, transport: tuple[str, ...]) -> No
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_kdig_authoritative_answer(server: LiveDns, transport: tuple[str, ...]) -> None:
+def test_kdig_authoritative_answer(server: ServedDns, transport: tuple[str, ...]) -> None:
     r = kdig(server.port, "+norec", *transport, "www.example.net", "AAAA")
     assert r.status == "NOERROR"
     assert "aa" in r.flags
@@ -44,7 +88,7 @@ def test_kdig_authoritative_answer(server: LiveDns, transport: tuple[str, ...]) 
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_nxdomain_has_soa_with_negative_ttl(server: LiveDns, transport: tuple[str, ...]) -> None:
+def test_nxdomain_has_soa_with_negative_ttl(server: ServedDns, transport: tuple[str, ...]) -> None:
     r = dig(server.port, "+norec", *transport, "nope.example.net", "A")
     assert r.status == "NXDOMAIN"
     assert "aa" in r.flags
@@ -55,14 +99,14 @@ def test_nxdomain_has_soa_with_negative_ttl(server: LiveDns, transport: tuple[st
 
 
 @pytest.mark.parametrize("tool", [dig, kdig])
-def test_nodata_for_other_type(server: LiveDns, tool: object) -> None:
+def test_nodata_for_other_type(server: ServedDns, tool: object) -> None:
     r = tool(server.port, "+norec", "home.example.net", "AAAA")  # type: ignore[operator]
     assert r.status == "NOERROR"
     assert r.answer == []
     assert r.authority[0][3] == "SOA"
 
 
-def test_empty_non_terminal_is_nodata(server: LiveDns) -> None:
+def test_empty_non_terminal_is_nodata(server: ServedDns) -> None:
     for name in ("b.c.example.net", "c.example.net"):
         r = dig(server.port, "+norec", name, "A")
         assert r.status == "NOERROR", name
@@ -70,7 +114,7 @@ def test_empty_non_terminal_is_nodata(server: LiveDns) -> None:
 
 
 @pytest.mark.parametrize("tool", [dig, kdig])
-def test_refused_outside_served_zones(server: LiveDns, tool: object) -> None:
+def test_refused_outside_served_zones(server: ServedDns, tool: object) -> None:
     for name in ("example.org", "net", "."):
         r = tool(server.port, "+rec", name, "A")  # type: ignore[operator]
         assert r.status == "REFUSED", name
@@ -78,7 +122,7 @@ def test_refused_outside_served_zones(server: LiveDns, tool: object) -> None:
         assert "aa" not in r.flags
 
 
-def test_most_specific_zone_wins(server: LiveDns) -> None:
+def test_most_specific_zone_wins(server: ServedDns) -> None:
     r = dig(server.port, "+norec", "child.example.net", "SOA")
     assert r.answer[0][0] == "child.example.net."
     assert dig(server.port, "host.child.example.net", "A").answer[0][4] == "203.0.113.5"
@@ -87,7 +131,7 @@ def test_most_specific_zone_wins(server: LiveDns) -> None:
     assert r.authority[0][0] == "child.example.net."
 
 
-def test_apex_ns_has_glue(server: LiveDns) -> None:
+def test_apex_ns_has_glue(server: ServedDns) -> None:
     r = dig(server.port, "+norec", "example.net", "NS")
     assert sorted(rr[4] for rr in r.answer) == ["ns1.example.net.", "ns2.example.net."]
     glue = sorted((rr[0], rr[3], rr[4]) for rr in r.additional)
@@ -99,7 +143,7 @@ def test_apex_ns_has_glue(server: LiveDns) -> None:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_referral_below_a_zone_cut(server: LiveDns, transport: tuple[str, ...]) -> None:
+def test_referral_below_a_zone_cut(server: ServedDns, transport: tuple[str, ...]) -> None:
     r = dig(server.port, "+norec", *transport, "www.sub.example.net", "A")
     assert r.status == "NOERROR"
     assert "aa" not in r.flags
@@ -108,14 +152,14 @@ def test_referral_below_a_zone_cut(server: LiveDns, transport: tuple[str, ...]) 
     assert r.additional == [["ns.sub.example.net.", "60", "IN", "A", "192.0.2.77"]]
 
 
-def test_cname_is_followed_in_zone(server: LiveDns) -> None:
+def test_cname_is_followed_in_zone(server: ServedDns) -> None:
     r = dig(server.port, "+norec", "alias.example.net", "A")
     assert [rr[3:] for rr in r.answer] == [["CNAME", "www.example.net."], ["A", "192.0.2.1"]]
     r = dig(server.port, "+norec", "alias.example.net", "CNAME")
     assert [rr[3:] for rr in r.answer] == [["CNAME", "www.example.net."]]
 
 
-def test_wildcard(server: LiveDns) -> None:
+def test_wildcard(server: ServedDns) -> None:
     r = dig(server.port, "+norec", "anything.wild.example.net", "A")
     assert r.answer == [["anything.wild.example.net.", "60", "IN", "A", "192.0.2.99"]]
     r = dig(server.port, "+norec", "x.y.wild.example.net", "TXT")
@@ -124,7 +168,7 @@ def test_wildcard(server: LiveDns) -> None:
     assert (r.status, r.answer, r.authority[0][3]) == ("NOERROR", [], "SOA")
 
 
-def test_case_is_preserved(server: LiveDns) -> None:
+def test_case_is_preserved(server: ServedDns) -> None:
     r = dig(server.port, "+norec", "WwW.ExAmPlE.NeT", "A")
     assert r.question[0] == "WwW.ExAmPlE.NeT."
     assert r.answer[0][0] == "WwW.ExAmPlE.NeT."  # the owner points into the question
@@ -133,7 +177,7 @@ def test_case_is_preserved(server: LiveDns) -> None:
     assert r.authority[0][0] == "ExAmPlE.NeT."
 
 
-def test_edns_is_echoed_with_our_size(server: LiveDns) -> None:
+def test_edns_is_echoed_with_our_size(server: ServedDns) -> None:
     r = dig(server.port, "+norec", "+bufsize=4096", "www.example.net", "A")
     assert r.edns is not None
     assert "udp: 1232" in r.edns
@@ -146,14 +190,14 @@ def test_edns_is_echoed_with_our_size(server: LiveDns) -> None:
 
 
 @pytest.mark.parametrize("tool", [dig, kdig])
-def test_dnssec_ok_bit_is_copied(server: LiveDns, tool: object) -> None:
+def test_dnssec_ok_bit_is_copied(server: ServedDns, tool: object) -> None:
     r = tool(server.port, "+norec", "+dnssec", "nope.example.net", "A")  # type: ignore[operator]
     assert r.status == "NXDOMAIN"
     assert r.edns is not None
     assert "flags: do" in r.edns
 
 
-def test_badvers_for_edns_version_1(server: LiveDns) -> None:
+def test_badvers_for_edns_version_1(server: ServedDns) -> None:
     r = dig(server.port, "+norec", "+edns=1", "+noednsnegotiation", "www.example.net", "A")
     assert r.status == "BADVERS"
     assert r.edns is not None
@@ -161,14 +205,14 @@ def test_badvers_for_edns_version_1(server: LiveDns) -> None:
 
 
 @pytest.mark.parametrize("tool", [dig, kdig])
-def test_truncated_then_tcp(server: LiveDns, tool: object) -> None:
+def test_truncated_then_tcp(server: ServedDns, tool: object) -> None:
     r = tool(server.port, "+norec", "big.example.net", "TXT")  # type: ignore[operator]
     assert "retrying" in r.text  # the tool saw TC=1 over UDP ...
     assert r.status == "NOERROR"  # ... and got everything over TCP
     assert sorted(rr[4] for rr in r.answer) == sorted(BIG_TXT)
 
 
-def test_truncated_udp_reply_has_no_answers(server: LiveDns) -> None:
+def test_truncated_udp_reply_has_no_answers(server: ServedDns) -> None:
     for payload in (None, 1232, 4096):
         query = dns.message.make_query("big.example.net", "TXT", use_edns=payload is not None)
         if payload:
@@ -183,7 +227,7 @@ def test_truncated_udp_reply_has_no_answers(server: LiveDns) -> None:
         assert len(wire) <= ((payload and min(payload, 1232)) or 512)
 
 
-def test_soa_and_any(server: LiveDns) -> None:
+def test_soa_and_any(server: ServedDns) -> None:
     r = dig(server.port, "+norec", "example.net", "SOA")
     assert r.answer[0][3:5] == ["SOA", "ns1.example.net."]
     assert r.answer[0][1] == "3600"

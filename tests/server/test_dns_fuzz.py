@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .dns_fixtures import LiveDns, live_dns, make_catalog
+from .dns_fixtures import LOOPS, LiveDns, live_dns, make_catalog
 
 CATALOG = make_catalog()
 SEEDS = [
@@ -74,9 +74,9 @@ def test_respond_never_raises(query: bytes) -> None:
         _check(query, CATALOG.respond(query, tcp=tcp), tcp=tcp)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveDns]:
-    with live_dns(rrl=False) as live:
+@pytest.fixture(scope="module", params=LOOPS)
+def server(request: pytest.FixtureRequest) -> Iterator[LiveDns]:
+    with live_dns(rrl=False, loop=str(request.param)) as live:
         yield live
 
 
