@@ -6,9 +6,17 @@ process, RRL off), Knot (1 UDP worker), homeport (``start_dns(rrl=False)`` in it
 own process, uvloop if installed) and a naive per-query dnspython loop, all on
 127.0.0.1, then runs dnsperf against each in alternating rounds (NSD, homeport,
 Knot, naive, NSD, homeport, ...). Queries: names from the zone plus 10% names
-that do not exist (NXDOMAIN), type A. Prints the qps of each, homeport/NSD, and
-homeport's peak RSS with the zone loaded (VmHWM); writes them into
-bench/RESULTS.md under "## dns_qps".
+that do not exist (NXDOMAIN), type A, in three loads:
+
+- replayed: dnsperf loops over a 200,000-query file, so most queries repeat byte
+  for byte and homeport's packet cache answers them;
+- unique: every query once (``-n 1`` over a file of ``--unique`` queries whose
+  names have random 0x20 case, as resolvers send them), so the cache never hits;
+- tcp: the replayed file over TCP (``-m tcp``), 4 connections with queries
+  pipelined (RFC 7766 §6.2.1.1).
+
+Prints the qps of each, homeport/NSD per load, and homeport's peak RSS with the
+zone loaded (VmHWM); writes them into bench/RESULTS.md under "## dns_qps".
 
     /work/main/.venv/bin/python bench/dns_qps.py [--seconds 10] [--rounds 3] [--names 100000]
 """
@@ -36,8 +44,14 @@ SEED = 20201001
 # Same for every server: 4 client sockets, up to 200 queries in flight, 2 s timeout,
 # 4 MB socket buffers (servers that answer in batches overflow the default ones).
 DNSPERF_LOAD = ("-c", "4", "-q", "200", "-t", "2", "-b", "4096")
-# Alternation order within each round.
-SERVERS = ("nsd", "homeport", "knot", "nocache", "naive")  # the query mix is the same on every run
+# Alternation order within each round, per load; the query mix is the same on every run.
+# The naive and cache-off servers only matter for the replayed load.
+LOADS = {
+    "replayed": ("nsd", "homeport", "knot", "nocache", "naive"),
+    "unique": ("nsd", "homeport", "knot"),
+    "tcp": ("nsd", "homeport", "knot"),
+}
+SERVERS = LOADS["replayed"]
 
 
 def free_port() -> int:
@@ -81,6 +95,24 @@ def write_queries(path: Path, hosts: list[str], count: int = 200_000) -> None:
             out.append(f"nx{rng.randrange(10**9)}.{ORIGIN} A")
         else:
             out.append(f"{rng.choice(hosts)}.{ORIGIN} A")
+    path.write_text("\n".join(out) + "\n")
+
+
+def write_unique_queries(path: Path, hosts: list[str], count: int) -> None:
+    """``count`` queries no two of which are the same bytes: 0x20 random case."""
+    rng = random.Random(SEED + 1)
+    seen: set[str] = set()
+    out = []
+    while len(out) < count:
+        if len(out) % 10 == 9:
+            name = f"nx{rng.randrange(10**12)}.{ORIGIN}"
+        else:
+            name = f"{rng.choice(hosts)}.{ORIGIN}"
+        bits = rng.getrandbits(len(name))
+        name = "".join(c.upper() if bits >> i & 1 else c for i, c in enumerate(name))
+        if name not in seen:
+            seen.add(name)
+            out.append(f"{name} A")
     path.write_text("\n".join(out) + "\n")
 
 
@@ -196,11 +228,17 @@ def homeport_cmd(zone: Path, port: int, *flags: str) -> list[str]:
     return [*cmd, *flags]
 
 
-def dnsperf(port: int, queries: Path, seconds: float) -> float:
+def dnsperf(port: int, queries: Path, seconds: float, load: str = "replayed") -> float:
+    mode = {
+        "replayed": ("-l", str(seconds)),
+        "unique": ("-n", "1"),  # through the file once: no query twice
+        "tcp": ("-l", str(seconds), "-m", "tcp"),
+    }[load]
     out = subprocess.run(
         [
             *("dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries)),
-            *("-l", str(seconds), *DNSPERF_LOAD),
+            *mode,
+            *DNSPERF_LOAD,
         ],
         capture_output=True,
         text=True,
@@ -249,6 +287,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of one dnsperf run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--names", type=int, default=100_000, help="names in the zone")
+    parser.add_argument(
+        "--unique", type=int, default=1_500_000, help="queries in the unique (0x20) file"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
     for tool in ("nsd", "knotd", "dnsperf"):
@@ -261,6 +302,9 @@ def main() -> None:
         zone, queries = tmp / "zone.db", tmp / "queries.txt"
         hosts = write_zone(zone, args.names)
         write_queries(queries, hosts)
+        unique = tmp / "unique.txt"
+        write_unique_queries(unique, hosts, args.unique)
+        files = {"replayed": queries, "unique": unique, "tcp": queries}
         ports = {name: free_port() for name in SERVERS}
         with contextlib.ExitStack() as stack:
 
@@ -275,24 +319,30 @@ def main() -> None:
             knot_pid = start("knot", knot_cmd(tmp, zone, ports["knot"]))
             start("nocache", homeport_cmd(zone, ports["nocache"], "--no-packet-cache"), env)
             start("naive", homeport_cmd(zone, ports["naive"], "--naive"), env)
-            results: dict[str, list[float]] = {name: [] for name in ports}
+            results: dict[tuple[str, str], list[float]] = {
+                (load, name): [] for load, names in LOADS.items() for name in names
+            }
             for rnd in range(args.rounds):
-                for name in SERVERS:
-                    qps = dnsperf(ports[name], queries, args.seconds)
-                    results[name].append(qps)
-                    print(f"round {rnd + 1} {name:9} {qps:10.0f} qps", flush=True)
+                for load, names in LOADS.items():
+                    for name in names:
+                        qps = dnsperf(ports[name], files[load], args.seconds, load)
+                        results[load, name].append(qps)
+                        print(f"round {rnd + 1} {load:8} {name:9} {qps:10.0f} qps", flush=True)
             rss = vm_hwm_mb(hp_pid)
             peer_rss = f"NSD {vm_hwm_mb(nsd_pid):.0f} MB, Knot {vm_hwm_mb(knot_pid):.0f} MB"
-    med = {name: statistics.median(v) for name, v in results.items()}
-    ratio = med["homeport"] / med["nsd"]
+    med = {key: statistics.median(v) for key, v in results.items()}
+
+    def vs(load: str, name: str, peer: str = "nsd") -> float:
+        return med[load, name] / med[load, peer]
+
     lines = [
         f"zone: {args.names:,} names (+25% AAAA), queries: type A, 10% NXDOMAIN; "
         f"dnsperf {' '.join(DNSPERF_LOAD)}, {args.rounds} alternating rounds "
-        f"of {args.seconds:g} s; "
+        f"of {args.seconds:g} s (unique: {args.unique:,} queries once); "
         "all on 127.0.0.1, 2-core machine shared with other jobs (noisy).",
         "",
-        "| server | median qps | rounds |",
-        "|---|---:|---|",
+        "| load | server | median qps | / NSD | rounds |",
+        "|---|---|---:|---:|---|",
     ]
     labels = {
         "nsd": "NSD 4.6 (server-count 1, RRL off)",
@@ -301,26 +351,35 @@ def main() -> None:
         "knot": "Knot 3.2 (udp-workers 1)",
         "naive": "naive dnspython per query",
     }
-    for name in SERVERS:
-        rounds = ", ".join(f"{q:.0f}" for q in results[name])
-        lines.append(f"| {labels[name]} | {med[name]:,.0f} | {rounds} |")
+    for load, names in LOADS.items():
+        for name in names:
+            rounds = ", ".join(f"{q:.0f}" for q in results[load, name])
+            lines.append(
+                f"| {load} | {labels[name]} | {med[load, name]:,.0f} | "
+                f"{vs(load, name):.2f}x | {rounds} |"
+            )
     lines += [
         "",
-        f"homeport / NSD = **{ratio:.2f}x** (target >= 0.75x, aim 0.9x); "
-        f"without the packet cache {med['nocache'] / med['nsd']:.2f}x; "
-        f"homeport / Knot = {med['homeport'] / med['knot']:.2f}x; "
-        f"homeport / naive = {med['homeport'] / med['naive']:.1f}x",
+        f"homeport / NSD: replayed **{vs('replayed', 'homeport'):.2f}x** (target >= 0.75x, "
+        f"aim 0.9x), every query unique **{vs('unique', 'homeport'):.2f}x**, "
+        f"TCP **{vs('tcp', 'homeport'):.2f}x**; replayed without the packet cache "
+        f"{vs('replayed', 'nocache'):.2f}x; homeport / Knot = "
+        f"{vs('replayed', 'homeport', 'knot'):.2f}x (replayed), "
+        f"{vs('unique', 'homeport', 'knot'):.2f}x (unique), "
+        f"{vs('tcp', 'homeport', 'knot'):.2f}x (TCP); "
+        f"homeport / naive = {vs('replayed', 'homeport', 'naive'):.1f}x",
         f"homeport peak RSS with the zone loaded (VmHWM): {rss:.0f} MB ({peer_rss}); "
         f"start to first answer (python start, parse, load, render): {load_s:.1f} s",
         "",
-        "dnsperf replays the 200,000-query file, so after the first pass most queries "
-        "repeat byte for byte (but the ID) and hit homeport's packet cache; the "
-        '"packet cache off" row is the pre-rendered path alone (every query parsed and '
-        "looked up). Real traffic repeats less (resolver caching, 0x20 case "
-        "randomisation), so expect a figure between the two rows.",
+        "replayed: dnsperf loops over the 200,000-query file, so after the first pass "
+        "most queries repeat byte for byte (but the ID) and hit homeport's packet cache; "
+        '"packet cache off" is the pre-rendered path alone. unique: no query repeats '
+        "(random 0x20 case, as resolvers send), so the cache only costs. tcp: the "
+        "replayed file over 4 TCP connections with pipelining (no UDP packet cache on "
+        "TCP).",
         "",
         f"command: `/work/main/.venv/bin/python bench/dns_qps.py --seconds {args.seconds:g} "
-        f"--rounds {args.rounds}`",
+        f"--rounds {args.rounds} --unique {args.unique}`",
     ]
     text = "\n".join(lines)
     print()
