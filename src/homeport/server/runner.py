@@ -62,6 +62,7 @@ async def start(config: ServerConfig) -> RunningServer:
     catalog = Catalog()
     service = DdnsService(store, catalog)
     try:
+        await store.claim_server()
         await service.start()
     except BaseException:
         await store.close()
