@@ -105,6 +105,12 @@ class ProbeConfig(pydantic.BaseModel):
     # A CA bundle trusted in addition to the system's when checking TLS certificates
     # (a private CA at home; the tests' own CA).
     extra_ca_file: Path | None = None
+    # Non-public networks the probe may connect to: by default it connects only to public
+    # unicast addresses that are not the server's own, because a requester seen as
+    # 127.0.0.1 or 10.x (a proxy not in trusted_proxies, X-Forwarded-For: unknown) would
+    # otherwise aim it at the server's own or its neighbours' services. A test lab or a
+    # LAN-only server lists its networks here, e.g. ["127.0.0.0/8", "192.168.0.0/16"].
+    lab_networks: list[pydantic.IPvAnyNetwork] = []
 
 
 Listen = Annotated[str, pydantic.AfterValidator(lambda v: (parse_hostport(v), v)[1])]
