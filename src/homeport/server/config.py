@@ -90,6 +90,20 @@ class LimitsConfig(pydantic.BaseModel):
     token_burst: int = 10
     # DNS response-rate limiting (BIND RRL style), per client network.
     dns_rrl: bool = True
+    # Seconds an HTTP client has to get its request under way: from connecting, and
+    # again after each response (keep-alive). Bytes trickling in do not extend it, so a
+    # slowloris client is closed like a silent one. dyndns2 clients send their request
+    # at once; nginx allows 60 s for a header (client_header_timeout), Apache's
+    # mod_reqtimeout 20-40 s and 5 s between requests (KeepAliveTimeout): 10 s covers
+    # a slow mobile uplink and frees an attacker's connection six times sooner than nginx.
+    # Applies even with `enabled = false`; also bounds a TLS handshake.
+    http_request_timeout: float = pydantic.Field(default=10.0, gt=0, le=300)
+    # Open HTTP connections at once per source (an IPv4 address, an IPv6 /64); the next
+    # one is closed at once. A dyndns2 client holds one connection for milliseconds, so
+    # even a CGNAT address shared by many routers stays far below 32, while ~1,000 from one
+    # source would exhaust the server's file descriptors (ulimit -n is 1024 by default).
+    # trusted_proxies are exempt (their clients all share their address).
+    http_connections_per_source: int = pydantic.Field(default=32, ge=1)
 
 
 class ProbeConfig(pydantic.BaseModel):
