@@ -24,6 +24,10 @@ class FakeTransport(asyncio.Transport):
         super().__init__()
         self.peer = peer
         self.aborted = False
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.peer if name == "peername" else default
@@ -74,5 +78,25 @@ def test_cap_counts_per_source_and_releases_on_close() -> None:
         assert closed == ["per_source"]
         for protocol in (second, again, other, *proxies):
             protocol.connection_lost(None)
+
+    asyncio.run(run())
+
+
+def test_the_first_head_stops_the_deadline_even_split_across_reads() -> None:
+    async def run() -> None:
+        expired = asyncio.Event()
+        guard = HttpGuard(
+            Inner, request_timeout=0.05, per_source=None, on_close=lambda _: expired.set()
+        )
+        done, slow = guard(), guard()
+        done_transport, slow_transport = FakeTransport(("192.0.2.1", 1)), FakeTransport(None)
+        done.connection_made(done_transport)
+        slow.connection_made(slow_transport)
+        for chunk in (b"GET / HTTP/1.1\r\nHost: x\r", b"\n\r", b"\n"):
+            done.data_received(chunk)
+        slow.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        await expired.wait()  # the guard's own verdict on the slow one
+        assert slow_transport.closed
+        assert not done_transport.closed
 
     asyncio.run(run())

@@ -1,33 +1,32 @@
-"""Slow and greedy HTTP clients: a request deadline and a per-source connection cap.
+"""Slow and greedy HTTP clients: a first-request deadline and a per-source connection cap.
 
 A connection that never finishes its request head costs a file descriptor for as
-long as the server lets it: with aiohttp's default (an hour between requests, and
-no limit on how slowly a head may arrive on older releases) about a thousand of
-them from one machine exhaust the process's descriptors and the API stops
-answering. Two rules, enforced in front of aiohttp's own protocol:
+long as the server lets it: with aiohttp's defaults (an hour between requests;
+before its 3.14.5-era releases, no limit at all before the first request) about a
+thousand of them from one machine exhaust the process's descriptors and the API
+stops answering. Two rules, enforced in front of aiohttp's own protocol:
 
-* **Request deadline.** From the moment a connection is accepted, and again after
-  each response, the client has ``request_timeout`` seconds until aiohttp starts
-  handling its next request; bytes trickling in do not extend it (slowloris). A
-  connection whose request is being handled is never cut.
+* **Request deadline.** From the moment a connection is accepted, the client has
+  ``request_timeout`` seconds to complete its first request head; bytes trickling
+  in do not extend it (slowloris). Between requests aiohttp's own
+  ``keepalive_timeout``, set to the same value, does the same: it closes a
+  connection still waiting for a complete head, and data does not reset it.
 * **Per-source cap.** At most ``per_source`` connections at once from one IPv4
-  address or one IPv6 /64 (one subscriber's LAN, RFC 6177); the next is closed at
+  address or one IPv6 /64 (one subscriber's LAN, RFC 6177); the next is reset at
   once. Trusted proxies are exempt: every client behind them shares their address.
 
-:class:`HttpGuard` is the protocol factory given to ``loop.create_server`` (it
-wraps aiohttp's ``web.Server``) and :meth:`HttpGuard.middleware` tells it when a
-request is being handled.
+:class:`HttpGuard` is the protocol factory given to ``loop.create_server``; it
+wraps aiohttp's ``web.Server``. Once the first head is in, the guard only passes
+bytes on: no per-request cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import Any, cast
-
-from aiohttp import web
 
 from homeport.server.clientaddr import Network
 
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 IPV6_SOURCE_PREFIX = 64
 
 Source = IPv4Address | IPv6Network
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def source_of(peer: Any) -> Source | None:
@@ -102,23 +100,9 @@ class HttpGuard:
         else:
             self._open.pop(source, None)
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Marks the connection busy while a request is handled (no deadline then)."""
-        transport = request.transport
-        protocol = transport.get_protocol() if transport is not None else None
-        if not isinstance(protocol, GuardedProtocol):
-            return await handler(request)
-        protocol.busy += 1
-        try:
-            return await handler(request)
-        finally:
-            protocol.busy -= 1
-            protocol.rearm()
-
 
 class GuardedProtocol(asyncio.Protocol):
-    """aiohttp's protocol behind a gate (the cap) and a timer (the deadline)."""
+    """aiohttp's protocol behind a gate (the cap) and a timer (the first-head deadline)."""
 
     def __init__(self, guard: HttpGuard) -> None:
         self._guard = guard
@@ -126,10 +110,7 @@ class GuardedProtocol(asyncio.Protocol):
         self._transport: asyncio.BaseTransport | None = None
         self._source: Source | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._deadline = 0.0
-        self.busy = 0
-
-    # -- the gate and the timer -------------------------------------------------------
+        self._tail = b""  # the last bytes seen, for an end of head split across reads
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         admitted, self._source = self._guard._admit(transport.get_extra_info("peername"))
@@ -139,34 +120,28 @@ class GuardedProtocol(asyncio.Protocol):
             cast(asyncio.Transport, transport).abort()
             return
         self._transport = transport
-        self.rearm()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._guard.request_timeout, self._expire)
         self._inner = self._guard._inner()
         self._inner.connection_made(transport)
 
-    def rearm(self) -> None:
-        """The next request must be under way within the deadline from now."""
-        if self._transport is None:
-            return
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.time() + self._guard.request_timeout
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._expire)
-
     def _expire(self) -> None:
-        # One timer per connection, moved lazily: rearm() only pushes the deadline on.
         self._timer = None
-        if self._transport is None or self.busy:
-            return  # closed meanwhile; or busy: rearm() after the response starts anew
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._deadline:
-            self._timer = loop.call_at(self._deadline, self._expire)
-            return
-        self._guard._on_close("request_timeout")
-        self._transport.close()
-
-    # -- everything else goes to aiohttp ----------------------------------------------
+        if self._transport is not None:
+            self._guard._on_close("request_timeout")
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            # The first head ends at an empty line (RFC 9112 §2.1; a bare LF is
+            # tolerated, §2.2). Before the first head there is no body to confuse it.
+            seen = self._tail + data
+            if b"\r\n\r\n" in seen or b"\n\n" in seen:
+                self._timer.cancel()
+                self._timer = None
+                self._tail = b""
+            else:
+                self._tail = seen[-3:]
         if self._inner is not None:
             self._inner.data_received(data)
 

@@ -90,8 +90,9 @@ async def start(config: ServerConfig) -> RunningServer:
         runner = web.AppRunner(
             app,
             access_log_class=AccessLogger,
-            # aiohttp's idle limit between requests (its default is an hour); recent
-            # releases also arm it at connection start. The guard's deadline is the rule.
+            # After each response the next head must be complete within this (aiohttp's
+            # default is an hour; bytes arriving do not extend it). The guard holds the
+            # first request to the same deadline.
             keepalive_timeout=limits.http_request_timeout,
         )
         guard = HttpGuard(
@@ -101,7 +102,6 @@ async def start(config: ServerConfig) -> RunningServer:
             exempt=config.trusted_proxies,
             on_close=_closed_counter(registry),
         )
-        app.middlewares.append(guard.middleware)
         await runner.setup()
         loop = asyncio.get_running_loop()
         addresses: list[tuple[str, int]] = []
