@@ -138,10 +138,13 @@ def test_daemon_exports_the_doctors_verdicts(tmp_path: Path, netns: str) -> None
     secret = add_hosts(data, [HOST])[HOST]
     procs: list[Proc] = []
     try:
+        # The probe connects back to 127.0.0.1: a lab network, never allowed by default.
+        server_config = tmp_path / "server.toml"
+        server_config.write_text('[probe]\nlab_networks = ["127.0.0.0/8"]\n')
         server = start_in(
             netns,
             [*HOMEPORT, "server", "run", "--data", str(data), "--limits", "off",
-             "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"],
+             "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--config", str(server_config)],
             "ready ",
         )  # fmt: skip
         procs.append(server)

@@ -14,6 +14,9 @@ from tests.lab.netlab import Lab
 ZONE = "dyn.example.net"
 HOST = "myhome.dyn.example.net"
 HTTP_PORT = 8245
+# The lab's addresses are documentation (TEST-NET-3, 2001:db8::/32), CGNAT and RFC 1918
+# ranges, which the server's probe refuses unless they are named as lab networks.
+LAB_NETWORKS = ["203.0.113.0/24", "100.64.0.0/10", "192.168.0.0/16", "2001:db8::/32"]
 
 
 @dataclass
@@ -54,11 +57,10 @@ class LabServer:
         return path
 
 
-def start_lab_server(
-    lab: Lab, hosts: tuple[str, ...] = (HOST,), config: str | None = None
-) -> LabServer:
+def start_lab_server(lab: Lab, hosts: tuple[str, ...] = (HOST,), probe: str = "") -> LabServer:
     """Zone dyn.example.net served from inet (NS ns1 with glue = inet's address) on :53 and
-    :8245, IPv4 and (in the single topology) IPv6; ``config``: the server's TOML."""
+    :8245, IPv4 and (in the single topology) IPv6; ``probe``: more lines of its [probe]
+    section (it always allows the lab's networks)."""
     data = lab.workdir / "server-data"
     env = homeport_env()
     base = [sys.executable, "-m", "homeport", "server"]
@@ -81,10 +83,9 @@ def start_lab_server(
     listen = ["--http", f"0.0.0.0:{HTTP_PORT}", "--dns", "0.0.0.0:53"]
     if lab.topology == "single":
         listen += ["--http", f"[::]:{HTTP_PORT}", "--dns", "[::]:53"]
-    if config is not None:
-        path = lab.workdir / "server.toml"
-        path.write_text(config)
-        listen += ["--config", str(path)]
+    path = lab.workdir / "server.toml"
+    path.write_text(f"[probe]\nlab_networks = {json.dumps(LAB_NETWORKS)}\n{probe}")
+    listen += ["--config", str(path)]
     proc = lab.popen(
         "inet",
         sys.executable,

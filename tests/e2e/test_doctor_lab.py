@@ -87,8 +87,8 @@ def make_ca(lab: Lab) -> Path:
 @pytest.fixture(scope="module")
 def single(single_lab: Lab) -> tuple[Lab, LabServer]:
     ca = make_ca(single_lab)
-    config = f'[probe]\nextra_ca_file = "{ca}"\n'
-    return single_lab, start_lab_server(single_lab, config=config)  # stopped with the lab
+    probe = f'extra_ca_file = "{ca}"\n'
+    return single_lab, start_lab_server(single_lab, probe=probe)  # stopped with the lab
 
 
 def test_all_ok_then_each_hop_broken(single: tuple[Lab, LabServer]) -> None:

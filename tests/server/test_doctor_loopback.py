@@ -32,7 +32,10 @@ def doc_server(tmp_path: Path) -> Iterator[tuple[ServerProc, str]]:
     )
     assert result.returncode == 0, result.stderr
     secret = add_hosts(data, [HOST])[HOST]
-    srv = start_server(data, "--limits", "off")
+    # The doctor's probe connects back to 127.0.0.1: a lab network, never allowed by default.
+    config = tmp_path / "server.toml"
+    config.write_text('[probe]\nlab_networks = ["127.0.0.0/8"]\n')
+    srv = start_server(data, "--limits", "off", "--config", str(config))
     try:
         yield srv, secret
     finally:

@@ -49,6 +49,7 @@ class Listener:
         self.port = self.sock.getsockname()[1]
         self.context = context
         self.http = http
+        self.received: list[bytes] = []  # what each HTTP request brought, as it came
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
@@ -62,7 +63,7 @@ class Listener:
                 if self.context is not None:
                     conn = self.context.wrap_socket(conn, server_side=True)
                 if self.http:
-                    conn.recv(4096)
+                    self.received.append(recv_head(conn))
                     conn.sendall(b"HTTP/1.1 200 OK\r\nServer: tiny\r\nContent-Length: 2\r\n\r\nhi")
             except (OSError, ssl.SSLError):
                 pass
@@ -74,6 +75,20 @@ class Listener:
         self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         self.thread.join(5)
+
+
+def recv_head(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+# The loopback tests' lab: without it the probe refuses to connect to 127.0.0.1.
+LAB_CONFIG = '[probe]\nlab_networks = ["127.0.0.0/8"]\n'
 
 
 def make_cert(tmp_path: Path, name: str) -> tuple[Path, Path]:
@@ -109,7 +124,7 @@ def probe_server(tmp_path: Path) -> Iterator[tuple[ServerProc, str, Path, Path]]
     cert, key = make_cert(tmp_path, HOST)
     config = tmp_path / "server.toml"
     config.write_text(
-        f'[probe]\nextra_ca_file = "{cert}"\ntimeout = 2\n[limits]\nenabled = false\n'
+        f'{LAB_CONFIG}extra_ca_file = "{cert}"\ntimeout = 2\n[limits]\nenabled = false\n'
     )
     assert (
         run_homeport("server", "zone", "add", "dyn.example.net", "--data", str(data)).returncode
@@ -206,14 +221,21 @@ def test_auth_and_bad_bodies(probe_server: tuple[ServerProc, str, Path, Path]) -
         assert "error" in result
 
 
-def test_probe_is_rate_limited(limited_server: ServerProc) -> None:
-    secret = limited_server.add_host(HOST)
+def test_probe_is_rate_limited(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "server.toml"
+    config.write_text(LAB_CONFIG)
+    assert (
+        run_homeport("server", "zone", "add", "dyn.example.net", "--data", str(data)).returncode
+        == 0
+    )
+    srv = start_server(data, "--config", str(config))  # default limits
     listener = Listener()
     try:
-        statuses = [
-            post_probe(limited_server, {"port": listener.port}, (HOST, secret))[0] for _ in range(8)
-        ]
+        secret = srv.add_host(HOST)
+        statuses = [post_probe(srv, {"port": listener.port}, (HOST, secret))[0] for _ in range(8)]
     finally:
         listener.close()
+        stop_server(srv)
     assert statuses[:6] == [200] * 6
     assert statuses[-1] == 429

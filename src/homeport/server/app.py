@@ -35,7 +35,7 @@ from homeport.server.auth import (
 )
 from homeport.server.clientaddr import Address, client_address
 from homeport.server.config import ServerConfig
-from homeport.server.probe import ProbeRequest, client_tls_context, run_probe
+from homeport.server.probe import ProbeRequest, client_tls_context, run_probe, target_refusal
 from homeport.server.service import DdnsService, UpdateIntent, UpdateOutcome
 from homeport.server.store import HostRow
 
@@ -395,6 +395,9 @@ class Api:
         except (ValueError, UsageError) as exc:
             message = str(exc) if isinstance(exc, UsageError) else "the body must be JSON"
             return web.json_response({"error": message}, status=400)
+        refusal = target_refusal(source, self.config.probe.lab_networks)
+        if refusal is not None:
+            return web.json_response({"error": refusal}, status=403)
         if self.limits_on and not (
             self.probe_throttle.allow(("principal", principal), now)
             and self.probe_throttle.allow(("source", source), now)

@@ -90,6 +90,20 @@ class LimitsConfig(pydantic.BaseModel):
     token_burst: int = 10
     # DNS response-rate limiting (BIND RRL style), per client network.
     dns_rrl: bool = True
+    # Seconds an HTTP client has to get its request under way: from connecting, and
+    # again after each response (keep-alive). Bytes trickling in do not extend it, so a
+    # slowloris client is closed like a silent one. dyndns2 clients send their request
+    # at once; nginx allows 60 s for a header (client_header_timeout), Apache's
+    # mod_reqtimeout 20-40 s and 5 s between requests (KeepAliveTimeout): 10 s covers
+    # a slow mobile uplink and frees an attacker's connection six times sooner than nginx.
+    # Applies even with `enabled = false`; also bounds a TLS handshake.
+    http_request_timeout: float = pydantic.Field(default=10.0, gt=0, le=300)
+    # Open HTTP connections at once per source (an IPv4 address, an IPv6 /64); the next
+    # one is closed at once. A dyndns2 client holds one connection for milliseconds, so
+    # even a CGNAT address shared by many routers stays far below 32, while ~1,000 from one
+    # source would exhaust the server's file descriptors (ulimit -n is 1024 by default).
+    # trusted_proxies are exempt (their clients all share their address).
+    http_connections_per_source: int = pydantic.Field(default=32, ge=1)
 
 
 class ProbeConfig(pydantic.BaseModel):
@@ -105,6 +119,12 @@ class ProbeConfig(pydantic.BaseModel):
     # A CA bundle trusted in addition to the system's when checking TLS certificates
     # (a private CA at home; the tests' own CA).
     extra_ca_file: Path | None = None
+    # Non-public networks the probe may connect to: by default it connects only to public
+    # unicast addresses that are not the server's own, because a requester seen as
+    # 127.0.0.1 or 10.x (a proxy not in trusted_proxies, X-Forwarded-For: unknown) would
+    # otherwise aim it at the server's own or its neighbours' services. A test lab or a
+    # LAN-only server lists its networks here, e.g. ["127.0.0.0/8", "192.168.0.0/16"].
+    lab_networks: list[pydantic.IPvAnyNetwork] = []
 
 
 Listen = Annotated[str, pydantic.AfterValidator(lambda v: (parse_hostport(v), v)[1])]

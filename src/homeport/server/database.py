@@ -71,6 +71,15 @@ class Database(Protocol):
         """Call ``callback`` soon after another process commits (best effort)."""
         ...
 
+    async def claim_server(self) -> None:
+        """Become the one server of this store until :meth:`close`, or raise StoreError.
+
+        Two servers on one store would each serve their own view (updates through one
+        never reach the other's DNS; SOA serials split), so until several instances are
+        supported a second ``server run`` is refused. Admin commands never claim.
+        """
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -21,6 +22,7 @@ from homeport.io.dns_server import DnsServer, start_dns
 from homeport.server.app import AccessLogger, Api, build_app
 from homeport.server.config import ServerConfig, parse_hostport
 from homeport.server.dns_metrics import DnsStatsCollector
+from homeport.server.httpguard import HttpGuard
 from homeport.server.service import DdnsService
 from homeport.server.store import Store
 
@@ -37,6 +39,7 @@ class RunningServer:
     dns: list[DnsServer]
     http_addresses: list[tuple[str, int]] = field(default_factory=list)
     https_addresses: list[tuple[str, int]] = field(default_factory=list)
+    listeners: list[asyncio.Server] = field(default_factory=list)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -50,7 +53,11 @@ class RunningServer:
         }
 
     async def close(self) -> None:
+        for listener in self.listeners:
+            listener.close()  # stop accepting; aiohttp then ends the open connections
         await self.runner.cleanup()
+        for listener in self.listeners:
+            await listener.wait_closed()
         for server in self.dns:
             await server.close()
         await self.service.stop()
@@ -62,6 +69,7 @@ async def start(config: ServerConfig) -> RunningServer:
     catalog = Catalog()
     service = DdnsService(store, catalog)
     try:
+        await store.claim_server()
         await service.start()
     except BaseException:
         await store.close()
@@ -70,24 +78,57 @@ async def start(config: ServerConfig) -> RunningServer:
     rrl = config.limits.enabled and config.limits.dns_rrl
     registry = prometheus_client.CollectorRegistry()
     runner: web.AppRunner | None = None
+    listeners: list[asyncio.Server] = []
     try:
         for listen in config.dns:
             host, port = parse_hostport(listen)
             dns.append(await start_dns(catalog, host, port, rrl=rrl))
         registry.register(DnsStatsCollector(*(d.stats for d in dns)))
         api = Api(service, config, registry)
-        runner = web.AppRunner(build_app(api), access_log_class=AccessLogger)
+        app = build_app(api)
+        limits = config.limits
+        runner = web.AppRunner(
+            app,
+            access_log_class=AccessLogger,
+            # After each response the next head must be complete within this (aiohttp's
+            # default is an hour; bytes arriving do not extend it). The guard holds the
+            # first request to the same deadline.
+            keepalive_timeout=limits.http_request_timeout,
+        )
+        guard = HttpGuard(
+            functools.partial(_aiohttp_protocol, runner),
+            request_timeout=limits.http_request_timeout,
+            per_source=limits.http_connections_per_source if limits.enabled else None,
+            exempt=config.trusted_proxies,
+            on_close=_closed_counter(registry),
+        )
         await runner.setup()
+        loop = asyncio.get_running_loop()
+        addresses: list[tuple[str, int]] = []
         for listen in config.http:
             host, port = parse_hostport(listen)
-            await web.TCPSite(runner, host, port, reuse_address=True).start()
-        addresses = [(str(a[0]), int(a[1])) for a in runner.addresses]
+            listener = await loop.create_server(guard, host, port, reuse_address=True)
+            listeners.append(listener)
+            addresses += _bound(listener)
         tls = _tls_context(config) if config.https else None
+        tls_addresses: list[tuple[str, int]] = []
         for listen in config.https:
             host, port = parse_hostport(listen)
-            await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls).start()
-        tls_addresses = [(str(a[0]), int(a[1])) for a in runner.addresses[len(addresses) :]]
+            listener = await loop.create_server(
+                guard,
+                host,
+                port,
+                reuse_address=True,
+                ssl=tls,
+                # A handshake that never completes holds a connection before the guard
+                # sees it: the same deadline as for a request head.
+                ssl_handshake_timeout=limits.http_request_timeout,
+            )
+            listeners.append(listener)
+            tls_addresses += _bound(listener)
     except (OSError, ConfigError) as exc:
+        for listener in listeners:
+            listener.close()
         if runner is not None:
             await runner.cleanup()
         for d in dns:
@@ -97,7 +138,27 @@ async def start(config: ServerConfig) -> RunningServer:
         if isinstance(exc, ConfigError):
             raise
         raise StoreError(f"cannot listen: {exc.strerror or exc}") from exc
-    return RunningServer(store, service, runner, dns, addresses, tls_addresses)
+    return RunningServer(store, service, runner, dns, addresses, tls_addresses, listeners)
+
+
+def _aiohttp_protocol(runner: web.AppRunner) -> asyncio.Protocol:
+    """A new connection's aiohttp protocol (``web.Server`` is aiohttp's protocol factory)."""
+    assert runner.server is not None
+    return runner.server()
+
+
+def _bound(listener: asyncio.Server) -> list[tuple[str, int]]:
+    return [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in listener.sockets]
+
+
+def _closed_counter(registry: prometheus_client.CollectorRegistry) -> Callable[[str], None]:
+    counter = prometheus_client.Counter(
+        "homeport_http_connections_closed",
+        "HTTP connections the server closed: per_source (over the cap) or request_timeout",
+        ["reason"],
+        registry=registry,
+    )
+    return lambda reason: counter.labels(reason).inc()
 
 
 def _tls_context(config: ServerConfig) -> ssl.SSLContext:

@@ -196,6 +196,10 @@ class Store:
             raise
         return cls(db, data_dir)
 
+    async def claim_server(self) -> None:
+        """Refuse (StoreError) if another server runs on this store; see Database."""
+        await self._db.claim_server()
+
     async def close(self) -> None:
         await self._db.close()
 

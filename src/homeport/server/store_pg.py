@@ -35,6 +35,13 @@ CHANNEL = "homeport_changes"
 # makes them: a zone import's read-then-write of the SOA serial cannot interleave with a
 # concurrent bump, and concurrent first runs do not race on CREATE TABLE IF NOT EXISTS.
 WRITE_LOCK = 0x686F6D65  # "home"
+# The running server holds this session-level advisory lock on a connection of its own
+# (Database.claim_server): a second server on the same database is refused. Advisory
+# locks are per database, so servers on other databases of one cluster do not collide.
+SERVER_LOCK = 0x686F6D73  # "homs"
+# How long a starting server waits for SERVER_LOCK: a server killed a moment ago leaves
+# a backend that PostgreSQL ends (and unlocks) only once it notices the closed socket.
+SERVER_LOCK_WAIT_MS = 5000
 # libpq waits forever by default; a server that never answers should fail a command.
 CONNECT_TIMEOUT = 10
 
@@ -99,6 +106,7 @@ class PgDatabase:
         self._pending: asyncio.Future[int] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._server_lock: Any = None
 
     @classmethod
     async def open(cls, url: str, *, announce: bool) -> PgDatabase:
@@ -205,7 +213,27 @@ class PgDatabase:
         finally:
             await conn.close()
 
+    async def claim_server(self) -> None:
+        assert psycopg is not None
+        conn = await _connect(self._url, autocommit=True)
+        try:
+            await conn.execute(f"SET lock_timeout = {SERVER_LOCK_WAIT_MS}")
+            await conn.execute("SELECT pg_advisory_lock(%s)", (SERVER_LOCK,))
+        except psycopg.errors.LockNotAvailable as exc:
+            await conn.close()
+            raise StoreError(
+                f"another homeport server already serves {self.location}:"
+                " one server per store (stop it first)"
+            ) from exc
+        except psycopg.Error as exc:
+            await conn.close()
+            raise self._error(exc, "cannot claim the store") from exc
+        self._server_lock = conn
+
     async def close(self) -> None:
+        if self._server_lock is not None:
+            await self._server_lock.close()  # ends the session: the lock goes with it
+            self._server_lock = None
         for task in (self._listener, self._poller):
             if task is not None:
                 task.cancel()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -20,6 +22,10 @@ CHANGED_NAME = "changed"
 
 # A writer holding the lock (an admin import) makes others wait rather than fail.
 BUSY_TIMEOUT_MS = 10_000
+# flock()ed by the running server (Database.claim_server); it holds the holder's pid for
+# the refusal message. The kernel drops the lock when the process dies, even by kill -9,
+# so a crash never leaves a stale lock behind.
+SERVER_LOCK_NAME = "server.lock"
 
 
 def translate(exc: sqlite3.Error, what: str) -> StoreError:
@@ -54,6 +60,7 @@ class SqliteDatabase:
         # A transaction's statements are awaited one by one, so another task must not
         # slip its own BEGIN (or statements) in between.
         self._lock = asyncio.Lock()
+        self._server_lock: int | None = None
 
     @classmethod
     async def open(cls, data_dir: Path, *, announce: bool) -> SqliteDatabase:
@@ -115,5 +122,28 @@ class SqliteDatabase:
     async def on_outside_change(self, callback: Callable[[], None]) -> None:
         """Nothing pushes here: the store task's poll of data_version is the signal."""
 
+    async def claim_server(self) -> None:
+        path = self.path.parent / SERVER_LOCK_NAME
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise StoreError(
+                f"another homeport server{who} already serves {self.location}:"
+                " one server per store (stop it first)"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._server_lock = fd
+
     async def close(self) -> None:
         await self._db.close()
+        if self._server_lock is not None:
+            os.close(self._server_lock)  # releases the flock
+            self._server_lock = None

@@ -1,0 +1,111 @@
+"""One running server per store: a second ``server run`` is refused (issue 10, item 7).
+
+Two servers on one SQLite file or PostgreSQL database would each serve their own
+view: updates through one never reach the other's DNS, and SOA serials split.
+Admin commands keep working against the running server's store.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import HOMEPORT, homeport_env, run_homeport
+from tests.server.conftest import ServerProc, start_server, stop_server
+from tests.server.httpget import get
+from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
+
+HOST = "one.dyn.example.net"
+# A refused second server exits at once; one that starts (today's bug) runs until killed.
+SECOND_SERVER_WAIT = 30
+
+
+def second_server(data: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``server run`` on the same store; fails the test if it starts serving."""
+    listen = ("--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
+    proc = subprocess.Popen(
+        [*HOMEPORT, "server", "run", "--data", str(data), *listen, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=homeport_env(),
+    )
+    try:
+        out, err = proc.communicate(timeout=SECOND_SERVER_WAIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"a second server runs on the same store:\n{out}{err}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def check_refused_while_admin_works(srv: ServerProc, *db: str) -> None:
+    second = second_server(srv.data, *db)
+    assert second.returncode != 0
+    assert "ready" not in second.stdout
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1, second.stderr
+    assert "another homeport server" in lines[0]
+    assert "Traceback" not in second.stderr
+    # The first server is untouched, and admin commands still work next to it.
+    added = srv.admin("host", "add", HOST, "--json", *db)
+    assert added.returncode == 0, added.stderr
+    secret = added.stdout.split('"secret": "')[1].split('"')[0]
+    status, body, _ = get(
+        srv.http, f"/nic/update?hostname={HOST}&myip=192.0.2.7", auth=(HOST, secret)
+    )
+    assert (status, body) == (200, "good 192.0.2.7\n")
+    assert srv.dig(HOST) == ["192.0.2.7"]
+
+
+def test_second_server_on_one_sqlite_store_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert (
+        run_homeport("server", "zone", "add", "dyn.example.net", "--data", str(data)).returncode
+        == 0
+    )
+    srv = start_server(data, "--limits", "off")
+    try:
+        check_refused_while_admin_works(srv)
+        # The refusal names the running server's pid.
+        assert f"pid {srv.proc.pid}" in second_server(data).stderr
+    finally:
+        stop_server(srv)
+    # Once it stopped, the store is free again (and after a kill -9 too: the kernel
+    # drops the lock with the process).
+    srv = start_server(data, "--limits", "off")
+    stop_server(srv, signal.SIGKILL)
+    srv = start_server(data, "--limits", "off")
+    try:
+        assert srv.dig(HOST) == ["192.0.2.7"]
+    finally:
+        stop_server(srv)
+
+
+def test_second_server_on_one_postgres_database_is_refused(
+    pg_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    db = ("--database", pg_url)
+    data = tmp_path / "data"
+    result = run_homeport("server", "zone", "add", "dyn.example.net", "--data", str(data), *db)
+    assert result.returncode == 0, result.stderr
+    srv = start_server(data, "--limits", "off", *db)
+    try:
+        # Another data directory does not help: the database is what they would share.
+        second = second_server(tmp_path / "other", *db)
+        assert second.returncode != 0
+        assert "another homeport server" in second.stderr, second.stderr
+        check_refused_while_admin_works(srv, *db)
+    finally:
+        stop_server(srv)
+    srv = start_server(data, "--limits", "off", *db)
+    stop_server(srv, signal.SIGKILL)
+    srv = start_server(data, "--limits", "off", *db)
+    try:
+        assert srv.dig(HOST) == ["192.0.2.7"]
+    finally:
+        stop_server(srv)
