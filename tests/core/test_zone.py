@@ -67,6 +67,32 @@ def test_empty_non_terminal_comes_and_goes() -> None:
     assert ask(cat, "b.example.net.").rcode() == dns.rcode.NOERROR
 
 
+def test_names_defined_after_their_descendants_keep_their_records() -> None:
+    # issue 9: "_acme-challenge.home" first made "home" an empty node that hid home's A
+    cat = Catalog()
+    cat.load_zone(
+        "example.net.",
+        SOA,
+        [
+            rec("_acme-challenge.home.example.net.", "TXT", '"x"'),
+            rec("x.y.late.example.net.", "A", "192.0.2.31"),
+            rec("example.net.", "NS", "ns1.example.net."),
+            rec("home.example.net.", "A", "203.0.113.7"),
+            rec("y.late.example.net.", "TXT", '"y"'),
+            rec("late.example.net.", "A", "192.0.2.30"),
+        ],
+    )
+    assert values(ask(cat, "home.example.net.")) == ["203.0.113.7"]
+    assert values(ask(cat, "y.late.example.net.", "TXT")) == ['"y"']
+    assert values(ask(cat, "late.example.net.")) == ["192.0.2.30"]
+    assert values(ask(cat, "_acme-challenge.home.example.net.", "TXT")) == ['"x"']
+    # and the ancestors still count their descendants: removing one leaves the name
+    cat.replace_name("example.net.", "_acme-challenge.home.example.net.", [], 2)
+    assert values(ask(cat, "home.example.net.")) == ["203.0.113.7"]
+    cat.replace_name("example.net.", "home.example.net.", [], 3)
+    assert ask(cat, "home.example.net.").rcode() == dns.rcode.NXDOMAIN
+
+
 def test_replace_name_changes_answers_and_serial() -> None:
     cat = catalog()
     cache = cat.packet_cache()
