@@ -189,6 +189,21 @@ def test_cnames() -> None:
     assert values(ask(cat, "c1.example.net.", "CNAME")) == ["c2.example.net."]
 
 
+def test_a_cname_to_the_apex_answers_the_soa() -> None:
+    # issue 9 item 3: RFC 1034 §4.3.2 step 3a follows the chain for every type but CNAME
+    cat = catalog(
+        rec("www.example.net.", "CNAME", "example.net."),
+        rec("alias.example.net.", "CNAME", "www.example.net."),
+    )
+    for name in ("www.example.net.", "alias.example.net."):
+        r = ask(cat, name, "SOA")
+        assert (r.rcode(), r.authority) == (dns.rcode.NOERROR, [])
+        assert r.answer[-1].rdtype == dns.rdatatype.SOA
+        assert r.answer[-1].name.to_text() == "example.net."
+        assert r.answer[-1][0].serial == 1
+        assert r.answer[-1].ttl == 300  # the SOA's own TTL, not the negative one
+
+
 def test_delegation() -> None:
     cat = catalog(
         rec("sub.example.net.", "NS", "ns.sub.example.net."),

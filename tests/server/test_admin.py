@@ -170,6 +170,21 @@ def test_zone_import_refuses_what_it_would_not_serve(server: ServerProc, tmp_pat
     assert server.dig("home.late.example") == []  # nothing was imported
 
 
+def test_cname_to_the_apex_answers_the_soa_over_udp_and_tcp(
+    server: ServerProc, tmp_path: Path
+) -> None:
+    # issue 9 item 3: NSD and BIND put the apex SOA in the answer, after the CNAME
+    zonefile = tmp_path / "late.zone"
+    zonefile.write_text(DESCENDANTS_FIRST + "www IN CNAME @\n")
+    assert server.admin("zone", "import", str(zonefile), "--zone", "late.example").returncode == 0
+    deadline = time.monotonic() + 5
+    while not server.dig("ns1.late.example") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    soa = "ns1.late.example. hostmaster.late.example. 2024010101 3600 600 1209600 60"
+    for transport in ((), ("+tcp",)):
+        assert server.dig("www.late.example", "SOA", *transport) == sorted(["late.example.", soa])
+
+
 def test_restart_serves_what_was_acknowledged(data_dir: Path) -> None:
     assert admin(data_dir, "zone", "add", "dyn.example.net")[0] == 0
     srv = start_server(data_dir, "--limits", "off")

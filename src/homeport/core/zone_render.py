@@ -310,6 +310,10 @@ def _chase(zone: ZoneState, qname: dns.name.Name, qtype: int, cname: dns.rrset.R
         if qtype in node.rrsets:
             answer.append(rrset(target, qtype, node.rrsets[qtype]))
             break
+        if wire == zone.origin and qtype == _SOA:
+            # the apex SOA is kept apart from the apex's other RRsets, but answers the same
+            answer.append(zone.soa_rrset())
+            break
         if _CNAME not in node.rrsets:
             authority = [zone.negative_soa()]
             break
