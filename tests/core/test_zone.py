@@ -204,6 +204,30 @@ def test_a_cname_to_the_apex_answers_the_soa() -> None:
         assert r.answer[-1].ttl == 300  # the SOA's own TTL, not the negative one
 
 
+def test_a_cname_chain_looks_its_targets_up_as_queries() -> None:
+    # found by the differential suite: NSD answers each target as step 3 would for a query
+    cat = catalog(
+        rec("*.w.example.net.", "A", "192.0.2.99"),
+        rec("towild.example.net.", "CNAME", "foo.w.example.net."),
+        rec("sub.example.net.", "NS", "ns.sub.example.net."),
+        rec("ns.sub.example.net.", "A", "192.0.2.7"),
+        rec("todeleg.example.net.", "CNAME", "www.sub.example.net."),
+        rec("toapex.example.net.", "CNAME", "example.net."),
+    )
+    r = ask(cat, "towild.example.net.")  # RFC 4592 §3.3.1: the wildcard answers the target
+    assert (r.rcode(), values(r)) == (dns.rcode.NOERROR, ["foo.w.example.net.", "192.0.2.99"])
+    assert r.answer[1].name.to_text() == "foo.w.example.net."
+    r = ask(cat, "todeleg.example.net.", "AAAA")  # the target is below a cut: its referral
+    assert (r.rcode(), values(r)) == (dns.rcode.NOERROR, ["www.sub.example.net."])
+    assert [rrset.to_text() for rrset in r.authority] == [
+        "sub.example.net. 60 IN NS ns.sub.example.net."
+    ]
+    assert r.additional[0].to_text() == "ns.sub.example.net. 60 IN A 192.0.2.7"
+    r = ask(cat, "toapex.example.net.", "NS")  # the apex NS RRset comes with its glue
+    assert values(r) == ["example.net.", "ns1.example.net."]
+    assert r.additional[0].to_text() == "ns1.example.net. 60 IN A 192.0.2.53"
+
+
 def test_delegation() -> None:
     cat = catalog(
         rec("sub.example.net.", "NS", "ns.sub.example.net."),
