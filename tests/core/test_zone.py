@@ -270,8 +270,30 @@ def test_any_and_ttl() -> None:
     )
     r = ask(cat, "m.example.net.")
     assert r.answer[0].ttl == 30  # RFC 2181 §5.2: one TTL per RRset
-    r = ask(cat, "example.net.", "ANY")
-    assert {rrset.rdtype for rrset in r.answer} == {dns.rdatatype.NS, dns.rdatatype.SOA}
+
+
+def test_any_gets_one_rrset_as_from_nsd() -> None:
+    # RFC 8482 §4.1; the choice is NSD's (the differential suite compares it)
+    cat = catalog(
+        rec("m.example.net.", "TXT", '"t"'),
+        rec("m.example.net.", "AAAA", "2001:db8::5"),
+        rec("m.example.net.", "A", "192.0.2.5"),
+        rec("t.example.net.", "TXT", '"t"'),
+        rec("t.example.net.", "CAA", '0 issue "ca.example"'),
+        rec("*.w.example.net.", "MX", "10 mail.example.net."),
+    )
+    for name, rdtype in [
+        ("example.net.", "SOA"),  # the apex: its SOA
+        ("m.example.net.", "AAAA"),  # the first address RRset
+        ("t.example.net.", "CAA"),  # else the last one
+        ("x.w.example.net.", "MX"),  # a wildcard's, owned by the question name
+        ("www.example.net.", "A"),
+    ]:
+        r = ask(cat, name, "ANY")
+        assert [(rrset.name.to_text(), rrset.rdtype) for rrset in r.answer] == [
+            (name, dns.rdatatype.from_text(rdtype))
+        ]
+    assert ask(cat, "b.example.net.", "ANY").answer == []  # an empty non-terminal: NODATA
 
 
 def test_answers_stay_consistent_under_concurrent_changes() -> None:

@@ -42,6 +42,12 @@ _SOA = dns.rdatatype.SOA
 _DS = dns.rdatatype.DS
 _ANY = dns.rdatatype.ANY
 _GLUE_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
+# RFC 8482 §4.1: ANY gets one RRset; these first (small, and what ANY was asked for) ...
+_ANY_PREFERRED = frozenset(
+    dns.rdatatype.RdataType.make(t) for t in ("A", "AAAA", "SOA", "MX", "PTR")
+)
+# ... these last (large, and useless without the RRsets they sign).
+_ANY_LAST = frozenset(dns.rdatatype.RdataType.make(t) for t in ("DNSKEY", "RRSIG", "NSEC"))
 # Longest CNAME chain followed inside a zone; BIND stops at 16, loops stop earlier.
 MAX_CNAME_CHAIN = 8
 _WILDCARD = b"\x01*"
@@ -288,11 +294,11 @@ def _at_node(
 ) -> Answer:
     stored = node.rrsets
     if qtype == _ANY:
-        # RFC 8482 allows a subset; a dynamic-DNS name has a handful of RRsets, so all.
-        rrsets = [rrset(qname, t, st) for t, st in stored.items()]
-        rrsets += [zone.soa_rrset()] if apex else []
-        if rrsets:
-            return render(qname, qtype, QR | AA, rrsets)
+        chosen = _SOA if apex else _any_choice(stored)
+        if chosen == _SOA and apex:
+            return render(qname, qtype, QR | AA, [zone.soa_rrset()])
+        if chosen is not None:
+            return render(qname, qtype, QR | AA, [rrset(qname, chosen, stored[chosen])])
     elif qtype in stored:
         answer = rrset(qname, qtype, stored[qtype])
         additional = _glue(zone, answer) if apex and qtype == _NS else []
@@ -302,6 +308,25 @@ def _at_node(
     elif _CNAME in stored:
         return _chase(zone, qname, qtype, rrset(qname, _CNAME, stored[_CNAME]))
     return zone.negative.answer(zone_off, nxdomain=False)
+
+
+def _any_choice(stored: dict[int, Stored]) -> int | None:
+    """The one RRset an ANY query gets (RFC 8482 §4.1), chosen as NSD chooses it.
+
+    The first address, MX or PTR RRset of the name (what ANY queries were sent
+    for), else its last other RRset, DNSSEC records last of all. At a zone
+    apex the caller answers the SOA, the RRset that comes first in a zone
+    (RFC 1035 §5.2) and NSD's choice there.
+    """
+    normal = dnssec = None
+    for rdtype in stored:
+        if rdtype in _ANY_PREFERRED:
+            return rdtype
+        if rdtype in _ANY_LAST:
+            dnssec = rdtype
+        else:
+            normal = rdtype
+    return normal if normal is not None else dnssec
 
 
 def _chase(zone: ZoneState, qname: dns.name.Name, qtype: int, cname: dns.rrset.RRset) -> Answer:
