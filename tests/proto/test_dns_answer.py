@@ -105,6 +105,20 @@ def test_refused_outside_the_zone() -> None:
     assert not resp.flags & (dns.flags.AA | dns.flags.RA)
 
 
+@pytest.mark.parametrize("do", [False, True])
+@pytest.mark.parametrize("rdtype", ["A", "ANY"])  # the fast path, the slow path
+def test_refused_says_not_authoritative_with_edns(do: bool, rdtype: str) -> None:
+    # RFC 8914 §4.21, as NSD 4.6 and Knot 3.2 answer (the differential suite compares them)
+    query = dns.message.make_query("example.org.", rdtype, use_edns=0, want_dnssec=do)
+    resp = dns.message.from_wire(ask(query) or b"")
+    assert resp.rcode() == dns.rcode.REFUSED
+    assert [opt.to_text() for opt in resp.options] == ["EDE 20 (Not Authoritative)"]
+    assert bool(resp.ednsflags & dns.flags.DO) == do
+    assert resp.payload == da.EDNS_PAYLOAD
+    plain = dns.message.from_wire(ask(dns.message.make_query("example.org.", "A")) or b"")
+    assert plain.edns == -1  # no EDNS asked, none answered
+
+
 def test_edns_echo_and_do_bit() -> None:
     query = dns.message.make_query(
         "www.example.net.", "A", use_edns=0, payload=4096, want_dnssec=True

@@ -61,6 +61,11 @@ MAX_TCP_SIZE = 65535
 _OPT = b"\x00\x00\x29" + struct.pack(">H", EDNS_PAYLOAD) + b"\x00\x00\x00\x00\x00\x00"
 # The same with DO set: RFC 3225 §3 says the DO bit is copied into the response.
 _OPT_DO = b"\x00\x00\x29" + struct.pack(">H", EDNS_PAYLOAD) + b"\x00\x00\x80\x00\x00\x00"
+# RFC 8914 §4.21: REFUSED for a name in no served zone says why, as NSD and Knot
+# do: an EDE option (code 15, length 2) with INFO-CODE 20 "Not Authoritative".
+_EDE_NOT_AUTH = b"\x00\x0f\x00\x02\x00\x14"
+_OPT_REFUSED = _OPT[:-2] + struct.pack(">H", len(_EDE_NOT_AUTH)) + _EDE_NOT_AUTH
+_OPT_DO_REFUSED = _OPT_DO[:-2] + struct.pack(">H", len(_EDE_NOT_AUTH)) + _EDE_NOT_AUTH
 _FAST_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00"  # QDCOUNT=1, AN=NS=0, ARCOUNT high byte 0
 _CLASS_IN = b"\x00\x01"
 _IN_AND_OPT = b"\x00\x01\x00\x00\x29"  # class IN, then an OPT RR's root owner and type
@@ -219,6 +224,8 @@ def respond(
                 if ans is None:
                     return _respond_slow(query, tcp, answers, resolve)
                 opt = _OPT_DO if query[qend + 11] & 0x80 else _OPT
+                if ans is REFUSED:
+                    opt = _OPT_DO_REFUSED if opt is _OPT_DO else _OPT_REFUSED
                 idx = 4 | (query[2] & 1) | ((query[3] & 0x10) >> 3)
                 resp = query[:2] + ans[0][idx] + query[12 : qend + 4] + ans[1] + opt
                 size = (query[qend + 7] << 8) | query[qend + 8]
@@ -316,7 +323,11 @@ def _respond_slow(
     ans = answers.get(name + struct.pack(">H", qtype)) or resolve(name, offsets, qtype) or REFUSED
     opt = b""
     if msg.edns == 0:
-        opt = _OPT_DO if msg.ednsflags & dns.flags.DO else _OPT
+        do = msg.ednsflags & dns.flags.DO
+        if ans is REFUSED:
+            opt = _OPT_DO_REFUSED if do else _OPT_REFUSED
+        else:
+            opt = _OPT_DO if do else _OPT
     idx = (1 if msg.flags & dns.flags.RD else 0) | (2 if msg.flags & dns.flags.CD else 0)
     idx |= 4 if opt else 0
     qwire = wire + struct.pack(">HH", qtype, dns.rdataclass.IN)
