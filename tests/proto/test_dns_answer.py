@@ -79,11 +79,15 @@ def test_letter_case_of_the_question_is_kept() -> None:
     assert parsed.answer[0][0].address == "192.0.2.1"
 
 
-def test_cd_bit_is_copied() -> None:
-    query = dns.message.make_query("www.example.net.", "A")
-    query.flags |= dns.flags.CD
-    resp = dns.message.from_wire(ask(query) or b"")
-    assert resp.flags & dns.flags.CD
+@pytest.mark.parametrize("edns", [-1, 0])
+def test_cd_bit_is_cleared_and_rd_copied(edns: int) -> None:
+    # RFC 4035 §3.1.6: an authoritative server SHOULD clear CD (NSD and Knot do; the
+    # differential suite compares them); RFC 1035 §4.1.1: RD is copied
+    for name in ("www.example.net.", "WWW.example.net.", "nope.example.net."):  # every path
+        query = dns.message.make_query(name, "A", use_edns=edns)
+        query.flags = dns.flags.CD | dns.flags.RD
+        resp = dns.message.from_wire(ask(query) or b"")
+        assert resp.flags & (dns.flags.CD | dns.flags.RD) == dns.flags.RD, name
 
 
 def test_negative_answer_points_at_the_origin_in_the_question() -> None:

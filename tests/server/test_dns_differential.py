@@ -11,9 +11,9 @@ is served at once by
 - Knot 3.2 (``knotd``, default semantic checks).
 
 Every query of :data:`QUERIES` (names x types, NXDOMAIN names, names below wildcards, the
-delegation and below it; without EDNS, with EDNS, with DO; RD clear and set; lower and 0x20 mixed
-case) goes to each server over UDP and over TCP with dnspython. :func:`comparable` turns a
-response into the value compared: rcode, header flags (AA, TC, RD ...), EDNS (version, DO,
+delegation and below it; without EDNS, with EDNS, with DO; RD and CD clear and set; lower and
+0x20 mixed case) goes to each server over UDP and over TCP with dnspython. :func:`comparable`
+turns a response into the value compared: rcode, header flags (AA, TC, RD ...), EDNS (version, DO,
 payload, options such as Extended DNS Errors), the question as echoed, and the answer, authority
 and additional sections as sets of RRsets with their TTLs. The question and every owner name
 keep their letter case: NSD echoes the query's 0x20 case in the question and, by compressing
@@ -168,12 +168,12 @@ class Query:
     rdtype: str
     edns: int  # -1 without EDNS, 0 with EDNS version 0
     do: bool
-    rd: bool
+    flags: int  # RD, CD: resolvers ask authorities with RD clear; validators may set CD
     tcp: bool
 
     def message(self) -> dns.message.Message:
         msg = dns.message.make_query(self.name, self.rdtype)
-        msg.flags = dns.flags.RD if self.rd else 0  # resolvers ask authorities with RD clear
+        msg.flags = self.flags
         msg.use_edns(self.edns, dns.flags.DO if self.do else 0, payload=1232)
         return msg
 
@@ -182,7 +182,7 @@ class Query:
 
     def __str__(self) -> str:
         how = ["TCP" if self.tcp else "UDP", *(["EDNS"] if self.edns >= 0 else [])]
-        how += [flag for flag, on in (("DO", self.do), ("RD", self.rd)) if on]
+        how += ["DO"] * self.do + dns.flags.to_text(self.flags).split()
         return f"{self.name} {self.rdtype} ({' '.join(how)})"
 
 
@@ -195,10 +195,11 @@ def _queries() -> list[Query]:
         edns, do = EDNS_VARIANTS[i % 3]
         if (i // 3) % 2:  # 0x20 (draft-vixie-dnsext-dns0x20): each letter's case at random
             name = "".join(c.upper() if rng.random() < 0.5 else c for c in name)
-        out += [Query(name, rdtype, edns, do, i % 5 == 4, tcp) for tcp in (False, True)]
+        flags = (dns.flags.RD if i % 5 == 4 else 0) | (dns.flags.CD if i % 7 == 6 else 0)
+        out += [Query(name, rdtype, edns, do, flags, tcp) for tcp in (False, True)]
     for name, rdtype in EXTRA:
         for edns, do in EDNS_VARIANTS:
-            out += [Query(name, rdtype, edns, do, False, tcp) for tcp in (False, True)]
+            out += [Query(name, rdtype, edns, do, 0, tcp) for tcp in (False, True)]
     return out
 
 
@@ -410,7 +411,7 @@ def test_every_record_of_the_file_is_served_as_written(homeport: Homeport) -> No
     port = homeport.server.dns[1]
     served = 0
     for name, rdataset in zone.iterate_rdatasets():
-        query = Query(name.to_text(), dns.rdatatype.to_text(rdataset.rdtype), 0, False, False, True)
+        query = Query(name.to_text(), dns.rdatatype.to_text(rdataset.rdtype), 0, False, 0, True)
         reply = ask(query, port)
         if name.is_subdomain(cut):  # the delegation's NS and glue: a referral carries them
             section = reply.authority if rdataset.rdtype == dns.rdatatype.NS else reply.additional

@@ -6,7 +6,7 @@ offset 12, where the question name starts, so one pre-rendered answer serves
 every query for that (name, type) whatever the query's ID, RD/CD bits or the
 letter case of its name (0x20 randomisation): the response is
 
-    query ID + flags (RD, CD copied) + counts + the query's own question + body [+ OPT]
+    query ID + flags (RD copied, CD clear) + counts + the query's own question + body [+ OPT]
 
 The hot path (:func:`respond`) checks the header with two slice compares, finds
 the end of the question name and looks the lower-cased name + type up in a
@@ -37,7 +37,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-# Eight header variants per answer, indexed by RD | CD << 1 | EDNS << 2.
+# Four header variants per answer, indexed by RD | EDNS << 1. CD is never set:
+# RFC 4035 §3.1.6, an authoritative server SHOULD clear it (NSD and Knot do).
 Headers = tuple[bytes, ...]
 Answer = tuple[Headers, bytes]
 # resolve(lower-case wire name, label offsets, qtype) -> Answer, or None = not ours (REFUSED).
@@ -76,11 +77,11 @@ _MAX_NAME = 255  # RFC 1035 §2.3.4
 
 @functools.lru_cache(maxsize=4096)
 def make_headers(flags: int, an: int, ns: int, ar: int) -> Headers:
-    """The eight header variants (minus ID) for a response with these flags and counts."""
+    """The four header variants (minus ID) for a response with these flags and counts."""
     out = []
-    for idx in range(8):
-        f = flags | (RD if idx & 1 else 0) | (CD if idx & 2 else 0)
-        out.append(struct.pack(">HHHHH", f, 1, an, ns, ar + (1 if idx & 4 else 0)))
+    for idx in range(4):
+        f = flags | (RD if idx & 1 else 0)
+        out.append(struct.pack(">HHHHH", f, 1, an, ns, ar + (1 if idx & 2 else 0)))
     return tuple(out)
 
 
@@ -204,7 +205,7 @@ def respond(
                 ans = answers.get(query[12 : qend + 2]) or _lookup(query, qend, answers, resolve)
                 if ans is None:
                     return _respond_slow(query, tcp, answers, resolve)
-                resp = query[:2] + ans[0][(query[2] & 1) | ((query[3] & 0x10) >> 3)]
+                resp = query[:2] + ans[0][query[2] & 1]
                 resp += query[12:] + ans[1]
                 if len(resp) > MIN_UDP_SIZE and (not tcp or len(resp) > MAX_TCP_SIZE):
                     return _truncated(resp, qend + 4, b"")
@@ -226,8 +227,7 @@ def respond(
                 opt = _OPT_DO if query[qend + 11] & 0x80 else _OPT
                 if ans is REFUSED:
                     opt = _OPT_DO_REFUSED if opt is _OPT_DO else _OPT_REFUSED
-                idx = 4 | (query[2] & 1) | ((query[3] & 0x10) >> 3)
-                resp = query[:2] + ans[0][idx] + query[12 : qend + 4] + ans[1] + opt
+                resp = query[:2] + ans[0][2 | (query[2] & 1)] + query[12 : qend + 4] + ans[1] + opt
                 size = (query[qend + 7] << 8) | query[qend + 8]
                 limit = MAX_TCP_SIZE if tcp else min(max(size, MIN_UDP_SIZE), EDNS_PAYLOAD)
                 if len(resp) > limit:
@@ -328,8 +328,7 @@ def _respond_slow(
             opt = _OPT_DO_REFUSED if do else _OPT_REFUSED
         else:
             opt = _OPT_DO if do else _OPT
-    idx = (1 if msg.flags & dns.flags.RD else 0) | (2 if msg.flags & dns.flags.CD else 0)
-    idx |= 4 if opt else 0
+    idx = (1 if msg.flags & dns.flags.RD else 0) | (2 if opt else 0)
     qwire = wire + struct.pack(">HH", qtype, dns.rdataclass.IN)
     resp = query[:2] + ans[0][idx] + qwire + ans[1] + opt
     if len(resp) > limit:
