@@ -294,9 +294,9 @@ def _at_node(
 ) -> Answer:
     stored = node.rrsets
     if qtype == _ANY:
-        chosen = _SOA if apex else _any_choice(stored)
-        if chosen == _SOA and apex:
+        if apex:  # see _any_choice
             return render(qname, qtype, QR | AA, [zone.soa_rrset()])
+        chosen = _any_choice(stored)
         if chosen is not None:
             return render(qname, qtype, QR | AA, [rrset(qname, chosen, stored[chosen])])
     elif qtype in stored:
