@@ -80,3 +80,15 @@ def test_a_zone_model_that_drops_a_record_is_caught(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(zone_model, "build_zone", lossy)
     result = check_import(ORIGIN, SOA, [*BASE, r("home", "A", "203.0.113.7")])
     assert result == Refused(2, "would not be served as read (a homeport bug: please report it)")
+
+
+def test_a_zone_model_that_adds_a_record_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = zone_model.build_zone
+
+    def padded(origin: str, soa: Soa, records: list[Record]) -> zone_model.ZoneState:
+        return real(origin, soa, [*records, r("extra", "A", "192.0.2.99")])
+
+    monkeypatch.setattr(zone_model, "build_zone", padded)
+    result = check_import(ORIGIN, SOA, BASE)
+    assert isinstance(result, Refused)
+    assert (result.index, "the zone would hold records") == (None, result.reason[:27])

@@ -10,9 +10,9 @@ most of them with a warning, or keep the data and never serve it:
 
 :func:`check_import` refuses the first such record, naming it (the caller
 knows its line). Otherwise it builds the zone exactly as the server will
-(:func:`homeport.core.zone.build_zone`) and checks that it holds every record
-read, byte for byte with its TTL, and nothing else. Duplicates are not losses:
-an RRset is a set (RFC 2181 §5), and they are counted.
+(:func:`homeport.core.zone.build_zone`) and checks that it holds every RRset
+read, with its TTL and all its distinct records, and nothing else. Duplicates
+are not losses: an RRset is a set (RFC 2181 §5), and they are counted.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ _DS = dns.rdatatype.DS
 _BESIDE_CNAME = frozenset({dns.rdatatype.RRSIG, dns.rdatatype.NSEC})
 _GLUE = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA})
 
-# (owner wire name, type, RDATA wire form): one record as the zone stores it.
-Key = tuple[bytes, int, bytes]
+# (owner wire name, type, RDATA text): one record.
+Key = tuple[bytes, int, str]
 
 
 @dataclass(frozen=True)
@@ -53,37 +53,48 @@ class Checked:
 class Refused:
     """Record ``index`` would not be served as read; ``other`` is the record it conflicts with."""
 
-    index: int
+    index: int | None  # None: no one record is to blame
     reason: str
     other: int | None = None
 
 
 def check_import(origin: str, soa: Soa, records: Sequence[Record]) -> Checked | Refused:
-    """Whether serving ``records`` (the SOA aside) as zone ``origin`` keeps every one of them."""
+    """Whether serving ``records`` (the SOA aside) as zone ``origin`` keeps every one of them.
+
+    ``records`` are a master file's, as :mod:`homeport.server.zonefile` reads them: their
+    RDATA in dnspython's canonical presentation form, so equal texts are equal records.
+    """
     origin_name = dns.name.from_text(origin)
-    keys: dict[Key, tuple[int, int]] = {}  # -> (index of the first, TTL)
-    rrsets: dict[tuple[bytes, int], tuple[int, int]] = {}  # -> (index of the first, TTL)
+    types_by_text: dict[str, int] = {}
+    seen: set[Key] = set()
+    rrsets: dict[tuple[bytes, int], list[int]] = {}  # -> [index of the first, TTL, distinct]
     names: dict[bytes, dict[int, int]] = {}  # owner -> type -> index of the first
-    duplicates = 0
     for i, rec in enumerate(records):
-        try:
-            key, ttl = _parse(rec, origin_name)
-        except ConfigError as exc:
-            return Refused(i, str(exc))
-        wire, rdtype, _ = key
+        name, wire = zone_model.wire_name(rec.name)
+        if not name.is_subdomain(origin_name):
+            return Refused(i, f"{rec.name} is outside the zone {origin}")
+        rdtype = types_by_text.get(rec.rdtype)
+        if rdtype is None:
+            try:
+                rdtype = types_by_text[rec.rdtype] = dns.rdatatype.from_text(rec.rdtype)
+            except Exception:
+                return Refused(i, f"unknown record type {rec.rdtype!r}")
         if rdtype == dns.rdatatype.DNAME:
             return Refused(
                 i, f"DNAME at {rec.name} is not supported (names below it are not rewritten)"
             )
-        first, first_ttl = rrsets.setdefault((wire, rdtype), (i, ttl))
-        if ttl != first_ttl:
+        key = (wire, rdtype, rec.rdata)
+        stats = rrsets.setdefault((wire, rdtype), [i, rec.ttl, 0])
+        if rec.ttl != stats[1]:
             return Refused(
-                i, f"TTL {ttl} differs from {first_ttl} in the same RRset (RFC 2181 §5.2)", first
+                i,
+                f"TTL {rec.ttl} differs from {stats[1]} in the same RRset (RFC 2181 §5.2)",
+                stats[0],
             )
         types = names.setdefault(wire, {})
         if rdtype not in _BESIDE_CNAME:
-            if rdtype == _CNAME and first != i and key not in keys:
-                return Refused(i, f"a second CNAME at {rec.name} (RFC 2181 §10.1)", first)
+            if rdtype == _CNAME and stats[0] != i and key not in seen:
+                return Refused(i, f"a second CNAME at {rec.name} (RFC 2181 §10.1)", stats[0])
             others = [
                 j
                 for t, j in types.items()
@@ -94,26 +105,27 @@ def check_import(origin: str, soa: Soa, records: Sequence[Record]) -> Checked | 
                     i, f"CNAME and other data at {rec.name} (RFC 1034 §3.6.2)", min(others)
                 )
         types.setdefault(rdtype, i)
-        if key in keys:
-            duplicates += 1
-        else:
-            keys[key] = (i, ttl)
+        if key not in seen:
+            seen.add(key)
+            stats[2] += 1
     refused = _occluded(records, names, origin_name)
     if refused is not None:
         return refused
-    return _compare(keys, zone_model.build_zone(origin, soa, records), len(records), duplicates)
-
-
-def _parse(rec: Record, origin: dns.name.Name) -> tuple[Key, int]:
-    name, wire = zone_model.wire_name(rec.name)
-    if not name.is_subdomain(origin):
-        raise ConfigError(f"{rec.name} is outside the zone {origin}")
     try:
-        rdtype = dns.rdatatype.from_text(rec.rdtype)
-    except Exception as exc:
-        raise ConfigError(f"unknown record type {rec.rdtype!r} at {rec.name}") from exc
-    ttl, rdatas = zone_model.parse_rrset(rdtype, [rec], origin)
-    return (wire, rdtype, rdatas[0]), ttl
+        zone = zone_model.build_zone(origin, soa, records)
+    except ConfigError as exc:
+        return Refused(_first_bad(records, origin_name), str(exc))
+    return _compare(rrsets, zone, len(records) - len(seen))
+
+
+def _first_bad(records: Sequence[Record], origin: dns.name.Name) -> int:
+    """The index of the first record whose data does not parse."""
+    for i, rec in enumerate(records):
+        try:
+            zone_model.parse_rrset(dns.rdatatype.from_text(rec.rdtype), [rec], origin)
+        except ConfigError:
+            return i
+    return len(records) - 1
 
 
 def _occluded(
@@ -155,16 +167,17 @@ def _cut_above(wire: bytes, cuts: dict[bytes, int], origin: bytes) -> bytes | No
 
 
 def _compare(
-    keys: dict[Key, tuple[int, int]], zone: ZoneState, count: int, duplicates: int
+    rrsets: dict[tuple[bytes, int], list[int]], zone: ZoneState, duplicates: int
 ) -> Checked | Refused:
-    stored: dict[Key, int] = {}
-    for wire, node in zone.names.items():
-        for rdtype, (ttl, rdatas) in node.rrsets.items():
-            for rdata in rdatas:
-                stored[(wire, rdtype, rdata)] = ttl
-    for key, (index, ttl) in keys.items():
-        if stored.get(key) != ttl:
+    """Every RRset read is in the zone, with its TTL and all its distinct records, and no other."""
+    served = 0
+    for (wire, rdtype), (index, ttl, count) in rrsets.items():
+        node = zone.names.get(wire)
+        stored = node.rrsets.get(rdtype) if node is not None else None
+        if stored is None or stored[0] != ttl or len(stored[1]) != count:
             return Refused(index, "would not be served as read (a homeport bug: please report it)")
-    if len(stored) != len(keys):
-        return Refused(count - 1, "the zone would hold records the file does not have (a bug)")
-    return Checked(len(keys), duplicates)
+        served += count
+    held = sum(len(rdatas) for node in zone.names.values() for _, rdatas in node.rrsets.values())
+    if held != served:
+        return Refused(None, "the zone would hold records the file does not have (a homeport bug)")
+    return Checked(served, duplicates)

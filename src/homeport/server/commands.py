@@ -330,7 +330,8 @@ def zone_import(zonefile: Path, zone_name: str, ttl: int, data: Path | None, as_
     checked = check_import(origin, soa, records)
     if isinstance(checked, Refused):
         also = f" (see line {parsed.lines[checked.other]})" if checked.other is not None else ""
-        raise ConfigError(f"{parsed.where(checked.index)}: {checked.reason}{also}")
+        where = parsed.filename if checked.index is None else parsed.where(checked.index)
+        raise ConfigError(f"{where}: {checked.reason}{also}")
     count = with_store(
         _data(data),
         lambda s: s.import_zone(
