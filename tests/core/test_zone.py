@@ -67,6 +67,32 @@ def test_empty_non_terminal_comes_and_goes() -> None:
     assert ask(cat, "b.example.net.").rcode() == dns.rcode.NOERROR
 
 
+def test_names_defined_after_their_descendants_keep_their_records() -> None:
+    # issue 9: "_acme-challenge.home" first made "home" an empty node that hid home's A
+    cat = Catalog()
+    cat.load_zone(
+        "example.net.",
+        SOA,
+        [
+            rec("_acme-challenge.home.example.net.", "TXT", '"x"'),
+            rec("x.y.late.example.net.", "A", "192.0.2.31"),
+            rec("example.net.", "NS", "ns1.example.net."),
+            rec("home.example.net.", "A", "203.0.113.7"),
+            rec("y.late.example.net.", "TXT", '"y"'),
+            rec("late.example.net.", "A", "192.0.2.30"),
+        ],
+    )
+    assert values(ask(cat, "home.example.net.")) == ["203.0.113.7"]
+    assert values(ask(cat, "y.late.example.net.", "TXT")) == ['"y"']
+    assert values(ask(cat, "late.example.net.")) == ["192.0.2.30"]
+    assert values(ask(cat, "_acme-challenge.home.example.net.", "TXT")) == ['"x"']
+    # and the ancestors still count their descendants: removing one leaves the name
+    cat.replace_name("example.net.", "_acme-challenge.home.example.net.", [], 2)
+    assert values(ask(cat, "home.example.net.")) == ["203.0.113.7"]
+    cat.replace_name("example.net.", "home.example.net.", [], 3)
+    assert ask(cat, "home.example.net.").rcode() == dns.rcode.NXDOMAIN
+
+
 def test_replace_name_changes_answers_and_serial() -> None:
     cat = catalog()
     cache = cat.packet_cache()
@@ -163,6 +189,45 @@ def test_cnames() -> None:
     assert values(ask(cat, "c1.example.net.", "CNAME")) == ["c2.example.net."]
 
 
+def test_a_cname_to_the_apex_answers_the_soa() -> None:
+    # issue 9 item 3: RFC 1034 §4.3.2 step 3a follows the chain for every type but CNAME
+    cat = catalog(
+        rec("www.example.net.", "CNAME", "example.net."),
+        rec("alias.example.net.", "CNAME", "www.example.net."),
+    )
+    for name in ("www.example.net.", "alias.example.net."):
+        r = ask(cat, name, "SOA")
+        assert (r.rcode(), r.authority) == (dns.rcode.NOERROR, [])
+        assert r.answer[-1].rdtype == dns.rdatatype.SOA
+        assert r.answer[-1].name.to_text() == "example.net."
+        assert r.answer[-1][0].serial == 1
+        assert r.answer[-1].ttl == 300  # the SOA's own TTL, not the negative one
+
+
+def test_a_cname_chain_looks_its_targets_up_as_queries() -> None:
+    # found by the differential suite: NSD answers each target as step 3 would for a query
+    cat = catalog(
+        rec("*.w.example.net.", "A", "192.0.2.99"),
+        rec("towild.example.net.", "CNAME", "foo.w.example.net."),
+        rec("sub.example.net.", "NS", "ns.sub.example.net."),
+        rec("ns.sub.example.net.", "A", "192.0.2.7"),
+        rec("todeleg.example.net.", "CNAME", "www.sub.example.net."),
+        rec("toapex.example.net.", "CNAME", "example.net."),
+    )
+    r = ask(cat, "towild.example.net.")  # RFC 4592 §3.3.1: the wildcard answers the target
+    assert (r.rcode(), values(r)) == (dns.rcode.NOERROR, ["foo.w.example.net.", "192.0.2.99"])
+    assert r.answer[1].name.to_text() == "foo.w.example.net."
+    r = ask(cat, "todeleg.example.net.", "AAAA")  # the target is below a cut: its referral
+    assert (r.rcode(), values(r)) == (dns.rcode.NOERROR, ["www.sub.example.net."])
+    assert [rrset.to_text() for rrset in r.authority] == [
+        "sub.example.net. 60 IN NS ns.sub.example.net."
+    ]
+    assert r.additional[0].to_text() == "ns.sub.example.net. 60 IN A 192.0.2.7"
+    r = ask(cat, "toapex.example.net.", "NS")  # the apex NS RRset comes with its glue
+    assert values(r) == ["example.net.", "ns1.example.net."]
+    assert r.additional[0].to_text() == "ns1.example.net. 60 IN A 192.0.2.53"
+
+
 def test_delegation() -> None:
     cat = catalog(
         rec("sub.example.net.", "NS", "ns.sub.example.net."),
@@ -205,8 +270,30 @@ def test_any_and_ttl() -> None:
     )
     r = ask(cat, "m.example.net.")
     assert r.answer[0].ttl == 30  # RFC 2181 §5.2: one TTL per RRset
-    r = ask(cat, "example.net.", "ANY")
-    assert {rrset.rdtype for rrset in r.answer} == {dns.rdatatype.NS, dns.rdatatype.SOA}
+
+
+def test_any_gets_one_rrset_as_from_nsd() -> None:
+    # RFC 8482 §4.1; the choice is NSD's (the differential suite compares it)
+    cat = catalog(
+        rec("m.example.net.", "TXT", '"t"'),
+        rec("m.example.net.", "AAAA", "2001:db8::5"),
+        rec("m.example.net.", "A", "192.0.2.5"),
+        rec("t.example.net.", "TXT", '"t"'),
+        rec("t.example.net.", "CAA", '0 issue "ca.example"'),
+        rec("*.w.example.net.", "MX", "10 mail.example.net."),
+    )
+    for name, rdtype in [
+        ("example.net.", "SOA"),  # the apex: its SOA
+        ("m.example.net.", "AAAA"),  # the first address RRset
+        ("t.example.net.", "CAA"),  # else the last one
+        ("x.w.example.net.", "MX"),  # a wildcard's, owned by the question name
+        ("www.example.net.", "A"),
+    ]:
+        r = ask(cat, name, "ANY")
+        assert [(rrset.name.to_text(), rrset.rdtype) for rrset in r.answer] == [
+            (name, dns.rdatatype.from_text(rdtype))
+        ]
+    assert ask(cat, "b.example.net.", "ANY").answer == []  # an empty non-terminal: NODATA
 
 
 def test_answers_stay_consistent_under_concurrent_changes() -> None:

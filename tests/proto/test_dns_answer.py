@@ -79,11 +79,15 @@ def test_letter_case_of_the_question_is_kept() -> None:
     assert parsed.answer[0][0].address == "192.0.2.1"
 
 
-def test_cd_bit_is_copied() -> None:
-    query = dns.message.make_query("www.example.net.", "A")
-    query.flags |= dns.flags.CD
-    resp = dns.message.from_wire(ask(query) or b"")
-    assert resp.flags & dns.flags.CD
+@pytest.mark.parametrize("edns", [-1, 0])
+def test_cd_bit_is_cleared_and_rd_copied(edns: int) -> None:
+    # RFC 4035 §3.1.6: an authoritative server SHOULD clear CD (NSD and Knot do; the
+    # differential suite compares them); RFC 1035 §4.1.1: RD is copied
+    for name in ("www.example.net.", "WWW.example.net.", "nope.example.net."):  # every path
+        query = dns.message.make_query(name, "A", use_edns=edns)
+        query.flags = dns.flags.CD | dns.flags.RD
+        resp = dns.message.from_wire(ask(query) or b"")
+        assert resp.flags & (dns.flags.CD | dns.flags.RD) == dns.flags.RD, name
 
 
 def test_negative_answer_points_at_the_origin_in_the_question() -> None:
@@ -103,6 +107,20 @@ def test_refused_outside_the_zone() -> None:
     resp = dns.message.from_wire(ask(dns.message.make_query("example.org.", "A")) or b"")
     assert resp.rcode() == dns.rcode.REFUSED
     assert not resp.flags & (dns.flags.AA | dns.flags.RA)
+
+
+@pytest.mark.parametrize("do", [False, True])
+@pytest.mark.parametrize("rdtype", ["A", "ANY"])  # the fast path, the slow path
+def test_refused_says_not_authoritative_with_edns(do: bool, rdtype: str) -> None:
+    # RFC 8914 §4.21, as NSD 4.6 and Knot 3.2 answer (the differential suite compares them)
+    query = dns.message.make_query("example.org.", rdtype, use_edns=0, want_dnssec=do)
+    resp = dns.message.from_wire(ask(query) or b"")
+    assert resp.rcode() == dns.rcode.REFUSED
+    assert [opt.to_text() for opt in resp.options] == ["EDE 20 (Not Authoritative)"]
+    assert bool(resp.ednsflags & dns.flags.DO) == do
+    assert resp.payload == da.EDNS_PAYLOAD
+    plain = dns.message.from_wire(ask(dns.message.make_query("example.org.", "A")) or b"")
+    assert plain.edns == -1  # no EDNS asked, none answered
 
 
 def test_edns_echo_and_do_bit() -> None:

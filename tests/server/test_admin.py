@@ -129,6 +129,62 @@ def test_zone_import_is_served_without_restart(server: ServerProc, tmp_path: Pat
     assert server.dig("txt.imported.example", "TXT") == ['"hello world"']
 
 
+DESCENDANTS_FIRST = """$ORIGIN late.example.
+$TTL 300
+@   IN SOA ns1 hostmaster 2024010101 3600 600 1209600 60
+    IN NS  ns1
+_acme-challenge.home IN TXT "x"
+home                 IN A   203.0.113.7
+x.y.deep             IN A   192.0.2.31
+deep                 IN AAAA 2001:db8::30
+ns1 IN A   192.0.2.53
+"""
+
+
+def test_zone_import_keeps_names_defined_after_their_descendants(
+    server: ServerProc, tmp_path: Path
+) -> None:
+    # issue 9: imported without a word, then "home A" was NODATA
+    zonefile = tmp_path / "late.zone"
+    zonefile.write_text(DESCENDANTS_FIRST)
+    out = server.admin_json("zone", "import", str(zonefile), "--zone", "late.example")
+    assert out == {**out, "records": 6, "served": 6, "duplicates": 0}
+    deadline = time.monotonic() + 5
+    while not server.dig("ns1.late.example") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.dig("home.late.example") == ["203.0.113.7"]
+    assert server.dig("_acme-challenge.home.late.example", "TXT") == ['"x"']
+    assert server.dig("deep.late.example", "AAAA") == ["2001:db8::30"]
+    assert server.dig("x.y.deep.late.example") == ["192.0.2.31"]
+
+
+def test_zone_import_refuses_what_it_would_not_serve(server: ServerProc, tmp_path: Path) -> None:
+    zonefile = tmp_path / "bad.zone"
+    zonefile.write_text(DESCENDANTS_FIRST + "home IN CNAME ns1\n")
+    result = server.admin("zone", "import", str(zonefile), "--zone", "late.example")
+    assert result.returncode != 0
+    assert result.stderr == (
+        f"homeport: error: {zonefile}:10: CNAME and other data at home.late.example."
+        " (RFC 1034 §3.6.2) (see line 6)\n"
+    )
+    assert server.dig("home.late.example") == []  # nothing was imported
+
+
+def test_cname_to_the_apex_answers_the_soa_over_udp_and_tcp(
+    server: ServerProc, tmp_path: Path
+) -> None:
+    # issue 9 item 3: NSD and BIND put the apex SOA in the answer, after the CNAME
+    zonefile = tmp_path / "late.zone"
+    zonefile.write_text(DESCENDANTS_FIRST + "www IN CNAME @\n")
+    assert server.admin("zone", "import", str(zonefile), "--zone", "late.example").returncode == 0
+    deadline = time.monotonic() + 5
+    while not server.dig("ns1.late.example") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    soa = "ns1.late.example. hostmaster.late.example. 2024010101 3600 600 1209600 60"
+    for transport in ((), ("+tcp",)):
+        assert server.dig("www.late.example", "SOA", *transport) == sorted(["late.example.", soa])
+
+
 def test_restart_serves_what_was_acknowledged(data_dir: Path) -> None:
     assert admin(data_dir, "zone", "add", "dyn.example.net")[0] == 0
     srv = start_server(data_dir, "--limits", "off")

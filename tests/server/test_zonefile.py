@@ -8,7 +8,7 @@ import pytest
 
 from homeport.core.zone import Catalog, Record
 from homeport.errors import ConfigError
-from homeport.server.zonefile import parse_zone, read_zone_file
+from homeport.server.zonefile import parse_zone, parse_zone_file, read_zone_file
 
 BIND_STYLE = """\
 $ORIGIN example.net.
@@ -87,17 +87,55 @@ def test_errors_are_one_line_with_the_place(text: str, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_generate_out_of_zone_and_no_origin() -> None:
+def test_generate_and_no_origin() -> None:
     text = (
         "$ORIGIN gen.example.\n$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n"
-        "$GENERATE 1-3 h$ A 10.0.0.$\nwww.example.org. A 192.0.2.1\n"
+        "$GENERATE 1-3 h$ A 10.0.0.$\n"
     )
     soa, records = parse_zone(text)
     assert soa.mname == "ns1.gen.example."
     assert Record("h3.gen.example.", "A", 60, "10.0.0.3") in records
-    assert len(records) == 4  # NS + 3 generated; out-of-zone data is skipped (as BIND does)
+    assert len(records) == 4  # NS + 3 generated
     with pytest.raises(ConfigError, match="no zone origin"):
         parse_zone("$TTL 60\n")
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["www.example.org. A 192.0.2.1", "$GENERATE 1-3 h$.example.org. A 10.0.0.$"],
+)
+def test_data_outside_the_zone_is_refused_with_its_line(line: str) -> None:
+    # dnspython's reader skips it silently (BIND warns); NSD refuses the file, and so do we
+    text = (
+        f"$ORIGIN gen.example.\n$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n\n{line}\nok A 1.2.3.4\n"
+    )
+    with pytest.raises(ConfigError, match=r"^zone file:6: data outside the zone gen\.example\.$"):
+        parse_zone(text)
+
+
+def test_every_record_keeps_its_line() -> None:
+    text = (
+        "$ORIGIN l.example.\n"
+        "$TTL 60\n"
+        "@ SOA ns1 h (\n"
+        "    1 2 3 4 5 )\n"
+        "  NS ns1 ; line 5\n"
+        "\n"
+        "; a comment\n"
+        "ns1 A 192.0.2.1\n"
+        'txt TXT ( "one"\n'
+        '  "two" )\n'
+        "last A 192.0.2.2"
+    )
+    parsed = parse_zone_file(text)
+    assert [(r.name, r.rdtype) for r in parsed.records] == [
+        ("l.example.", "NS"),
+        ("ns1.l.example.", "A"),
+        ("txt.l.example.", "TXT"),
+        ("last.l.example.", "A"),
+    ]
+    assert parsed.lines == [5, 8, 9, 11]
+    assert parsed.where(2) == "zone file:9"
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ class Soa:
 
 
 @functools.lru_cache(maxsize=4096)  # replace_name sees the same few names again and again
-def _wire(name: str) -> tuple[dns.name.Name, bytes]:
+def wire_name(name: str) -> tuple[dns.name.Name, bytes]:
     try:
         parsed = dns.name.from_text(name)
     except Exception as exc:
@@ -81,7 +81,7 @@ def _group(zone: ZoneState, records: Iterable[Record]) -> dict[bytes, Node]:
     """Parse records into nodes keyed by wire name; errors name the record."""
     groups: dict[tuple[bytes, dns.rdatatype.RdataType], list[Record]] = {}
     for rec in records:
-        name, wire = _wire(rec.name)
+        name, wire = wire_name(rec.name)
         if not name.is_subdomain(zone.origin_name):
             raise ConfigError(f"{rec.name} is not in zone {zone.origin_name}")
         try:
@@ -96,11 +96,13 @@ def _group(zone: ZoneState, records: Iterable[Record]) -> dict[bytes, Node]:
         node = nodes.get(wire)
         if node is None:
             node = nodes[wire] = Node()
-        node.rrsets[rdtype] = _stored(rdtype, recs, zone.origin_name)
+        node.rrsets[rdtype] = parse_rrset(rdtype, recs, zone.origin_name)
     return nodes
 
 
-def _stored(rdtype: dns.rdatatype.RdataType, recs: list[Record], origin: dns.name.Name) -> Stored:
+def parse_rrset(
+    rdtype: dns.rdatatype.RdataType, recs: list[Record], origin: dns.name.Name
+) -> Stored:
     """Parse one RRset's records (dnspython validates) into its compact stored form."""
     # RFC 2181 §5.2: one TTL per RRset; differing TTLs are served as the lowest.
     ttl = min(rec.ttl for rec in recs)
@@ -126,6 +128,24 @@ def _stored(rdtype: dns.rdatatype.RdataType, recs: list[Record], origin: dns.nam
     return ttl, tuple(wires)
 
 
+def build_zone(origin: str, soa: Soa, records: Iterable[Record]) -> ZoneState:
+    """One zone's names and structure, built from its records (``records`` exclude the SOA)."""
+    _check_serial(soa.serial)
+    origin_name, origin_wire = wire_name(origin)
+    zone = ZoneState(origin_name, origin_wire, soa)
+    nodes = _group(zone, records)
+    nodes.setdefault(origin_wire, Node())
+    # Every name with data first, then the counts of its ancestors: a file may
+    # define a name after its descendants, and the empty node add_ancestors
+    # makes for it must never stand in for its records.
+    zone.names.update(nodes)
+    for wire, node in nodes.items():
+        if node.rrsets:
+            zone_render.add_ancestors(zone, wire)
+    zone_render.scan_structure(zone)
+    return zone
+
+
 class Catalog:
     """The served zones and their pre-rendered answers (the interface the server uses)."""
 
@@ -139,16 +159,8 @@ class Catalog:
 
     def load_zone(self, origin: str, soa: Soa, records: Iterable[Record]) -> None:
         """Add or replace a whole zone; ``records`` exclude the SOA."""
-        _check_serial(soa.serial)
-        origin_name, origin_wire = _wire(origin)
-        zone = ZoneState(origin_name, origin_wire, soa)
-        nodes = _group(zone, records)
-        nodes.setdefault(origin_wire, Node())
-        for wire, node in nodes.items():
-            zone.names.setdefault(wire, node)
-            if node.rrsets:
-                zone_render.add_ancestors(zone, wire)
-        zone_render.scan_structure(zone)
+        zone = build_zone(origin, soa, records)
+        origin_wire = zone.origin
         old = self._zones.get(origin_wire)
         if old is not None:
             self._withdraw(old)
@@ -159,7 +171,7 @@ class Catalog:
 
     def drop_zone(self, origin: str) -> None:
         """Stop serving a zone; a parent zone's names below it are served again."""
-        _, origin_wire = _wire(origin)
+        _, origin_wire = wire_name(origin)
         zone = self._zones.get(origin_wire)
         if zone is None:
             raise NotFoundError(f"zone {origin} is not served")
@@ -173,12 +185,12 @@ class Catalog:
     def replace_name(self, origin: str, name: str, records: Iterable[Record], serial: int) -> None:
         """Replace every RRset at ``name`` (none = the name goes) and set the SOA serial."""
         zone = self._zone(origin)
-        name_obj, wire = _wire(name)
+        name_obj, wire = wire_name(name)
         if not name_obj.is_subdomain(zone.origin_name):
             raise ConfigError(f"{name} is not in zone {zone.origin_name}")
         _check_serial(serial)
         recs = list(records)
-        if any(_wire(rec.name)[1] != wire for rec in recs):
+        if any(wire_name(rec.name)[1] != wire for rec in recs):
             raise ConfigError(f"replace_name({name}) got records of another name")
         new = _group(zone, recs).get(wire) or Node()
         try:
@@ -243,7 +255,7 @@ class Catalog:
     # --- internals ---
 
     def _zone(self, origin: str) -> ZoneState:
-        zone = self._zones.get(_wire(origin)[1])
+        zone = self._zones.get(wire_name(origin)[1])
         if zone is None:
             raise NotFoundError(f"zone {origin} is not served")
         return zone

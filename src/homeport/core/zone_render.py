@@ -26,6 +26,7 @@ from homeport.proto.dns_answer import (
     QR,
     Answer,
     NegativeTemplate,
+    label_offsets,
     name_wire,
     render,
     render_wires,
@@ -41,6 +42,12 @@ _SOA = dns.rdatatype.SOA
 _DS = dns.rdatatype.DS
 _ANY = dns.rdatatype.ANY
 _GLUE_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
+# RFC 8482 §4.1: ANY gets one RRset; these first (small, and what ANY was asked for) ...
+_ANY_PREFERRED = frozenset(
+    dns.rdatatype.RdataType.make(t) for t in ("A", "AAAA", "SOA", "MX", "PTR")
+)
+# ... these last (large, and useless without the RRsets they sign).
+_ANY_LAST = frozenset(dns.rdatatype.RdataType.make(t) for t in ("DNSKEY", "RRSIG", "NSEC"))
 # Longest CNAME chain followed inside a zone; BIND stops at 16, loops stop earlier.
 MAX_CNAME_CHAIN = 8
 _WILDCARD = b"\x01*"
@@ -243,19 +250,34 @@ def resolve(zone: ZoneState, name: bytes, offsets: list[int], zone_off: int, qty
     node = names.get(name)
     if node is not None:
         return _at_node(zone, _name(name), node, qtype, zone_off, name == zone.origin)
-    # RFC 4592 §4.1: the closest encloser's "*" child answers for names that do not exist.
+    star = _wildcard(zone, name, offsets, zone_off)
+    if star is not None:
+        # RFC 4592 §3.3.1: the star's RRsets, owned by the question name
+        return _at_node(zone, _name(name), star, qtype, zone_off)
+    return zone.negative.answer(zone_off, nxdomain=True)
+
+
+def _wildcard(zone: ZoneState, name: bytes, offsets: list[int], zone_off: int) -> Node | None:
+    """RFC 4592 §4.1: the closest encloser's "*" child answers for a name that does not exist."""
+    names = zone.names
     ancestors = [o for o in offsets[1:] if o <= zone_off]
     if zone_off not in ancestors:
         ancestors.append(zone_off)
     for off in ancestors:
         encloser = name[off:]
         if off == zone_off or encloser in names:
-            star = names.get(_WILDCARD + encloser)
-            if star is not None:
-                # RFC 4592 §3.3.1: the star's RRsets, owned by the question name
-                return _at_node(zone, _name(name), star, qtype, zone_off)
-            break
-    return zone.negative.answer(zone_off, nxdomain=True)
+            return names.get(_WILDCARD + encloser)
+    return None
+
+
+def _cut_at_or_above(zone: ZoneState, wire: bytes) -> bytes | None:
+    """The zone cut closest to the apex at or above an in-zone name (RFC 1034 §4.3.2 step 3b)."""
+    if not zone.cuts:
+        return None
+    for name in reversed([wire, *_ancestors(zone, wire)]):
+        if name in zone.cuts:
+            return name
+    return None
 
 
 def _name(wire: bytes) -> dns.name.Name:
@@ -272,11 +294,11 @@ def _at_node(
 ) -> Answer:
     stored = node.rrsets
     if qtype == _ANY:
-        # RFC 8482 allows a subset; a dynamic-DNS name has a handful of RRsets, so all.
-        rrsets = [rrset(qname, t, st) for t, st in stored.items()]
-        rrsets += [zone.soa_rrset()] if apex else []
-        if rrsets:
-            return render(qname, qtype, QR | AA, rrsets)
+        if apex:  # see _any_choice
+            return render(qname, qtype, QR | AA, [zone.soa_rrset()])
+        chosen = _any_choice(stored)
+        if chosen is not None:
+            return render(qname, qtype, QR | AA, [rrset(qname, chosen, stored[chosen])])
     elif qtype in stored:
         answer = rrset(qname, qtype, stored[qtype])
         additional = _glue(zone, answer) if apex and qtype == _NS else []
@@ -288,27 +310,64 @@ def _at_node(
     return zone.negative.answer(zone_off, nxdomain=False)
 
 
+def _any_choice(stored: dict[int, Stored]) -> int | None:
+    """The one RRset an ANY query gets (RFC 8482 §4.1), chosen as NSD chooses it.
+
+    The first address, MX or PTR RRset of the name (what ANY queries were sent
+    for), else its last other RRset, DNSSEC records last of all. At a zone
+    apex the caller answers the SOA, the RRset that comes first in a zone
+    (RFC 1035 §5.2) and NSD's choice there.
+    """
+    normal = dnssec = None
+    for rdtype in stored:
+        if rdtype in _ANY_PREFERRED:
+            return rdtype
+        if rdtype in _ANY_LAST:
+            dnssec = rdtype
+        else:
+            normal = rdtype
+    return normal if normal is not None else dnssec
+
+
 def _chase(zone: ZoneState, qname: dns.name.Name, qtype: int, cname: dns.rrset.RRset) -> Answer:
-    """RFC 1034 §4.3.2 step 3a: answer the CNAME and follow it while it stays in the zone."""
+    """RFC 1034 §4.3.2 step 3a: answer the CNAME and follow it while it stays in the zone.
+
+    Each target is looked up as a query for it would be (step 3 again): a
+    referral at a zone cut, the target's own RRset (the apex SOA included) or a
+    wildcard's, another CNAME, or a negative answer.
+    """
     answer = [cname]
     authority: list[dns.rrset.RRset] = []
+    additional: list[dns.rrset.RRset] = []
     rcode = dns.rcode.NOERROR
     seen = {qname}
     target = cname[0].target
     for _ in range(MAX_CNAME_CHAIN):
         if target in seen or not target.is_subdomain(zone.origin_name):
             break  # a loop, or another zone: the client follows from here
-        wire = target.to_wire().lower()
-        node = zone.names.get(wire)
-        if _under_cut(zone, wire):
+        wire = name_wire(target).lower()
+        cut = _cut_at_or_above(zone, wire)
+        if cut is not None and not (cut == wire and qtype == _DS):
+            ns = rrset(_name(cut), _NS, zone.names[cut].rrsets[_NS])
+            authority, additional = [ns], _glue(zone, ns)
             break
+        node = zone.names.get(wire)
+        if node is None:
+            offsets = label_offsets(wire) or []
+            node = _wildcard(zone, wire, offsets, len(wire) - len(zone.origin))
         if node is None:
             # RFC 6604 §3: the RCODE describes the last name in the chain.
             rcode = dns.rcode.NXDOMAIN
             authority = [zone.negative_soa()]
             break
+        apex = wire == zone.origin
         if qtype in node.rrsets:
             answer.append(rrset(target, qtype, node.rrsets[qtype]))
+            if apex and qtype == _NS:
+                additional = _glue(zone, answer[-1])
+            break
+        if apex and qtype == _SOA:
+            answer.append(zone.soa_rrset())
             break
         if _CNAME not in node.rrsets:
             authority = [zone.negative_soa()]
@@ -316,7 +375,7 @@ def _chase(zone: ZoneState, qname: dns.name.Name, qtype: int, cname: dns.rrset.R
         seen.add(target)
         answer.append(rrset(target, _CNAME, node.rrsets[_CNAME]))
         target = answer[-1][0].target
-    return render(qname, qtype, QR | AA | rcode, answer, authority)
+    return render(qname, qtype, QR | AA | rcode, answer, authority, additional)
 
 
 def _referral(zone: ZoneState, name: bytes, cut: bytes, qtype: int) -> Answer:

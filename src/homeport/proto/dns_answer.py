@@ -6,7 +6,7 @@ offset 12, where the question name starts, so one pre-rendered answer serves
 every query for that (name, type) whatever the query's ID, RD/CD bits or the
 letter case of its name (0x20 randomisation): the response is
 
-    query ID + flags (RD, CD copied) + counts + the query's own question + body [+ OPT]
+    query ID + flags (RD copied, CD clear) + counts + the query's own question + body [+ OPT]
 
 The hot path (:func:`respond`) checks the header with two slice compares, finds
 the end of the question name and looks the lower-cased name + type up in a
@@ -37,7 +37,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-# Eight header variants per answer, indexed by RD | CD << 1 | EDNS << 2.
+# Four header variants per answer, indexed by RD | EDNS << 1. CD is never set:
+# RFC 4035 §3.1.6, an authoritative server SHOULD clear it (NSD and Knot do).
 Headers = tuple[bytes, ...]
 Answer = tuple[Headers, bytes]
 # resolve(lower-case wire name, label offsets, qtype) -> Answer, or None = not ours (REFUSED).
@@ -61,6 +62,11 @@ MAX_TCP_SIZE = 65535
 _OPT = b"\x00\x00\x29" + struct.pack(">H", EDNS_PAYLOAD) + b"\x00\x00\x00\x00\x00\x00"
 # The same with DO set: RFC 3225 §3 says the DO bit is copied into the response.
 _OPT_DO = b"\x00\x00\x29" + struct.pack(">H", EDNS_PAYLOAD) + b"\x00\x00\x80\x00\x00\x00"
+# RFC 8914 §4.21: REFUSED for a name in no served zone says why, as NSD and Knot
+# do: an EDE option (code 15, length 2) with INFO-CODE 20 "Not Authoritative".
+_EDE_NOT_AUTH = b"\x00\x0f\x00\x02\x00\x14"
+_OPT_REFUSED = _OPT[:-2] + struct.pack(">H", len(_EDE_NOT_AUTH)) + _EDE_NOT_AUTH
+_OPT_DO_REFUSED = _OPT_DO[:-2] + struct.pack(">H", len(_EDE_NOT_AUTH)) + _EDE_NOT_AUTH
 _FAST_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00"  # QDCOUNT=1, AN=NS=0, ARCOUNT high byte 0
 _CLASS_IN = b"\x00\x01"
 _IN_AND_OPT = b"\x00\x01\x00\x00\x29"  # class IN, then an OPT RR's root owner and type
@@ -71,11 +77,11 @@ _MAX_NAME = 255  # RFC 1035 §2.3.4
 
 @functools.lru_cache(maxsize=4096)
 def make_headers(flags: int, an: int, ns: int, ar: int) -> Headers:
-    """The eight header variants (minus ID) for a response with these flags and counts."""
+    """The four header variants (minus ID) for a response with these flags and counts."""
     out = []
-    for idx in range(8):
-        f = flags | (RD if idx & 1 else 0) | (CD if idx & 2 else 0)
-        out.append(struct.pack(">HHHHH", f, 1, an, ns, ar + (1 if idx & 4 else 0)))
+    for idx in range(4):
+        f = flags | (RD if idx & 1 else 0)
+        out.append(struct.pack(">HHHHH", f, 1, an, ns, ar + (1 if idx & 2 else 0)))
     return tuple(out)
 
 
@@ -199,7 +205,7 @@ def respond(
                 ans = answers.get(query[12 : qend + 2]) or _lookup(query, qend, answers, resolve)
                 if ans is None:
                     return _respond_slow(query, tcp, answers, resolve)
-                resp = query[:2] + ans[0][(query[2] & 1) | ((query[3] & 0x10) >> 3)]
+                resp = query[:2] + ans[0][query[2] & 1]
                 resp += query[12:] + ans[1]
                 if len(resp) > MIN_UDP_SIZE and (not tcp or len(resp) > MAX_TCP_SIZE):
                     return _truncated(resp, qend + 4, b"")
@@ -219,8 +225,9 @@ def respond(
                 if ans is None:
                     return _respond_slow(query, tcp, answers, resolve)
                 opt = _OPT_DO if query[qend + 11] & 0x80 else _OPT
-                idx = 4 | (query[2] & 1) | ((query[3] & 0x10) >> 3)
-                resp = query[:2] + ans[0][idx] + query[12 : qend + 4] + ans[1] + opt
+                if ans is REFUSED:
+                    opt = _OPT_DO_REFUSED if opt is _OPT_DO else _OPT_REFUSED
+                resp = query[:2] + ans[0][2 | (query[2] & 1)] + query[12 : qend + 4] + ans[1] + opt
                 size = (query[qend + 7] << 8) | query[qend + 8]
                 limit = MAX_TCP_SIZE if tcp else min(max(size, MIN_UDP_SIZE), EDNS_PAYLOAD)
                 if len(resp) > limit:
@@ -316,9 +323,12 @@ def _respond_slow(
     ans = answers.get(name + struct.pack(">H", qtype)) or resolve(name, offsets, qtype) or REFUSED
     opt = b""
     if msg.edns == 0:
-        opt = _OPT_DO if msg.ednsflags & dns.flags.DO else _OPT
-    idx = (1 if msg.flags & dns.flags.RD else 0) | (2 if msg.flags & dns.flags.CD else 0)
-    idx |= 4 if opt else 0
+        do = msg.ednsflags & dns.flags.DO
+        if ans is REFUSED:
+            opt = _OPT_DO_REFUSED if do else _OPT_REFUSED
+        else:
+            opt = _OPT_DO if do else _OPT
+    idx = (1 if msg.flags & dns.flags.RD else 0) | (2 if opt else 0)
     qwire = wire + struct.pack(">HH", qtype, dns.rdataclass.IN)
     resp = query[:2] + ans[0][idx] + qwire + ans[1] + opt
     if len(resp) > limit:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from homeport.core.zone import Record, Soa
-from homeport.errors import NotFoundError, UsageError
+from homeport.errors import ConfigError, NotFoundError, UsageError
 from homeport.server import auth
 from homeport.server.config import (
     DEFAULT_EXPIRE,
@@ -315,12 +315,23 @@ def zone_add(name: str, ns: tuple[str, ...], ttl: int, data: Path | None, as_jso
 @data_option
 @json_option
 def zone_import(zonefile: Path, zone_name: str, ttl: int, data: Path | None, as_json: bool) -> None:
-    """Load an RFC 1035 master file (BIND, docker-ddns) as zone ZONE, replacing its records."""
-    from homeport.server.zonefile import read_zone_file
+    """Load an RFC 1035 master file (BIND, docker-ddns) as zone ZONE, replacing its records.
+
+    Nothing is dropped: a record that would not be served exactly as written
+    (see homeport.core.zone_check) stops the import with its line.
+    """
+    from homeport.core.zone_check import Refused, check_import
+    from homeport.server.zonefile import load_zone_file
 
     origin = absolute(zone_name)
     started = time.monotonic()
-    soa, records = read_zone_file(zonefile, origin)
+    parsed = load_zone_file(zonefile, origin)
+    soa, records = parsed.soa, parsed.records
+    checked = check_import(origin, soa, records)
+    if isinstance(checked, Refused):
+        also = f" (see line {parsed.lines[checked.other]})" if checked.other is not None else ""
+        where = parsed.filename if checked.index is None else parsed.where(checked.index)
+        raise ConfigError(f"{where}: {checked.reason}{also}")
     count = with_store(
         _data(data),
         lambda s: s.import_zone(
@@ -328,10 +339,18 @@ def zone_import(zonefile: Path, zone_name: str, ttl: int, data: Path | None, as_
         ),
     )
     elapsed = time.monotonic() - started
+    served = checked.served
+    merged = f" ({checked.duplicates} duplicate records merged)" if checked.duplicates else ""
     emit(
         as_json,
-        {"zone": origin, "records": count, "seconds": round(elapsed, 3)},
-        f"zone {origin}: {count} records imported in {elapsed:.2f} s",
+        {
+            "zone": origin,
+            "records": count,
+            "served": served,
+            "duplicates": checked.duplicates,
+            "seconds": round(elapsed, 3),
+        },
+        f"zone {origin}: {count} records read, {served} served{merged}, in {elapsed:.2f} s",
     )
 
 
