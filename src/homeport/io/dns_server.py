@@ -12,8 +12,9 @@ so it never serves data older than the last acknowledged update. The catalog
 is changed from the event-loop thread; its changes are single dict or
 attribute swaps, atomic under the GIL (see :mod:`homeport.core.zone`).
 
-TCP (RFC 7766) runs on the event loop: 2-byte length framing, several queries
-per connection (pipelined), an idle timeout and a connection cap.
+TCP (RFC 7766) runs on the event loop (:mod:`homeport.io.dns_tcp`): 2-byte
+length framing, several queries per connection (pipelined), a deadline per
+message, an idle timeout, and caps per source and in all.
 """
 
 from __future__ import annotations
@@ -21,29 +22,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import cast
 
 import dns.rcode
 
 from homeport.core.rrl import ResponseRateLimiter, Verdict, network_of_sockaddr
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError
+from homeport.io.dns_tcp import TcpConnection, TcpTable
 from homeport.io.udp_batch import MAX_CACHED, open_batch
 from homeport.proto.dns_answer import slip_reply
 
 log = logging.getLogger(__name__)
 
-# RFC 7766 §6.2.3 leaves the idle timeout to the server; NSD and BIND use tens of
-# seconds for busy servers; 10 s frees sockets quickly on a small one.
-TCP_IDLE_TIMEOUT = 10.0
-# NSD's default tcp-count: concurrent TCP connections served.
-MAX_TCP_CONNECTIONS = 100
 # Socket buffers sized for bursts (NSD's so-rcvbuf/so-sndbuf advice is ~1 MB and up).
 SOCKET_BUFFER = 4 * 1024 * 1024
 # Largest UDP query we read; bigger datagrams are no DNS query anyone sends.
@@ -86,7 +82,7 @@ class DnsServer:
     _thread: threading.Thread
     _stop: threading.Event
     _tcp: asyncio.AbstractServer
-    _tcp_conns: set[asyncio.Transport]
+    _tcp_conns: TcpTable
 
     async def close(self) -> None:
         self._stop.set()
@@ -99,8 +95,7 @@ class DnsServer:
         await asyncio.to_thread(self._thread.join, 5.0)
         self._udp.close()
         self._tcp.close()
-        for transport in list(self._tcp_conns):
-            transport.abort()
+        self._tcp_conns.abort_all()
         await self._tcp.wait_closed()
 
 
@@ -170,77 +165,6 @@ def _sockaddr(family: int, addr: tuple[str, int] | tuple[str, int, int, int]) ->
     return b"\x02\x00" + bytes(2) + packed
 
 
-class _TcpConnection(asyncio.Protocol):
-    def __init__(self, catalog: Catalog, stats: DnsStats, conns: set[asyncio.Transport]) -> None:
-        self._catalog = catalog
-        self._stats = stats
-        self._conns = conns
-        self._buf = bytearray()
-        self._transport: asyncio.Transport | None = None
-        self._idle: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport by contract, but not necessarily an asyncio.Transport
-        # subclass: uvloop's TCPTransport is not one. Never check the concrete type.
-        transport = cast(asyncio.Transport, transport)
-        if len(self._conns) >= MAX_TCP_CONNECTIONS:
-            transport.abort()
-            return
-        self._transport = transport
-        self._conns.add(transport)
-        self._touch()
-
-    def _touch(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        transport = self._transport
-        if transport is not None:
-            loop = asyncio.get_running_loop()
-            self._idle = loop.call_later(TCP_IDLE_TIMEOUT, transport.close)
-
-    def data_received(self, data: bytes) -> None:
-        transport = self._transport
-        if transport is None:
-            return
-        buf = self._buf
-        buf += data
-        while len(buf) >= 2:
-            size = (buf[0] << 8) | buf[1]
-            if len(buf) < size + 2:
-                break
-            query = bytes(buf[2 : size + 2])
-            del buf[: size + 2]
-            try:
-                resp = self._catalog.respond(query, tcp=True)
-            except Exception:
-                log.exception("DNS query failed")
-                resp = None
-            if resp is None:
-                # Nothing sensible to answer; close rather than guess (RFC 7766 §8).
-                self._stats.tcp[16] += 1
-                transport.close()
-                return
-            self._stats.tcp[resp[3] & 15] += 1
-            transport.write(struct.pack(">H", len(resp)) + resp)
-        self._touch()
-
-    def pause_writing(self) -> None:
-        # A client that does not read its answers stops getting its queries read.
-        if self._transport is not None:
-            self._transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self._transport is not None:
-            self._transport.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        if self._transport is not None:
-            self._conns.discard(self._transport)
-            self._transport = None
-
-
 def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     """A UDP and a TCP socket on the same port (an ephemeral one when ``port`` is 0)."""
     try:
@@ -292,11 +216,12 @@ async def start_dns(
     """
     udp, tcp = _bind_pair(host, port)
     stats = DnsStats()
-    conns: set[asyncio.Transport] = set()
+    conns = TcpTable()
     loop = asyncio.get_running_loop()
+    respond_tcp = functools.partial(catalog.respond, tcp=True)
     try:
         tcp_server = await loop.create_server(
-            lambda: _TcpConnection(catalog, stats, conns), sock=tcp
+            lambda: TcpConnection(respond_tcp, stats.tcp, conns), sock=tcp
         )
     except OSError as exc:
         udp.close()
