@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import dns.rcode
 
-from homeport.core.rrl import ResponseRateLimiter, Verdict, network_of_sockaddr
+from homeport.core.rrl import ResponseRateLimiter, RrlConfig, Verdict, network_of_sockaddr
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError
 from homeport.io.dns_tcp import TcpConnection, TcpTable
@@ -205,12 +205,14 @@ async def start_dns(
     port: int,
     *,
     rrl: bool = True,
+    rrl_config: RrlConfig | None = None,
     batch: bool = True,
     cache: bool = True,
 ) -> DnsServer:
     """Serve ``catalog`` on UDP and TCP at host:port (port 0 = one ephemeral port for both).
 
-    ``rrl=False`` turns response-rate limiting off (benchmarks, tests);
+    ``rrl=False`` turns response-rate limiting off (benchmarks, tests), ``rrl_config``
+    sets its rates;
     ``batch=False`` uses one recvfrom/sendto per query instead of recvmmsg/sendmmsg;
     ``cache=False`` turns the UDP packet cache off (benchmarks).
     """
@@ -228,7 +230,7 @@ async def start_dns(
         tcp.close()
         raise ConfigError(f"cannot listen for DNS on {host}:{port}: {exc}") from exc
     stop = threading.Event()
-    limiter = ResponseRateLimiter() if rrl else None
+    limiter = ResponseRateLimiter(rrl_config) if rrl else None
     thread = threading.Thread(
         target=_udp_loop,
         args=(udp, catalog, stats, limiter, stop, batch, cache),
