@@ -24,6 +24,7 @@ import contextlib
 import errno
 import functools
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -31,12 +32,20 @@ from dataclasses import dataclass
 
 import dns.rcode
 
-from homeport.core.rrl import ResponseRateLimiter, RrlConfig, Verdict, network_of_sockaddr
+from homeport.core.rrl import (
+    ResponseRateLimiter,
+    RrlConfig,
+    Verdict,
+    network_of_sockaddr,
+    response_key,
+)
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError
-from homeport.io.dns_tcp import TcpConnection, TcpTable
+from homeport.io.dns_tcp import TcpConnection, TcpResponder, TcpTable
 from homeport.io.udp_batch import MAX_CACHED, open_batch
+from homeport.proto import dns_cookie
 from homeport.proto.dns_answer import slip_reply
+from homeport.proto.dns_cookie import CookieJar, Status
 
 log = logging.getLogger(__name__)
 
@@ -104,23 +113,16 @@ def _udp_loop(
     catalog: Catalog,
     stats: DnsStats,
     limiter: ResponseRateLimiter | None,
+    jar: CookieJar | None,
     stop: threading.Event,
     batch: bool,
     cache: bool,
 ) -> None:
     respond = catalog.udp_responder()
     counts = stats.udp
-    clock = time.monotonic
     admit = None
-    if limiter is not None:
-        check = limiter.check
-
-        def admit(resp: bytes, sockaddr: bytes) -> bytes | None:
-            verdict = check(network_of_sockaddr(sockaddr), clock())
-            if not verdict:
-                return resp
-            stats.rate_limited += 1
-            return slip_reply(resp) if verdict == Verdict.SLIP else None
+    if limiter is not None or jar is not None:
+        admit = functools.partial(_admit, limiter, jar, stats)
 
     batcher = open_batch(sock) if batch else None
     if batcher is not None:
@@ -144,7 +146,7 @@ def _udp_loop(
             data, addr = recvfrom(MAX_UDP_QUERY)
             resp = respond(data)
             if resp is not None and admit is not None:
-                resp = admit(resp, _sockaddr(sock.family, addr))
+                resp = admit(data[2:], resp, _sockaddr(sock.family, addr))
             if resp is None:
                 counts[16] += 1
                 continue
@@ -155,6 +157,65 @@ def _udp_loop(
                 return
         except Exception:
             log.exception("DNS query failed")
+
+
+def _admit(
+    limiter: ResponseRateLimiter | None,
+    jar: CookieJar | None,
+    stats: DnsStats,
+    key: bytes,
+    resp: bytes,
+    sockaddr: bytes,
+) -> bytes | None:
+    """Cookies and rate limiting for one UDP answer: what to send (None = nothing).
+
+    ``key`` is the query after its ID (the packet cache's key); ``sockaddr`` the
+    sender's raw ``struct sockaddr``.
+    """
+    status = reply = query = None
+    if jar is not None and key[9]:  # ARCOUNT's low byte: there may be an OPT with a COOKIE
+        query = resp[:2] + key
+        data = dns_cookie.find(query)
+        if data is not None:
+            status, reply = jar.check(data, _address(sockaddr), int(time.time()))
+            if status is Status.MALFORMED:
+                return dns_cookie.formerr(query)
+    if limiter is not None and status is not Status.VALID:
+        # A valid server cookie proves the source address (RFC 7873 §5.2.5): no limit.
+        verdict = limiter.check(response_key(network_of_sockaddr(sockaddr), resp), time.monotonic())
+        if verdict:
+            stats.rate_limited += 1
+            if verdict == Verdict.DROP:
+                return None
+            if reply is not None:  # a cookie client: BADCOOKIE teaches it a server cookie
+                return dns_cookie.badcookie(resp, reply)
+            return slip_reply(resp)
+    if reply is not None and query is not None:
+        return dns_cookie.with_cookie(resp, reply, dns_cookie.udp_limit(query))
+    return resp
+
+
+def _address(sockaddr: bytes) -> bytes:
+    """The packed address in a raw Linux ``struct sockaddr_in``/``sockaddr_in6``."""
+    return sockaddr[8:24] if sockaddr[:2] == b"\x0a\x00" else sockaddr[4:8]
+
+
+def _tcp_responder(catalog: Catalog, jar: CookieJar | None) -> TcpResponder:
+    """Answers over TCP: never rate-limited; cookies answered (RFC 7873 §5.2.3)."""
+
+    def respond(query: bytes, address: bytes) -> bytes | None:
+        resp = catalog.respond(query, tcp=True)
+        if resp is None or jar is None or len(query) < 12 or not query[11]:
+            return resp
+        data = dns_cookie.find(query)
+        if data is None:
+            return resp
+        status, reply = jar.check(data, address, int(time.time()))
+        if status is Status.MALFORMED:
+            return dns_cookie.formerr(query)
+        return dns_cookie.with_cookie(resp, reply, dns_cookie.TCP_LIMIT)
+
+    return respond
 
 
 def _sockaddr(family: int, addr: tuple[str, int] | tuple[str, int, int, int]) -> bytes:
@@ -206,13 +267,14 @@ async def start_dns(
     *,
     rrl: bool = True,
     rrl_config: RrlConfig | None = None,
+    cookies: bool = True,
     batch: bool = True,
     cache: bool = True,
 ) -> DnsServer:
     """Serve ``catalog`` on UDP and TCP at host:port (port 0 = one ephemeral port for both).
 
     ``rrl=False`` turns response-rate limiting off (benchmarks, tests), ``rrl_config``
-    sets its rates;
+    sets its rates; ``cookies=False`` ignores DNS cookies (RFC 7873);
     ``batch=False`` uses one recvfrom/sendto per query instead of recvmmsg/sendmmsg;
     ``cache=False`` turns the UDP packet cache off (benchmarks).
     """
@@ -220,7 +282,10 @@ async def start_dns(
     stats = DnsStats()
     conns = TcpTable()
     loop = asyncio.get_running_loop()
-    respond_tcp = functools.partial(catalog.respond, tcp=True)
+    # The server secret lives as long as the process (RFC 7873 §7.1 asks for a
+    # change at least every 36 days; a restart is one, and clients relearn).
+    jar = CookieJar(secrets.token_bytes(dns_cookie.SECRET_LEN)) if cookies else None
+    respond_tcp = _tcp_responder(catalog, jar)
     try:
         tcp_server = await loop.create_server(
             lambda: TcpConnection(respond_tcp, stats.tcp, conns), sock=tcp
@@ -233,7 +298,7 @@ async def start_dns(
     limiter = ResponseRateLimiter(rrl_config) if rrl else None
     thread = threading.Thread(
         target=_udp_loop,
-        args=(udp, catalog, stats, limiter, stop, batch, cache),
+        args=(udp, catalog, stats, limiter, jar, stop, batch, cache),
         name="dns-udp",
         daemon=True,
     )

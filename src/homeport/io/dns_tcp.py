@@ -21,6 +21,7 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import cast
 
@@ -39,8 +40,23 @@ MAX_TCP_CONNECTIONS = 100
 # NAT or a resolver farm behind one address, and filling the table takes ten sources.
 MAX_TCP_PER_SOURCE = 10
 
+# respond(query, client's packed address) -> the response, or None to close.
+TcpResponder = Callable[[bytes, bytes], "bytes | None"]
+
 # Connection states, for eviction: idle connections go first.
 _IDLE, _READING, _WRITING = 0, 1, 2
+
+
+def packed_address(peer: object) -> bytes:
+    """A peer's address (``get_extra_info("peername")``) packed: 4 or 16 bytes, or b""."""
+    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
+        return b""  # unix sockets and the like
+    host = peer[0].partition("%")[0]
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return socket.inet_pton(family, host)
+    except OSError:
+        return b""
 
 
 def source_key(peer: object) -> bytes:
@@ -49,15 +65,9 @@ def source_key(peer: object) -> bytes:
     An IPv6 site gets a /64 (or more) for its hosts, so counting addresses would
     let one home take the whole table; IPv4-mapped IPv6 counts as its IPv4 address.
     """
-    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
-        return b""  # unix sockets and the like: one shared key
-    host = peer[0].partition("%")[0]
-    try:
-        if ":" not in host:
-            return socket.inet_pton(socket.AF_INET, host)
-        packed = socket.inet_pton(socket.AF_INET6, host)
-    except OSError:
-        return b""
+    packed = packed_address(peer)
+    if len(packed) != 16:
+        return packed
     if packed[:12] == b"\x00" * 10 + b"\xff\xff":
         return packed[12:]
     return packed[:8]
@@ -103,7 +113,7 @@ class TcpConnection(asyncio.Protocol):
 
     def __init__(
         self,
-        respond: Callable[[bytes], bytes | None],
+        respond: TcpResponder,
         counts: list[int],
         table: TcpTable,
     ) -> None:
@@ -113,15 +123,17 @@ class TcpConnection(asyncio.Protocol):
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self.source = b""
+        self.source = self._address = b""
         self.state = _IDLE
-        self.since = 0.0  # loop time the current state began
+        self.since = 0.0  # when the current state began (time.monotonic)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport by contract, but not necessarily an asyncio.Transport
         # subclass: uvloop's TCPTransport is not one. Never check the concrete type.
         transport = cast(asyncio.Transport, transport)
-        self.source = source_key(transport.get_extra_info("peername"))
+        peer = transport.get_extra_info("peername")
+        self._address = packed_address(peer)
+        self.source = source_key(peer)
         if not self._table.admit(self):
             transport.abort()
             return
@@ -130,13 +142,13 @@ class TcpConnection(asyncio.Protocol):
 
     def _enter(self, state: int) -> None:
         """Switch state and arm its timer (idle timeout, or the message deadline)."""
-        loop = asyncio.get_running_loop()
         self.state = state
-        self.since = loop.time()
+        # Not loop.time(): uvloop's has millisecond steps, and eviction needs an order.
+        self.since = time.monotonic()
         if self._timer is not None:
             self._timer.cancel()
         timeout = TCP_IDLE_TIMEOUT if state == _IDLE else TCP_MESSAGE_DEADLINE
-        self._timer = loop.call_at(self.since + timeout, self._expired)
+        self._timer = asyncio.get_running_loop().call_later(timeout, self._expired)
 
     def _expired(self) -> None:
         # Idle: a graceful close (RFC 7766 §6.2.3). A message past its deadline, or
@@ -168,7 +180,7 @@ class TcpConnection(asyncio.Protocol):
             del buf[: size + 2]
             done = True
             try:
-                resp = self._respond(query)
+                resp = self._respond(query, self._address)
             except Exception:
                 log.exception("DNS query failed")
                 resp = None
