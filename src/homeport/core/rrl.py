@@ -36,10 +36,12 @@ DEFAULT_SLIP = 2
 # Bound on tracked (network, response) buckets; idle full ones are forgotten past it.
 MAX_CLIENTS = 100_000
 
-# The kinds of response BIND's RRL counts apart (one byte in the key).
-ANSWER, NODATA, NXDOMAIN, REFERRAL, ERROR = b"a", b"d", b"x", b"r", b"e"
+# The kinds of response BIND's RRL counts apart (one byte in the key; none for
+# answers, whose name + type follow the network directly).
+NODATA, NXDOMAIN, REFERRAL, ERROR = b"d", b"x", b"r", b"e"
 _AA = 0x04  # in the third header byte
 _TC = 0x02
+_ONE = b"\x00\x01"  # QDCOUNT
 
 
 class Verdict(enum.IntEnum):
@@ -77,19 +79,21 @@ def network_of_sockaddr(sockaddr: bytes) -> bytes:
 
 
 def response_key(network: bytes, resp: bytes) -> bytes:
-    """The bucket key of one response to a client network: network + kind + name.
+    """The bucket key of one response to a client network: network [+ kind] + name.
 
     Read from our own response bytes: the question is copied uncompressed, and
     the first authority record's owner is a pointer into the question name
     (the zone of a negative answer, the delegation point of a referral).
     Names are lower-cased: 0x20 case randomisation must not make new buckets.
     """
-    rcode = resp[3] & 15
-    if (rcode != 0 and rcode != 3) or resp[4:6] != b"\x00\x01":  # not NOERROR/NXDOMAIN
-        return network + ERROR
     qend = resp.find(0, 12) + 1
-    if rcode == 0 and (resp[7] or resp[6] or resp[2] & _TC):
-        return network + ANSWER + resp[12 : qend + 2].lower()  # name + type
+    if not resp[3] & 15 and (resp[7] or resp[6] or resp[2] & _TC) and resp[4:6] == _ONE:
+        # The common case, kept short: the name's first byte (a label length, < 64)
+        # cannot be mistaken for a kind letter.
+        return network + resp[12 : qend + 2].lower()  # name + type
+    rcode = resp[3] & 15
+    if (rcode != 0 and rcode != 3) or resp[4:6] != _ONE:  # not NOERROR/NXDOMAIN
+        return network + ERROR
     kind = NXDOMAIN if rcode == 3 else NODATA if resp[2] & _AA else REFERRAL
     at = qend + 4  # the first authority record, right after the question
     if len(resp) > at + 1 and resp[at] >= 0xC0:

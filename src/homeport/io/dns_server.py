@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
 import logging
 import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.rcode
@@ -122,7 +122,7 @@ def _udp_loop(
     counts = stats.udp
     admit = None
     if limiter is not None or jar is not None:
-        admit = functools.partial(_admit, limiter, jar, stats)
+        admit = _admitter(limiter, jar, stats)
 
     batcher = open_batch(sock) if batch else None
     if batcher is not None:
@@ -159,40 +159,47 @@ def _udp_loop(
             log.exception("DNS query failed")
 
 
-def _admit(
-    limiter: ResponseRateLimiter | None,
-    jar: CookieJar | None,
-    stats: DnsStats,
-    key: bytes,
-    resp: bytes,
-    sockaddr: bytes,
-) -> bytes | None:
-    """Cookies and rate limiting for one UDP answer: what to send (None = nothing).
+def _admitter(
+    limiter: ResponseRateLimiter | None, jar: CookieJar | None, stats: DnsStats
+) -> Callable[[bytes, bytes, bytes], bytes | None]:
+    """Cookies and rate limiting for UDP answers, as ``admit(key, resp, sockaddr)``.
 
-    ``key`` is the query after its ID (the packet cache's key); ``sockaddr`` the
-    sender's raw ``struct sockaddr``.
+    ``key`` is the query after its ID (the packet cache's key), ``sockaddr`` the
+    sender's raw ``struct sockaddr``; it gives what to send (None = nothing).
+    Names bound once: this runs for every answer.
     """
-    status = reply = query = None
-    if jar is not None and key[9]:  # ARCOUNT's low byte: there may be an OPT with a COOKIE
-        query = resp[:2] + key
-        data = dns_cookie.find(query)
-        if data is not None:
-            status, reply = jar.check(data, _address(sockaddr), int(time.time()))
-            if status is Status.MALFORMED:
-                return dns_cookie.formerr(query)
-    if limiter is not None and status is not Status.VALID:
-        # A valid server cookie proves the source address (RFC 7873 §5.2.5): no limit.
-        verdict = limiter.check(response_key(network_of_sockaddr(sockaddr), resp), time.monotonic())
-        if verdict:
-            stats.rate_limited += 1
-            if verdict == Verdict.DROP:
-                return None
-            if reply is not None:  # a cookie client: BADCOOKIE teaches it a server cookie
-                return dns_cookie.badcookie(resp, reply)
-            return slip_reply(resp)
-    if reply is not None and query is not None:
-        return dns_cookie.with_cookie(resp, reply, dns_cookie.udp_limit(query))
-    return resp
+    check = limiter.check if limiter is not None else None
+    cookie_check = jar.check if jar is not None else None
+    find, monotonic, wallclock = dns_cookie.find, time.monotonic, time.time
+    valid, malformed, drop = Status.VALID, Status.MALFORMED, Verdict.DROP
+
+    def admit(key: bytes, resp: bytes, sockaddr: bytes) -> bytes | None:
+        status = reply = query = None
+        if cookie_check is not None and key[9]:  # ARCOUNT's low byte: an OPT, maybe a COOKIE
+            query = resp[:2] + key
+            data = find(query)
+            if data is not None:
+                status, reply = cookie_check(data, _address(sockaddr), int(wallclock()))
+                if status is malformed:
+                    return dns_cookie.formerr(query)
+        if check is not None and status is not valid:
+            # A valid server cookie proves the source address (RFC 7873 §5.2.5): no limit.
+            net = (
+                sockaddr[4:7] if sockaddr[0] == 2 else network_of_sockaddr(sockaddr)
+            )  # AF_INET /24
+            verdict = check(response_key(net, resp), monotonic())
+            if verdict:
+                stats.rate_limited += 1
+                if verdict == drop:
+                    return None
+                if reply is not None:  # a cookie client: BADCOOKIE teaches it a server cookie
+                    return dns_cookie.badcookie(resp, reply)
+                return slip_reply(resp)
+        if reply is not None and query is not None:
+            return dns_cookie.with_cookie(resp, reply, dns_cookie.udp_limit(query))
+        return resp
+
+    return admit
 
 
 def _address(sockaddr: bytes) -> bytes:
