@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import subprocess
@@ -15,8 +16,8 @@ from homeport.io import dns_tcp
 from .dns_fixtures import live_dns
 
 
-def _frame(name: str, qid: int) -> bytes:
-    wire = dns.message.make_query(name, "A", id=qid).to_wire()
+def _frame(name: str, qid: int, rdtype: str = "A") -> bytes:
+    wire = dns.message.make_query(name, rdtype, id=qid).to_wire()
     return struct.pack(">H", len(wire)) + wire
 
 
@@ -156,3 +157,18 @@ def test_ipv6_loopback() -> None:
                 timeout=30,
             )
             assert out.stdout.strip() == "192.0.2.1"
+
+
+def test_a_client_that_does_not_read_its_answers_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pipelined queries for a 2 KB answer, never read: the server stops reading
+    # (pause_writing) and must drain within the message deadline, else the slot goes.
+    monkeypatch.setattr(dns_tcp, "TCP_MESSAGE_DEADLINE", 0.5)
+    with live_dns() as live, _connect(live.port) as sock:
+        frames = b"".join(_frame("big.example.net.", i, "TXT") for i in range(256)) * 40
+        sock.settimeout(5)
+        with contextlib.suppress(TimeoutError, ConnectionResetError, BrokenPipeError):
+            sock.sendall(frames)  # ~20 MB of answers asked for; stalls once buffers fill
+        deadline = time.monotonic() + 30
+        while live.call(lambda: len(live.server._tcp_conns.conns)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling for the close (presence), bounded
+        assert not live.call(lambda: len(live.server._tcp_conns.conns))
