@@ -5,7 +5,8 @@ a token bucket per *identical response* to one client network (IPv4 /24, IPv6
 /56 — BIND's default ``ipv4-prefix-length``/``ipv6-prefix-length``), where
 identical means (:func:`response_key`):
 
-- answers: the same question name and type;
+- answers: the same question name and type (BIND counts answers made from a
+  wildcard per wildcard; here they count per name: the one gap);
 - NXDOMAIN and NODATA: the same zone (the SOA owner in the authority section),
   whatever the name, so random names cannot dodge the limit;
 - referrals: the same delegation point;
@@ -27,7 +28,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 # Per identical response: a resolver caches an answer for its TTL (60 s here), so
 # even a resolver farm's /24 asks one name a few times a minute; 100/s per name
-# (BIND's ARM suggests 5-10 for a busy server) only limits floods.
+# only ever limits floods.
 DEFAULT_RESPONSES_PER_SECOND = 100.0
 # Burst = one second's worth on top, so a resolver's cold-cache burst passes.
 DEFAULT_BURST = 100.0

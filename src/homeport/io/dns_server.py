@@ -184,9 +184,8 @@ def _admitter(
                     return dns_cookie.formerr(query)
         if check is not None and status is not valid:
             # A valid server cookie proves the source address (RFC 7873 §5.2.5): no limit.
-            net = (
-                sockaddr[4:7] if sockaddr[0] == 2 else network_of_sockaddr(sockaddr)
-            )  # AF_INET /24
+            # AF_INET (the common case, inline): the /24.
+            net = sockaddr[4:7] if sockaddr[0] == 2 else network_of_sockaddr(sockaddr)
             verdict = check(response_key(net, resp), monotonic())
             if verdict:
                 stats.rate_limited += 1
