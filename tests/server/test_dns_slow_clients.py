@@ -109,6 +109,9 @@ def test_trickling_connections_are_cut_and_others_are_served(server: ServerProc)
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     sock.send(bytes([byte]))
         assert not open_, f"{len(open_)} trickling connections were never closed"
+        # and the server is none the worse for it
+        assert server.dig(NAME, "A", "+tcp") == ["192.0.2.53"]
+        assert server.dig(NAME, "A") == ["192.0.2.53"]
     finally:
         sel.close()
         for sock in socks:

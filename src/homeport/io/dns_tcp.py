@@ -88,7 +88,7 @@ class TcpTable:
             # Idle first, then the one longest in its state (a stalled message is
             # nearest its deadline anyway); the victim's slot is freed right here.
             victim = min(self.conns, key=lambda c: (c.state != _IDLE, c.since))
-            victim.evict()
+            victim.evict(abort=victim.state != _IDLE)
         self.conns.add(conn)
         self._per_source[conn.source] = self._per_source.get(conn.source, 0) + 1
         return True
@@ -160,7 +160,8 @@ class TcpConnection(asyncio.Protocol):
         if transport is None:
             return
         self._table.release(self)  # the slot is free now, not when the loop gets to it
-        if abort:
+        # close() would wait for unsent answers a client may never read: abort then.
+        if abort or transport.get_write_buffer_size():
             transport.abort()
         else:
             transport.close()
