@@ -105,46 +105,55 @@ def response_key(network: bytes, resp: bytes) -> bytes:
 
 
 class ResponseRateLimiter:
-    """Token buckets per key (:func:`response_key`); :meth:`check` says what to do."""
+    """Token buckets per key (:func:`response_key`); :meth:`check` says what to do.
+
+    Each bucket is one float, its *theoretical arrival time* (the generic cell
+    rate algorithm, equivalent to a token bucket of ``burst + rate`` tokens
+    refilled at ``rate``): the time at which the bucket would be full again.
+    One float per key keeps a table of a hundred thousand names small and the
+    check short; it runs for every UDP answer. The slip counter is shared: every
+    ``slip``-th limited response, whichever bucket it came from, slips.
+    """
 
     def __init__(self, config: RrlConfig | None = None) -> None:
-        self.config = config or RrlConfig()
-        # key -> [tokens, last update, limited responses so far]
-        self._buckets: dict[bytes, list[float]] = {}
+        cfg = self.config = config or RrlConfig()
+        self._interval = 1.0 / cfg.responses_per_second
+        # A full bucket lets burst + rate responses through at once: the arrival
+        # time may run that many intervals (less the one being sent) ahead of now.
+        # The tiny margin absorbs float rounding over the additions.
+        capacity = cfg.burst + cfg.responses_per_second
+        self._tolerance = (capacity - 1.0 + 1e-6) * self._interval
+        self._tat: dict[bytes, float] = {}  # key -> theoretical arrival time
+        self._limited = 0
 
     def check(self, key: bytes, now: float) -> Verdict:
         """What to do with one response whose bucket is ``key`` (:func:`response_key`)."""
-        cfg = self.config
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= cfg.max_clients:
+        tats = self._tat
+        tat = tats.get(key)
+        if tat is None:
+            if len(tats) >= self.config.max_clients:
                 self._prune(now)
-            bucket = self._buckets[key] = [cfg.burst + cfg.responses_per_second, now, 0.0]
-        tokens = min(
-            cfg.burst + cfg.responses_per_second,
-            bucket[0] + (now - bucket[1]) * cfg.responses_per_second,
-        )
-        bucket[1] = now
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return Verdict.SEND
-        bucket[0] = tokens
-        bucket[2] += 1
-        if cfg.slip and int(bucket[2]) % cfg.slip == 0:
-            return Verdict.SLIP
-        return Verdict.DROP
+            tat = now
+        elif tat < now:
+            tat = now
+        if tat - now <= self._tolerance:
+            tats[key] = tat + self._interval
+            return _SEND
+        self._limited += 1
+        slip = self.config.slip
+        return _SLIP if slip and self._limited % slip == 0 else _DROP
 
     def _prune(self, now: float) -> None:
-        # Forget buckets that have refilled: they are not limited, so
-        # recreating them later is the same state.
-        cfg = self.config
-        full = cfg.burst + cfg.responses_per_second
-        refill = full / cfg.responses_per_second
-        stale = [k for k, b in self._buckets.items() if now - b[1] >= refill or b[0] >= full]
-        for key in stale:
-            del self._buckets[key]
-        if len(self._buckets) >= cfg.max_clients:
-            self._buckets.clear()  # under a spread-out flood, fail open rather than grow
+        # Forget full buckets (arrival time passed): recreating them later is the
+        # same state.
+        tats = self._tat
+        for key in [k for k, tat in tats.items() if tat <= now]:
+            del tats[key]
+        if len(tats) >= self.config.max_clients:
+            tats.clear()  # under a spread-out flood, fail open rather than grow
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self._tat)
+
+
+_SEND, _SLIP, _DROP = Verdict.SEND, Verdict.SLIP, Verdict.DROP

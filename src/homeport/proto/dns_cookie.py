@@ -181,7 +181,7 @@ def udp_limit(query: bytes) -> int:
     """The largest UDP response to a query :func:`find` accepted (RFC 6891 §6.2.5)."""
     opt = query.find(0, 12) + 5
     size = (query[opt + 3] << 8) | query[opt + 4]
-    return min(max(size, _MIN_UDP), _EDNS_PAYLOAD)
+    return _MIN_UDP if size < _MIN_UDP else _EDNS_PAYLOAD if size > _EDNS_PAYLOAD else size
 
 
 def _option(reply: bytes) -> bytes:
