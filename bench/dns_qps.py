@@ -47,11 +47,15 @@ DNSPERF_LOAD = ("-c", "4", "-q", "200", "-t", "2", "-b", "4096")
 # Alternation order within each round, per load; the query mix is the same on every run.
 # The naive and cache-off servers only matter for the replayed load.
 LOADS = {
-    "replayed": ("nsd", "homeport", "knot", "nocache", "naive"),
-    "unique": ("nsd", "homeport", "knot"),
+    "replayed": ("nsd", "homeport", "knot", "nocache", "rrl", "cookie", "naive"),
+    "unique": ("nsd", "homeport", "knot", "rrl"),
     "tcp": ("nsd", "homeport", "knot"),
 }
 SERVERS = LOADS["replayed"]
+# "rrl" and "cookie" run homeport with RRL on at a rate no query reaches, to measure
+# its bookkeeping; "cookie" sends every query with an RFC 7873 client cookie.
+RRL_UNREACHED = "1e9"
+CLIENT_COOKIE = "10:0123456789abcdef"
 
 
 def free_port() -> int:
@@ -228,7 +232,7 @@ def homeport_cmd(zone: Path, port: int, *flags: str) -> list[str]:
     return [*cmd, *flags]
 
 
-def dnsperf(port: int, queries: Path, seconds: float, load: str = "replayed") -> float:
+def dnsperf(port: int, queries: Path, seconds: float, load: str = "replayed", *extra: str) -> float:
     mode = {
         "replayed": ("-l", str(seconds)),
         "unique": ("-n", "1"),  # through the file once: no query twice
@@ -239,6 +243,7 @@ def dnsperf(port: int, queries: Path, seconds: float, load: str = "replayed") ->
             *("dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries)),
             *mode,
             *DNSPERF_LOAD,
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -318,6 +323,8 @@ def main() -> None:
             load_s = time.monotonic() - t0
             knot_pid = start("knot", knot_cmd(tmp, zone, ports["knot"]))
             start("nocache", homeport_cmd(zone, ports["nocache"], "--no-packet-cache"), env)
+            for name in ("rrl", "cookie"):
+                start(name, homeport_cmd(zone, ports[name], "--rrl-rate", RRL_UNREACHED), env)
             start("naive", homeport_cmd(zone, ports["naive"], "--naive"), env)
             results: dict[tuple[str, str], list[float]] = {
                 (load, name): [] for load, names in LOADS.items() for name in names
@@ -325,7 +332,8 @@ def main() -> None:
             for rnd in range(args.rounds):
                 for load, names in LOADS.items():
                     for name in names:
-                        qps = dnsperf(ports[name], files[load], args.seconds, load)
+                        extra = ("-E", CLIENT_COOKIE) if name == "cookie" else ()
+                        qps = dnsperf(ports[name], files[load], args.seconds, load, *extra)
                         results[load, name].append(qps)
                         print(f"round {rnd + 1} {load:8} {name:9} {qps:10.0f} qps", flush=True)
             rss = vm_hwm_mb(hp_pid)
@@ -349,6 +357,8 @@ def main() -> None:
         "homeport": "homeport (as shipped: pre-rendered + packet cache, RRL off)",
         "nocache": "homeport, packet cache off (pre-rendered answers only)",
         "knot": "Knot 3.2 (udp-workers 1)",
+        "rrl": "homeport with RRL on (rate never reached: its bookkeeping only)",
+        "cookie": "homeport with RRL on, every query with a client cookie (-E 10:...)",
         "naive": "naive dnspython per query",
     }
     for load, names in LOADS.items():
@@ -367,7 +377,9 @@ def main() -> None:
         f"{vs('replayed', 'homeport', 'knot'):.2f}x (replayed), "
         f"{vs('unique', 'homeport', 'knot'):.2f}x (unique), "
         f"{vs('tcp', 'homeport', 'knot'):.2f}x (TCP); "
-        f"homeport / naive = {vs('replayed', 'homeport', 'naive'):.1f}x",
+        f"homeport / naive = {vs('replayed', 'homeport', 'naive'):.1f}x; "
+        f"with RRL on {vs('replayed', 'rrl'):.2f}x (replayed), {vs('unique', 'rrl'):.2f}x "
+        f"(unique); with RRL and client cookies {vs('replayed', 'cookie'):.2f}x (replayed)",
         f"homeport peak RSS with the zone loaded (VmHWM): {rss:.0f} MB ({peer_rss}); "
         f"start to first answer (python start, parse, load, render): {load_s:.1f} s",
         "",

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import dns.message
 import pytest
 
 from homeport.core.rrl import (
+    ERROR,
+    NXDOMAIN,
+    REFERRAL,
     ResponseRateLimiter,
     RrlConfig,
     Verdict,
     client_network,
     network_of_sockaddr,
+    response_key,
 )
+from homeport.core.zone import Catalog, Record, Soa
 
 
 def test_networks() -> None:
@@ -53,3 +59,58 @@ def test_table_stays_bounded(spread: bool) -> None:
         now = float(i) if spread else 0.0
         rrl.check(bytes([10, i // 256, i % 256]), now)
     assert len(rrl) <= 100
+
+
+def _responses() -> Catalog:
+    soa = Soa("ns1.example.net.", "hostmaster.example.net.", 1, 3600, 600, 86400, 60, 3600)
+    catalog = Catalog()
+    catalog.load_zone(
+        "example.net.",
+        soa,
+        [
+            Record("example.net.", "NS", 60, "ns1.example.net."),
+            Record("ns1.example.net.", "A", 60, "192.0.2.53"),
+            Record("www.example.net.", "A", 60, "192.0.2.1"),
+            Record("sub.example.net.", "NS", 60, "ns.sub.example.net."),
+            Record("ns.sub.example.net.", "A", 60, "192.0.2.77"),
+        ],
+    )
+    return catalog
+
+
+def _key(catalog: Catalog, name: str, rdtype: str = "A", net: bytes = b"\xc0\x00\x02") -> bytes:
+    resp = catalog.respond(dns.message.make_query(name, rdtype).to_wire(), tcp=False)
+    assert resp is not None
+    return response_key(net, resp)
+
+
+def test_identical_responses_share_a_bucket_and_others_do_not() -> None:
+    c = _responses()
+    www = _key(c, "www.example.net.")
+    assert www == _key(c, "WwW.ExAmple.NET.")  # 0x20 case: same bucket
+    assert www != _key(c, "www.example.net.", "AAAA")  # NODATA: another kind
+    assert www != _key(c, "ns1.example.net.")
+    assert www != _key(c, "www.example.net.", net=b"\xc6\x33\x64")  # another network
+    # NXDOMAIN: one bucket per zone, whatever the (random) name
+    nx = _key(c, "a1b2c3.example.net.")
+    assert nx == _key(c, "zz9.example.net.") == _key(c, "x.y.EXAMPLE.net.")
+    assert nx.startswith(b"\xc0\x00\x02" + NXDOMAIN)
+    assert nx.endswith(b"\x07example\x03net\x00")
+    assert nx != www
+    # NODATA likewise per zone; referrals per delegation point; errors per network
+    assert _key(c, "www.example.net.", "TXT") == _key(c, "ns1.example.net.", "MX")
+    ref = _key(c, "a.sub.example.net.")
+    assert ref == _key(c, "b.c.sub.example.net.")
+    assert ref.startswith(b"\xc0\x00\x02" + REFERRAL)
+    assert ref.endswith(b"\x03sub\x07example\x03net\x00")
+    assert _key(c, "www.example.org.") == b"\xc0\x00\x02" + ERROR  # REFUSED
+    assert _key(c, "www.example.com.") == _key(c, "www.example.org.")
+
+
+def test_a_neighbours_nxdomain_flood_leaves_other_answers_alone() -> None:
+    c = _responses()
+    rrl = ResponseRateLimiter(RrlConfig(responses_per_second=10, burst=5, slip=2))
+    net = client_network("192.0.2.1")  # the flooder and the victim share the /24
+    flood = [rrl.check(_key(c, f"r{i}.example.net.", net=net), 100.0) for i in range(100)]
+    assert flood.count(Verdict.SEND) == 15
+    assert rrl.check(_key(c, "www.example.net.", net=net), 100.0) == Verdict.SEND

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import subprocess
@@ -10,13 +11,13 @@ import time
 import dns.message
 import pytest
 
-from homeport.io import dns_server
+from homeport.io import dns_tcp
 
 from .dns_fixtures import live_dns
 
 
-def _frame(name: str, qid: int) -> bytes:
-    wire = dns.message.make_query(name, "A", id=qid).to_wire()
+def _frame(name: str, qid: int, rdtype: str = "A") -> bytes:
+    wire = dns.message.make_query(name, rdtype, id=qid).to_wire()
     return struct.pack(">H", len(wire)) + wire
 
 
@@ -59,29 +60,80 @@ def test_pipelined_queries_on_one_connection() -> None:
         assert replies[1].rcode() == dns.rcode.NXDOMAIN
 
 
-def test_connection_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dns_server, "MAX_TCP_CONNECTIONS", 2)
+def _connect(port: int, source: str = "127.0.0.1") -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+
+
+def test_a_full_table_closes_the_longest_idle_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dns_tcp, "MAX_TCP_CONNECTIONS", 2)
     with live_dns() as live:
-        first = socket.create_connection(("127.0.0.1", live.port), timeout=5)
-        second = socket.create_connection(("127.0.0.1", live.port), timeout=5)
+        first = _connect(live.port, "127.0.0.1")
+        second = _connect(live.port, "127.0.0.2")
         try:
-            for sock in (first, second):  # both served
+            for sock in (first, second):  # both served, then idle
                 sock.sendall(_frame("www.example.net.", 1))
                 assert _read(sock, 1)[0].id == 1
-            with socket.create_connection(("127.0.0.1", live.port), timeout=5) as third:
-                assert _closed_by_server(third, 5)
-            first.close()
-            time.sleep(0.2)
-            with socket.create_connection(("127.0.0.1", live.port), timeout=5) as fourth:
-                fourth.sendall(_frame("www.example.net.", 4))
-                assert _read(fourth, 1)[0].id == 4  # a slot came free
+            with _connect(live.port, "127.0.0.3") as third:
+                third.sendall(_frame("www.example.net.", 3))
+                assert _read(third, 1)[0].id == 3  # served: it took the idle slot
+                assert _closed_by_server(first, 5)  # idle the longest
+                second.sendall(_frame("www.example.net.", 2))
+                assert _read(second, 1)[0].id == 2  # still served
         finally:
             first.close()
             second.close()
 
 
+def test_one_source_cannot_take_every_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dns_tcp, "MAX_TCP_PER_SOURCE", 2)
+    with live_dns() as live:
+        mine = [_connect(live.port, "127.0.0.5") for _ in range(2)]
+        try:
+            with _connect(live.port, "127.0.0.5") as third:
+                assert _closed_by_server(third, 5)
+            with _connect(live.port, "127.0.0.6") as other:
+                other.sendall(_frame("www.example.net.", 6))
+                assert _read(other, 1)[0].id == 6
+            mine[0].close()
+            time.sleep(0.2)  # the server sees the close; then a slot is free again
+            with _connect(live.port, "127.0.0.5") as again:
+                again.sendall(_frame("www.example.net.", 5))
+                assert _read(again, 1)[0].id == 5
+        finally:
+            for sock in mine:
+                sock.close()
+
+
+def test_a_message_must_arrive_within_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each byte used to reset the idle timer: a trickle held the slot for ever.
+    monkeypatch.setattr(dns_tcp, "TCP_MESSAGE_DEADLINE", 0.5)
+    with live_dns() as live, _connect(live.port) as sock:
+        frame = _frame("www.example.net.", 8)
+        sock.sendall(frame[:1])
+        sock.settimeout(0.2)
+        for byte in frame[1:-1]:  # a byte every 0.2 s, never the last one
+            try:
+                if sock.recv(1) == b"":
+                    break
+            except TimeoutError:
+                sock.sendall(bytes([byte]))
+            except ConnectionResetError:
+                break
+        else:
+            raise AssertionError("the trickle was never cut off")
+
+
+def test_source_key() -> None:
+    assert dns_tcp.source_key(("192.0.2.7", 53)) == bytes([192, 0, 2, 7])
+    assert dns_tcp.source_key(("::ffff:192.0.2.7", 53, 0, 0)) == bytes([192, 0, 2, 7])
+    one = dns_tcp.source_key(("2001:db8:1:2::1", 53, 0, 0))
+    assert one == dns_tcp.source_key(("2001:db8:1:2:ffff::9%eth0", 53, 0, 0))
+    assert one != dns_tcp.source_key(("2001:db8:1:3::1", 53, 0, 0))
+    assert dns_tcp.source_key(None) == b""
+
+
 def test_idle_connections_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dns_server, "TCP_IDLE_TIMEOUT", 0.3)
+    monkeypatch.setattr(dns_tcp, "TCP_IDLE_TIMEOUT", 0.3)
     with live_dns() as live, socket.create_connection(("127.0.0.1", live.port), timeout=5) as sock:
         sock.sendall(_frame("www.example.net.", 7))
         assert _read(sock, 1)[0].id == 7
@@ -105,3 +157,18 @@ def test_ipv6_loopback() -> None:
                 timeout=30,
             )
             assert out.stdout.strip() == "192.0.2.1"
+
+
+def test_a_client_that_does_not_read_its_answers_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pipelined queries for a 2 KB answer, never read: the server stops reading
+    # (pause_writing) and must drain within the message deadline, else the slot goes.
+    monkeypatch.setattr(dns_tcp, "TCP_MESSAGE_DEADLINE", 0.5)
+    with live_dns() as live, _connect(live.port) as sock:
+        frames = b"".join(_frame("big.example.net.", i, "TXT") for i in range(256)) * 40
+        sock.settimeout(5)
+        with contextlib.suppress(TimeoutError, ConnectionResetError, BrokenPipeError):
+            sock.sendall(frames)  # ~20 MB of answers asked for; stalls once buffers fill
+        deadline = time.monotonic() + 30
+        while live.call(lambda: len(live.server._tcp_conns.conns)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling for the close (presence), bounded
+        assert not live.call(lambda: len(live.server._tcp_conns.conns))

@@ -12,8 +12,9 @@ so it never serves data older than the last acknowledged update. The catalog
 is changed from the event-loop thread; its changes are single dict or
 attribute swaps, atomic under the GIL (see :mod:`homeport.core.zone`).
 
-TCP (RFC 7766) runs on the event loop: 2-byte length framing, several queries
-per connection (pipelined), an idle timeout and a connection cap.
+TCP (RFC 7766) runs on the event loop (:mod:`homeport.io.dns_tcp`): 2-byte
+length framing, several queries per connection (pipelined), a deadline per
+message, an idle timeout, and caps per source and in all.
 """
 
 from __future__ import annotations
@@ -22,28 +23,32 @@ import asyncio
 import contextlib
 import errno
 import logging
+import secrets
 import socket
-import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import dns.rcode
 
-from homeport.core.rrl import ResponseRateLimiter, Verdict, network_of_sockaddr
+from homeport.core.rrl import (
+    ResponseRateLimiter,
+    RrlConfig,
+    Verdict,
+    network_of_sockaddr,
+    response_key,
+)
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError
+from homeport.io.dns_tcp import TcpConnection, TcpResponder, TcpTable
 from homeport.io.udp_batch import MAX_CACHED, open_batch
+from homeport.proto import dns_cookie
 from homeport.proto.dns_answer import slip_reply
+from homeport.proto.dns_cookie import CookieJar, Status
 
 log = logging.getLogger(__name__)
 
-# RFC 7766 §6.2.3 leaves the idle timeout to the server; NSD and BIND use tens of
-# seconds for busy servers; 10 s frees sockets quickly on a small one.
-TCP_IDLE_TIMEOUT = 10.0
-# NSD's default tcp-count: concurrent TCP connections served.
-MAX_TCP_CONNECTIONS = 100
 # Socket buffers sized for bursts (NSD's so-rcvbuf/so-sndbuf advice is ~1 MB and up).
 SOCKET_BUFFER = 4 * 1024 * 1024
 # Largest UDP query we read; bigger datagrams are no DNS query anyone sends.
@@ -86,7 +91,7 @@ class DnsServer:
     _thread: threading.Thread
     _stop: threading.Event
     _tcp: asyncio.AbstractServer
-    _tcp_conns: set[asyncio.Transport]
+    _tcp_conns: TcpTable
 
     async def close(self) -> None:
         self._stop.set()
@@ -99,8 +104,7 @@ class DnsServer:
         await asyncio.to_thread(self._thread.join, 5.0)
         self._udp.close()
         self._tcp.close()
-        for transport in list(self._tcp_conns):
-            transport.abort()
+        self._tcp_conns.abort_all()
         await self._tcp.wait_closed()
 
 
@@ -109,23 +113,16 @@ def _udp_loop(
     catalog: Catalog,
     stats: DnsStats,
     limiter: ResponseRateLimiter | None,
+    jar: CookieJar | None,
     stop: threading.Event,
     batch: bool,
     cache: bool,
 ) -> None:
     respond = catalog.udp_responder()
     counts = stats.udp
-    clock = time.monotonic
     admit = None
-    if limiter is not None:
-        check = limiter.check
-
-        def admit(resp: bytes, sockaddr: bytes) -> bytes | None:
-            verdict = check(network_of_sockaddr(sockaddr), clock())
-            if not verdict:
-                return resp
-            stats.rate_limited += 1
-            return slip_reply(resp) if verdict == Verdict.SLIP else None
+    if limiter is not None or jar is not None:
+        admit = _admitter(limiter, jar, stats)
 
     batcher = open_batch(sock) if batch else None
     if batcher is not None:
@@ -149,7 +146,7 @@ def _udp_loop(
             data, addr = recvfrom(MAX_UDP_QUERY)
             resp = respond(data)
             if resp is not None and admit is not None:
-                resp = admit(resp, _sockaddr(sock.family, addr))
+                resp = admit(data[2:], resp, _sockaddr(sock.family, addr))
             if resp is None:
                 counts[16] += 1
                 continue
@@ -162,83 +159,77 @@ def _udp_loop(
             log.exception("DNS query failed")
 
 
+def _admitter(
+    limiter: ResponseRateLimiter | None, jar: CookieJar | None, stats: DnsStats
+) -> Callable[[bytes, bytes, bytes], bytes | None]:
+    """Cookies and rate limiting for UDP answers, as ``admit(key, resp, sockaddr)``.
+
+    ``key`` is the query after its ID (the packet cache's key), ``sockaddr`` the
+    sender's raw ``struct sockaddr``; it gives what to send (None = nothing).
+    Names bound once: this runs for every answer.
+    """
+    check = limiter.check if limiter is not None else None
+    cookie_check = jar.check if jar is not None else None
+    find, monotonic, wallclock = dns_cookie.find, time.monotonic, time.time
+    valid, malformed, drop = Status.VALID, Status.MALFORMED, Verdict.DROP
+
+    def admit(key: bytes, resp: bytes, sockaddr: bytes) -> bytes | None:
+        status = reply = query = None
+        if cookie_check is not None and key[9]:  # ARCOUNT's low byte: an OPT, maybe a COOKIE
+            query = resp[:2] + key
+            data = find(query)
+            if data is not None:
+                status, reply = cookie_check(data, _address(sockaddr), int(wallclock()))
+                if status is malformed:
+                    return dns_cookie.formerr(query)
+        if check is not None and status is not valid:
+            # A valid server cookie proves the source address (RFC 7873 §5.2.5): no limit.
+            # AF_INET (the common case, inline): the /24.
+            net = sockaddr[4:7] if sockaddr[0] == 2 else network_of_sockaddr(sockaddr)
+            verdict = check(response_key(net, resp), monotonic())
+            if verdict:
+                stats.rate_limited += 1
+                if verdict == drop:
+                    return None
+                if reply is not None:  # a cookie client: BADCOOKIE teaches it a server cookie
+                    return dns_cookie.badcookie(resp, reply)
+                return slip_reply(resp)
+        if reply is not None and query is not None:
+            return dns_cookie.with_cookie(resp, reply, dns_cookie.udp_limit(query))
+        return resp
+
+    return admit
+
+
+def _address(sockaddr: bytes) -> bytes:
+    """The packed address in a raw Linux ``struct sockaddr_in``/``sockaddr_in6``."""
+    return sockaddr[8:24] if sockaddr[:2] == b"\x0a\x00" else sockaddr[4:8]
+
+
+def _tcp_responder(catalog: Catalog, jar: CookieJar | None) -> TcpResponder:
+    """Answers over TCP: never rate-limited; cookies answered (RFC 7873 §5.2.3)."""
+
+    def respond(query: bytes, address: bytes) -> bytes | None:
+        resp = catalog.respond(query, tcp=True)
+        if resp is None or jar is None or len(query) < 12 or not query[11]:
+            return resp
+        data = dns_cookie.find(query)
+        if data is None:
+            return resp
+        status, reply = jar.check(data, address, int(time.time()))
+        if status is Status.MALFORMED:
+            return dns_cookie.formerr(query)
+        return dns_cookie.with_cookie(resp, reply, dns_cookie.TCP_LIMIT)
+
+    return respond
+
+
 def _sockaddr(family: int, addr: tuple[str, int] | tuple[str, int, int, int]) -> bytes:
     """The raw sockaddr bytes the batch path passes, for the RRL key."""
     packed = socket.inet_pton(family, addr[0].partition("%")[0])
     if family == socket.AF_INET6:
         return b"\x0a\x00" + bytes(6) + packed
     return b"\x02\x00" + bytes(2) + packed
-
-
-class _TcpConnection(asyncio.Protocol):
-    def __init__(self, catalog: Catalog, stats: DnsStats, conns: set[asyncio.Transport]) -> None:
-        self._catalog = catalog
-        self._stats = stats
-        self._conns = conns
-        self._buf = bytearray()
-        self._transport: asyncio.Transport | None = None
-        self._idle: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport by contract, but not necessarily an asyncio.Transport
-        # subclass: uvloop's TCPTransport is not one. Never check the concrete type.
-        transport = cast(asyncio.Transport, transport)
-        if len(self._conns) >= MAX_TCP_CONNECTIONS:
-            transport.abort()
-            return
-        self._transport = transport
-        self._conns.add(transport)
-        self._touch()
-
-    def _touch(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        transport = self._transport
-        if transport is not None:
-            loop = asyncio.get_running_loop()
-            self._idle = loop.call_later(TCP_IDLE_TIMEOUT, transport.close)
-
-    def data_received(self, data: bytes) -> None:
-        transport = self._transport
-        if transport is None:
-            return
-        buf = self._buf
-        buf += data
-        while len(buf) >= 2:
-            size = (buf[0] << 8) | buf[1]
-            if len(buf) < size + 2:
-                break
-            query = bytes(buf[2 : size + 2])
-            del buf[: size + 2]
-            try:
-                resp = self._catalog.respond(query, tcp=True)
-            except Exception:
-                log.exception("DNS query failed")
-                resp = None
-            if resp is None:
-                # Nothing sensible to answer; close rather than guess (RFC 7766 §8).
-                self._stats.tcp[16] += 1
-                transport.close()
-                return
-            self._stats.tcp[resp[3] & 15] += 1
-            transport.write(struct.pack(">H", len(resp)) + resp)
-        self._touch()
-
-    def pause_writing(self) -> None:
-        # A client that does not read its answers stops getting its queries read.
-        if self._transport is not None:
-            self._transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self._transport is not None:
-            self._transport.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        if self._transport is not None:
-            self._conns.discard(self._transport)
-            self._transport = None
 
 
 def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
@@ -281,32 +272,39 @@ async def start_dns(
     port: int,
     *,
     rrl: bool = True,
+    rrl_config: RrlConfig | None = None,
+    cookies: bool = True,
     batch: bool = True,
     cache: bool = True,
 ) -> DnsServer:
     """Serve ``catalog`` on UDP and TCP at host:port (port 0 = one ephemeral port for both).
 
-    ``rrl=False`` turns response-rate limiting off (benchmarks, tests);
+    ``rrl=False`` turns response-rate limiting off (benchmarks, tests), ``rrl_config``
+    sets its rates; ``cookies=False`` ignores DNS cookies (RFC 7873);
     ``batch=False`` uses one recvfrom/sendto per query instead of recvmmsg/sendmmsg;
     ``cache=False`` turns the UDP packet cache off (benchmarks).
     """
     udp, tcp = _bind_pair(host, port)
     stats = DnsStats()
-    conns: set[asyncio.Transport] = set()
+    conns = TcpTable()
     loop = asyncio.get_running_loop()
+    # The server secret lives as long as the process (RFC 7873 §7.1 asks for a
+    # change at least every 36 days; a restart is one, and clients relearn).
+    jar = CookieJar(secrets.token_bytes(dns_cookie.SECRET_LEN)) if cookies else None
+    respond_tcp = _tcp_responder(catalog, jar)
     try:
         tcp_server = await loop.create_server(
-            lambda: _TcpConnection(catalog, stats, conns), sock=tcp
+            lambda: TcpConnection(respond_tcp, stats.tcp, conns), sock=tcp
         )
     except OSError as exc:
         udp.close()
         tcp.close()
         raise ConfigError(f"cannot listen for DNS on {host}:{port}: {exc}") from exc
     stop = threading.Event()
-    limiter = ResponseRateLimiter() if rrl else None
+    limiter = ResponseRateLimiter(rrl_config) if rrl else None
     thread = threading.Thread(
         target=_udp_loop,
-        args=(udp, catalog, stats, limiter, stop, batch, cache),
+        args=(udp, catalog, stats, limiter, jar, stop, batch, cache),
         name="dns-udp",
         daemon=True,
     )

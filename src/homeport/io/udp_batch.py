@@ -113,7 +113,7 @@ class BatchSocket:
     def serve(
         self,
         respond: Callable[[bytes], bytes | None],
-        admit: Callable[[bytes, bytes], bytes | None] | None,
+        admit: Callable[[bytes, bytes, bytes], bytes | None] | None,
         counts: list[int],
         stopped: Callable[[], bool],
         packet_cache: Callable[[], dict[bytes, bytes]],
@@ -121,9 +121,9 @@ class BatchSocket:
     ) -> None:
         """Receive, answer, send; until ``stopped()`` (checked once per batch).
 
-        ``respond(query)`` gives the answer (None = drop); ``admit(answer, sockaddr)``,
-        if given, may drop or replace it (rate limiting) knowing the sender's raw
-        ``struct sockaddr``; ``counts[rcode]`` counts what was sent, and
+        ``respond(query)`` gives the answer (None = drop); ``admit(query[2:], answer,
+        sockaddr)``, if given, may drop or replace it (cookies, rate limiting) knowing
+        the sender's raw ``struct sockaddr``; ``counts[rcode]`` counts what was sent, and
         ``counts[16]`` what was dropped. ``packet_cache()`` is the current dict of
         query-without-ID -> response-without-ID; its owner replaces it (never
         clears it) whenever answers change, so an entry filled from old answers
@@ -164,7 +164,7 @@ class BatchSocket:
                             cache[key] = tail
                     if admit is not None:
                         sockaddr = bytes(names[i * _ADDR_SLOT : i * _ADDR_SLOT + namelen])
-                        resp = admit(bytes(rview[start : start + 2]) + tail, sockaddr)
+                        resp = admit(key, bytes(rview[start : start + 2]) + tail, sockaddr)
                         if resp is None:
                             counts[16] += 1
                             continue

@@ -2,8 +2,8 @@
 
 ``python -m homeport.server.dns_bench_runner --zone FILE --origin ZONE --listen 127.0.0.1:PORT``
 loads the file through :mod:`homeport.server.zonefile` into a :class:`Catalog`
-and serves it with :func:`start_dns` (RRL off, uvloop when installed): the same
-hot path as ``homeport server run``. ``--naive`` instead answers every query by
+and serves it with :func:`start_dns` (RRL off unless ``--rrl-rate``, uvloop when
+installed): the same hot path as ``homeport server run``. ``--naive`` instead answers every query by
 parsing it with dnspython and building the response (the baseline we improve on).
 Prints ``ready`` on stdout once it answers; stops on SIGTERM or SIGINT.
 """
@@ -22,6 +22,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.zone
 
+from homeport.core.rrl import RrlConfig
 from homeport.core.zone import Catalog
 from homeport.io.dns_server import start_dns
 from homeport.server.zonefile import read_zone_file
@@ -33,7 +34,17 @@ async def _serve(args: argparse.Namespace) -> None:
     catalog.load_zone(args.origin, soa, records)
     del records
     host, _, port = args.listen.rpartition(":")
-    server = await start_dns(catalog, host, int(port), rrl=False, cache=not args.no_packet_cache)
+    rrl = None
+    if args.rrl_rate:
+        rrl = RrlConfig(responses_per_second=args.rrl_rate, burst=args.rrl_rate)
+    server = await start_dns(
+        catalog,
+        host,
+        int(port),
+        rrl=rrl is not None,
+        rrl_config=rrl,
+        cache=not args.no_packet_cache,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen", required=True, help="HOST:PORT (UDP and TCP)")
     parser.add_argument("--naive", action="store_true", help="dnspython per query (baseline)")
     parser.add_argument("--no-packet-cache", action="store_true", help="UDP packet cache off")
+    parser.add_argument(
+        "--rrl-rate", type=float, default=0, help="RRL on at this rate (0 = RRL off)"
+    )
     parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio event loop")
     args = parser.parse_args(argv)
     if args.naive:
