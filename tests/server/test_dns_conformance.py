@@ -348,3 +348,14 @@ def test_packet_cache_starts_over_when_full(monkeypatch: pytest.MonkeyPatch) -> 
                 )
                 assert resp.answer[0][0].address == "192.0.2.99"
         assert len(live.catalog.packet_cache()) <= 5
+
+
+def test_packet_cache_keeps_lower_case_questions_only() -> None:
+    """0x20-randomised questions never repeat byte for byte: they are answered, not cached."""
+    with live_dns(make_catalog()) as live:
+        for name in ("www.example.net", "WwW.eXaMpLe.NeT", "home.example.net", "HOME.example.net"):
+            resp = _udp(live.port, dns.message.make_query(name, "A").to_wire())
+            assert str(resp.answer[0].name).rstrip(".") == name
+        cached = live.catalog.packet_cache()
+        assert len(cached) == 2
+        assert all(key == key.lower() for key in cached)

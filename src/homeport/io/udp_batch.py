@@ -158,7 +158,10 @@ class BatchSocket:
                             counts[16] += 1
                             continue
                         tail = resp[2:]
-                        if max_cached:
+                        # A question with upper-case letters is most likely 0x20
+                        # randomised by a resolver and never repeats byte for byte:
+                        # caching it would only churn the cache (a cheap test, misses only).
+                        if max_cached and key == key.lower():
                             if len(cache) >= max_cached:
                                 cache.clear()  # a flood of distinct queries: start over
                             cache[key] = tail
