@@ -287,21 +287,23 @@ BAD_ADMIN = [
 ]
 
 
+def _admin_state(srv: ServerProc) -> tuple[object, ...]:
+    return srv.admin_json("zone", "list"), srv.admin_json("host", "list"), srv.admin_json("audit")
+
+
 def test_bad_admin_input_is_refused_and_stores_nothing(server: ServerProc) -> None:
     secret = server.add_host(HOST)
-    before = server.admin_json("zone", "list"), server.admin_json("host", "list")
-    audit = server.admin_json("audit")
-    for args in BAD_ADMIN:
+    for number, args in enumerate(BAD_ADMIN):
+        before = _admin_state(server)
         result = server.admin(*args, input="long password\n")
         assert result.returncode != 0, args
         assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
         assert "Traceback" not in result.stderr
-        assert (server.admin_json("zone", "list"), server.admin_json("host", "list")) == before
-        assert server.admin_json("audit") == audit, args
-        healthy(server, secret, "192.0.2.5")
+        assert _admin_state(server) == before, args
+        healthy(server, secret, f"192.0.2.{10 + number}")
     again = restart(server)
     try:
-        assert again.dig(HOST) == ["192.0.2.5"]
+        assert again.dig(HOST) == [f"192.0.2.{10 + len(BAD_ADMIN) - 1}"]
         healthy(again, secret, "192.0.2.6")
     finally:
         stop_server(again)
