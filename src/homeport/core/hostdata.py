@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TXT
+
+from homeport.core.consensus import CGNAT, DOCUMENTATION
 
 # -- names ----------------------------------------------------------------------------
 
@@ -52,20 +54,13 @@ def valid_fqdn(name: str) -> bool:
 
 # -- addresses ------------------------------------------------------------------------
 
-# RFC 5737 / RFC 3849 documentation ranges count as public. They are never routed, so a
-# name pointing there reaches nothing (no rebinding target, unlike private or loopback
-# space); the docs, the demo, the tests and the namespace lab (whose "internet" is
-# 203.0.113.0/24) publish them as data. Python's is_global rejects them, hence this list.
-DOCUMENTATION_NETWORKS: tuple[IPv4Network | IPv6Network, ...] = (
-    IPv4Network("192.0.2.0/24"),
-    IPv4Network("198.51.100.0/24"),
-    IPv4Network("203.0.113.0/24"),
-    IPv6Network("2001:db8::/32"),
-)
+# RFC 5737 / RFC 3849 documentation ranges count as public (the agent's consensus
+# allows them the same way). They are never routed, so a name pointing there reaches
+# nothing (no rebinding target, unlike private or loopback space); the docs, the demo,
+# the tests and the namespace lab (whose "internet" is 203.0.113.0/24) publish them as
+# data. Python's is_global rejects them, hence the explicit list (consensus.DOCUMENTATION).
 # RFC 1122 §3.2.1.3: 0.0.0.0/8 is "this host on this network", never a destination.
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
-# RFC 6598 shared address space (CGNAT): private to one ISP's network.
-_SHARED = IPv4Network("100.64.0.0/10")
 
 
 def address_problem(address: IPv4Address | IPv6Address, *, allow_private: bool) -> str | None:
@@ -90,12 +85,12 @@ def address_problem(address: IPv4Address | IPv6Address, *, allow_private: bool) 
             return "a reserved or broadcast address cannot be published"
     elif address.is_reserved and not address.is_loopback:
         return "a reserved IPv6 address cannot be published"
-    if any(address in net for net in DOCUMENTATION_NETWORKS):
+    if any(address in net for net in DOCUMENTATION):
         return None
     if address.is_global:
         return None
     local = address.is_private or address.is_loopback or address.is_link_local
-    if allow_private and (local or (isinstance(address, IPv4Address) and address in _SHARED)):
+    if allow_private and (local or (isinstance(address, IPv4Address) and address in CGNAT)):
         return None
     return (
         "not a public address (private, loopback, link-local or shared space is refused"
