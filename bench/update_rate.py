@@ -84,8 +84,10 @@ def measure(args: argparse.Namespace, database: str | None) -> float:
         if database:
             env["HOMEPORT_DATABASE"] = database
         homeport = [sys.executable, "-m", "homeport"]
+        data_args = ["--data", str(data)]
         subprocess.run(
-            [*homeport, "server", "zone", "add", "dyn.example.net", "--data", str(data)],
+            # The load publishes 10.x addresses: a zone that allows private ones (issue 10).
+            [*homeport, "server", "zone", "add", "dyn.example.net", "--allow-private", *data_args],
             check=True,
             env=env,
             capture_output=True,

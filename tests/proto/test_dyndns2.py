@@ -77,3 +77,15 @@ def test_every_code_has_a_disposition() -> None:
 def test_parse_response_rejects_garbage(text: str) -> None:
     with pytest.raises(RemoteProtocolError):
         dyndns2.parse_response(text, ["a"])
+
+
+def test_badip_is_fatal_and_scoped_addresses_are_not_addresses() -> None:
+    line = dyndns2.parse_line("badip")
+    assert line.code is dyndns2.Code.BADIP
+    assert dyndns2.DISPOSITION[line.code] is dyndns2.Disposition.FATAL
+    for text in ("fe80::1%eth0", "[fe80::1%25x]", "fe80::1%"):
+        with pytest.raises(dyndns2.BadAddress):
+            dyndns2.parse_address(text)
+    with pytest.raises(dyndns2.BadAddress):
+        dyndns2.parse_update_query([("myipv6", "fe80::1%eth0")])
+    assert str(dyndns2.parse_address(" [2001:db8::1] ")) == "2001:db8::1"

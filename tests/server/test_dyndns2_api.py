@@ -52,7 +52,8 @@ def test_every_address_form(server: ServerProc) -> None:
     assert update(server, f"hostname={HOST}&ip=192.0.2.8&ipv6=2001:db8::8", auth)[1] == (
         "good 192.0.2.8,2001:db8::8"
     )
-    # No address: the connection's own.
+    # No address: the connection's own (loopback here: a zone allowing private addresses).
+    assert server.admin("zone", "set", "dyn.example.net", "--allow-private").returncode == 0
     assert update(server, f"hostname={HOST}", auth) == (200, "good 127.0.0.1")
     assert server.dig(HOST) == ["127.0.0.1"]
 
@@ -109,6 +110,7 @@ def test_offline_and_back(server: ServerProc) -> None:
 
 
 def test_forwarded_for_ignored_from_untrusted_peer(server: ServerProc) -> None:
+    assert server.admin("zone", "set", "dyn.example.net", "--allow-private").returncode == 0
     secret = server.add_host(HOST)
     status, body = update(
         server, f"hostname={HOST}", (HOST, secret), headers={"X-Forwarded-For": "192.0.2.99"}

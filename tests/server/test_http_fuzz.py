@@ -28,6 +28,7 @@ DYNDNS_WORDS = {
     "dnserr",
     "911",
     "!donator",
+    "badip",
 }
 
 

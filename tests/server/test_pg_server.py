@@ -28,11 +28,23 @@ from tests.server.test_admin import (
 from tests.server.test_durability import (
     test_acknowledged_updates_survive_kill_9 as test_pg_acknowledged_updates_survive_kill_9,
 )
+from tests.server.test_poison import (
+    test_a_lan_zone_allows_private_addresses_and_keeps_the_setting as test_pg_lan_zone_setting,
+)
+from tests.server.test_poison import (
+    test_a_poison_update_is_answered_and_the_server_lives as test_pg_poison_update,
+)
+from tests.server.test_poison import (
+    test_utf8_and_escapes_in_txt_are_served_exactly as test_pg_txt_served_exactly,
+)
 
 __all__ = [
     "test_pg_acknowledged_updates_survive_kill_9",
+    "test_pg_lan_zone_setting",
+    "test_pg_poison_update",
     "test_pg_restart_serves_what_was_acknowledged",
     "test_pg_server_sees_admin_changes_at_once",
+    "test_pg_txt_served_exactly",
     "test_pg_zone_import_is_served_without_restart",
 ]
 

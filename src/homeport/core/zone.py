@@ -68,6 +68,15 @@ class Soa:
     ttl: int
 
 
+@dataclass(frozen=True)
+class PreparedName:
+    """A name's parsed records, ready for :meth:`Catalog.apply_name` (used once)."""
+
+    origin: str
+    wire: bytes
+    node: Node
+
+
 @functools.lru_cache(maxsize=4096)  # replace_name sees the same few names again and again
 def wire_name(name: str) -> tuple[dns.name.Name, bytes]:
     try:
@@ -77,13 +86,26 @@ def wire_name(name: str) -> tuple[dns.name.Name, bytes]:
     return parsed, dns_answer.name_wire(parsed).lower()
 
 
-def _group(zone: ZoneState, records: Iterable[Record]) -> dict[bytes, Node]:
+def record_problem(origin: str, record: Record) -> str | None:
+    """Why ``record`` cannot be served in zone ``origin`` (None: it can).
+
+    The same parse :meth:`Catalog.load_zone` applies, one record at a time: for
+    admin input before it is stored, and to skip (not refuse) a bad stored row.
+    """
+    try:
+        _group(wire_name(origin)[0], [record])
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def _group(origin_name: dns.name.Name, records: Iterable[Record]) -> dict[bytes, Node]:
     """Parse records into nodes keyed by wire name; errors name the record."""
     groups: dict[tuple[bytes, dns.rdatatype.RdataType], list[Record]] = {}
     for rec in records:
         name, wire = wire_name(rec.name)
-        if not name.is_subdomain(zone.origin_name):
-            raise ConfigError(f"{rec.name} is not in zone {zone.origin_name}")
+        if not name.is_subdomain(origin_name):
+            raise ConfigError(f"{rec.name} is not in zone {origin_name}")
         try:
             rdtype = dns.rdatatype.from_text(rec.rdtype)
         except Exception as exc:
@@ -96,7 +118,7 @@ def _group(zone: ZoneState, records: Iterable[Record]) -> dict[bytes, Node]:
         node = nodes.get(wire)
         if node is None:
             node = nodes[wire] = Node()
-        node.rrsets[rdtype] = parse_rrset(rdtype, recs, zone.origin_name)
+        node.rrsets[rdtype] = parse_rrset(rdtype, recs, origin_name)
     return nodes
 
 
@@ -133,7 +155,7 @@ def build_zone(origin: str, soa: Soa, records: Iterable[Record]) -> ZoneState:
     _check_serial(soa.serial)
     origin_name, origin_wire = wire_name(origin)
     zone = ZoneState(origin_name, origin_wire, soa)
-    nodes = _group(zone, records)
+    nodes = _group(origin_name, records)
     nodes.setdefault(origin_wire, Node())
     # Every name with data first, then the counts of its ancestors: a file may
     # define a name after its descendants, and the empty node add_ancestors
@@ -184,17 +206,29 @@ class Catalog:
 
     def replace_name(self, origin: str, name: str, records: Iterable[Record], serial: int) -> None:
         """Replace every RRset at ``name`` (none = the name goes) and set the SOA serial."""
+        self.apply_name(self.prepare_name(origin, name, records), serial)
+
+    def prepare_name(self, origin: str, name: str, records: Iterable[Record]) -> PreparedName:
+        """Parse the records :meth:`apply_name` will put at ``name``; changes nothing.
+
+        Every way the records can be refused (ConfigError, NotFoundError) is raised
+        here, so a caller can check an update renders before it makes it durable.
+        """
         zone = self._zone(origin)
         name_obj, wire = wire_name(name)
         if not name_obj.is_subdomain(zone.origin_name):
             raise ConfigError(f"{name} is not in zone {zone.origin_name}")
-        _check_serial(serial)
         recs = list(records)
         if any(wire_name(rec.name)[1] != wire for rec in recs):
             raise ConfigError(f"replace_name({name}) got records of another name")
-        new = _group(zone, recs).get(wire) or Node()
+        return PreparedName(origin, wire, _group(zone.origin_name, recs).get(wire) or Node())
+
+    def apply_name(self, prepared: PreparedName, serial: int) -> None:
+        """Serve what :meth:`prepare_name` parsed (once) and set the SOA serial."""
+        zone = self._zone(prepared.origin)
+        _check_serial(serial)
         try:
-            self._replace_node(zone, wire, new, serial)
+            self._replace_node(zone, prepared.wire, prepared.node, serial)
         finally:
             self._changed()
 

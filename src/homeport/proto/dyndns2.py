@@ -35,6 +35,11 @@ class Code(enum.Enum):
     BADAGENT = "badagent"
     DNSERR = "dnserr"
     TROUBLE = "911"
+    # Not in Dyn's table: homeport's word for "this address may not be published for
+    # this host" (scoped, private, multicast, reserved...). A client must stop: sending
+    # the same address again cannot succeed. ddclient 3.10 reports it as a failed update
+    # and waits min-error-interval; inadyn 2.10 takes any unknown answer as fatal and exits.
+    BADIP = "badip"
 
 
 class Disposition(enum.Enum):
@@ -58,6 +63,7 @@ DISPOSITION: dict[Code, Disposition] = {
     Code.BADAGENT: Disposition.FATAL,
     Code.DNSERR: Disposition.RETRY,
     Code.TROUBLE: Disposition.RETRY_SLOW,
+    Code.BADIP: Disposition.FATAL,
 }
 
 # Codes that concern the whole request (sent once, not once per host).
@@ -78,6 +84,21 @@ class ResponseLine:
 
 class BadAddress(ValueError):
     """A request named an address that is not an IP address."""
+
+
+def parse_address(text: str) -> IPv4Address | IPv6Address:
+    """One IP address as a client sends it; BadAddress for anything else.
+
+    ``ip_address`` accepts a scoped IPv6 address (``fe80::1%eth0``); a scope names
+    an interface of the sender and has no meaning in DNS, so it is refused here.
+    """
+    try:
+        address = ip_address(text.strip().strip("[]"))
+    except ValueError:
+        raise BadAddress(text) from None
+    if isinstance(address, IPv6Address) and address.scope_id is not None:
+        raise BadAddress(text)
+    return address
 
 
 @dataclass(frozen=True)
@@ -110,10 +131,7 @@ def parse_address_list(values: Iterable[str]) -> tuple[IPv4Address | None, IPv6A
         for part in _split(value):
             if "/" in part:
                 continue
-            try:
-                address = ip_address(part.strip("[]"))
-            except ValueError:
-                raise BadAddress(part) from None
+            address = parse_address(part)
             if isinstance(address, IPv4Address):
                 ipv4 = ipv4 or address
             else:

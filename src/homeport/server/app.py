@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 import prometheus_client
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from homeport.core.hostdata import valid_fqdn
 from homeport.core.limits import Rate, Throttle
 from homeport.errors import HomeportError, UsageError
 from homeport.proto import dyndns2
@@ -41,20 +41,7 @@ from homeport.server.store import HostRow
 
 log = logging.getLogger(__name__)
 
-# RFC 1035 §2.3.4 / RFC 1123: 63-octet labels, 253 characters in all.
-_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-MAX_NAME_LENGTH = 253
-
 TEXT = "text/plain"
-
-
-def valid_fqdn(name: str) -> bool:
-    labels = name.split(".")
-    return (
-        0 < len(name) <= MAX_NAME_LENGTH
-        and len(labels) >= 2
-        and all(_LABEL.match(label) for label in labels)
-    )
 
 
 @dataclass(frozen=True)
@@ -247,6 +234,9 @@ class Api:
         result: UpdateOutcome | BaseException,
         addresses: list[IPv4Address | IPv6Address],
     ) -> str:
+        if isinstance(result, UsageError):
+            # The address may not be published for this host (DESIGN §3: badip, fatal).
+            return dyndns2.render_line(Code.BADIP)
         if isinstance(result, HomeportError):
             log.error("update not stored: %s", result)
             return dyndns2.render_line(Code.TROUBLE)
@@ -302,7 +292,9 @@ class Api:
             for r in results:
                 if isinstance(r, BaseException) and not isinstance(r, HomeportError):
                     raise r
-            return self._ko()
+            # A value that may not be published is the client's error (400), not ours.
+            refused = any(isinstance(r, UsageError) for r in results)
+            return self._ko(status=400 if refused else 200)
         self._count("token", "OK")
         body = "OK"
         if verbose:
@@ -325,8 +317,13 @@ class Api:
         for key in ("ip", "ipv6"):
             value = params.get(key, "").strip()
             if value:
-                address = ip_address(value)  # ValueError -> KO
-                fields["ipv4" if isinstance(address, IPv4Address) else "ipv6"] = address
+                address = dyndns2.parse_address(value)  # BadAddress (a ValueError) -> KO
+                family = "ipv4" if isinstance(address, IPv4Address) else "ipv6"
+                # DuckDNS: ip= takes either family, ipv6= only IPv6; two of one family
+                # (ip=v6&ipv6=v6, or ipv6=v4) is a contradiction, not a choice.
+                if family in fields or (key == "ipv6" and family == "ipv4"):
+                    raise ValueError(f"{key}={value}: family mismatch")
+                fields[family] = address
         if not fields:
             if isinstance(source, IPv4Address):
                 fields["ipv4"] = source

@@ -18,8 +18,10 @@ from typing import Any, TypeVar
 
 import click
 
-from homeport.core.zone import Record, Soa
-from homeport.errors import ConfigError, NotFoundError, UsageError
+from homeport.core.hostdata import address_problem, name_problem
+from homeport.core.zone import Catalog, Record, Soa
+from homeport.errors import ConfigError, HomeportError, NotFoundError, UsageError
+from homeport.proto import dyndns2
 from homeport.server import auth
 from homeport.server.config import (
     DEFAULT_EXPIRE,
@@ -40,11 +42,32 @@ def _audit(action: str, subject: str, detail: str = "") -> AuditEntry:
     return AuditEntry(actor="admin", action=action, subject=subject, detail=detail, ts=time.time())
 
 
-def absolute(name: str) -> str:
+def absolute(name: str, *, min_labels: int = 2) -> str:
+    """``name`` lower case with the trailing dot; UsageError unless it is a valid DNS name.
+
+    The same rule as updates (:func:`homeport.core.hostdata.name_problem`): what an
+    admin command stores, the server must be able to serve after any restart.
+    """
     name = name.strip().lower()
     if not name or name == ".":
         raise UsageError("a name is required")
+    problem = name_problem(name.removesuffix("."), min_labels=min_labels)
+    if problem is not None:
+        raise UsageError(f"not a valid name: {name[:80]!r}: {problem}")
     return name if name.endswith(".") else name + "."
+
+
+def zone_origin(name: str) -> str:
+    """A zone's origin: like :func:`absolute`, one label allowed (a LAN zone ``lan.``)."""
+    return absolute(name, min_labels=1)
+
+
+def _check_renders(origin: str, soa: Soa, records: list[Record]) -> None:
+    """UsageError unless the server can serve the zone exactly as it will be stored."""
+    try:
+        Catalog().load_zone(origin, soa, records)
+    except HomeportError as exc:
+        raise UsageError(f"zone {origin} cannot be served: {exc}") from exc
 
 
 def with_store(
@@ -254,23 +277,29 @@ def _parse_ns(origin: str, ns: list[str], ttl: int) -> tuple[list[str], list[Rec
     records: list[Record] = []
     for item in ns:
         name, _, address = item.partition("=")
-        name = absolute(name)
+        try:
+            name = absolute(name)
+        except UsageError as exc:
+            raise UsageError(f"--ns {item[:80]!r}: {exc}") from None
         names.append(name)
         records.append(Record(origin, "NS", ttl, name))
         if address:
-            import ipaddress
-
             try:
-                ip = ipaddress.ip_address(address)
+                ip = dyndns2.parse_address(address)
             except ValueError:
                 raise UsageError(f"--ns {item}: {address!r} is not an IP address") from None
+            problem = address_problem(ip, allow_private=True)
+            if problem is not None:
+                raise UsageError(f"--ns {item}: {problem}")
             if not (name == origin or name.endswith("." + origin)):
                 raise UsageError(f"--ns {item}: glue only for names inside {origin}")
             records.append(Record(name, "A" if ip.version == 4 else "AAAA", ttl, str(ip)))
     return names, records
 
 
-async def _add_zone(store: Store, origin: str, ns: list[str], ttl: int) -> Soa:
+async def _add_zone(
+    store: Store, origin: str, ns: list[str], ttl: int, *, allow_private: bool = False
+) -> Soa:
     ns = ns or [f"ns1.{origin}"]
     names, records = _parse_ns(origin, ns, DEFAULT_SOA_TTL)
     # Date-based start (YYYYMMDDnn, RFC 1912 §2.2), then +1 per change.
@@ -285,8 +314,21 @@ async def _add_zone(store: Store, origin: str, ns: list[str], ttl: int) -> Soa:
         minimum=DEFAULT_SOA_MINIMUM,
         ttl=DEFAULT_SOA_TTL,
     )
-    await store.add_zone(origin, soa, ttl, records, _audit("zone add", origin))
+    _check_renders(origin, soa, records)
+    await store.add_zone(
+        origin, soa, ttl, records, _audit("zone add", origin), allow_private=allow_private
+    )
     return soa
+
+
+# Default off: a public provider must not publish addresses that point into its users'
+# (or its own) networks: DNS rebinding under the provider's domain (issue 10).
+_allow_private_option = click.option(
+    "--allow-private",
+    is_flag=True,
+    help="A LAN-only zone: updates may publish private, loopback and link-local addresses"
+    " (default: public unicast only).",
+)
 
 
 @zone.command("add")
@@ -295,16 +337,58 @@ async def _add_zone(store: Store, origin: str, ns: list[str], ttl: int) -> Soa:
     "--ns", multiple=True, help="Name server NAME or NAME=IP (glue, in-zone); repeatable."
 )
 @click.option("--ttl", type=click.IntRange(0, 86400), default=DEFAULT_TTL, help="Host TTL.")
+@_allow_private_option
 @data_option
 @json_option
-def zone_add(name: str, ns: tuple[str, ...], ttl: int, data: Path | None, as_json: bool) -> None:
+def zone_add(
+    name: str,
+    ns: tuple[str, ...],
+    ttl: int,
+    allow_private: bool,
+    data: Path | None,
+    as_json: bool,
+) -> None:
     """Create zone NAME with its SOA and NS records."""
-    origin = absolute(name)
-    soa = with_store(_data(data), lambda s: _add_zone(s, origin, list(ns), ttl))
+    origin = zone_origin(name)
+    soa = with_store(
+        _data(data),
+        lambda s: _add_zone(s, origin, list(ns), ttl, allow_private=allow_private),
+    )
     emit(
         as_json,
-        {"zone": origin, "serial": soa.serial, "ns": list(ns) or [soa.mname]},
-        f"zone {origin} added (serial {soa.serial}, NS {soa.mname})",
+        {
+            "zone": origin,
+            "serial": soa.serial,
+            "ns": list(ns) or [soa.mname],
+            "allow_private": allow_private,
+        },
+        f"zone {origin} added (serial {soa.serial}, NS {soa.mname})"
+        + (", private addresses allowed" if allow_private else ""),
+    )
+
+
+@zone.command("set")
+@click.argument("name")
+@click.option(
+    "--allow-private/--public-only",
+    "allow_private",
+    required=True,
+    default=None,
+    help="Whether updates may publish private, loopback and link-local addresses.",
+)
+@data_option
+def zone_set(name: str, allow_private: bool, data: Path | None) -> None:
+    """Change zone NAME's settings (running servers follow within a second)."""
+    origin = zone_origin(name)
+    detail = f"allow_private={allow_private}"
+    with_store(
+        _data(data),
+        lambda s: s.set_zone_allow_private(
+            origin, allow_private, _audit("zone set", origin, detail)
+        ),
+    )
+    click.echo(
+        f"zone {origin}: " + ("private addresses allowed" if allow_private else "public only")
     )
 
 
@@ -323,10 +407,11 @@ def zone_import(zonefile: Path, zone_name: str, ttl: int, data: Path | None, as_
     from homeport.core.zone_check import Refused, check_import
     from homeport.server.zonefile import load_zone_file
 
-    origin = absolute(zone_name)
+    origin = zone_origin(zone_name)
     started = time.monotonic()
     parsed = load_zone_file(zonefile, origin)
     soa, records = parsed.soa, parsed.records
+    # check_import builds the zone exactly as the server will (no _check_renders needed).
     checked = check_import(origin, soa, records)
     if isinstance(checked, Refused):
         also = f" (see line {parsed.lines[checked.other]})" if checked.other is not None else ""
@@ -362,8 +447,20 @@ def zone_list(data: Path | None, as_json: bool) -> None:
     zones = with_store(_data(data), lambda s: s.zones())
     emit(
         as_json,
-        [{"zone": z.origin, "serial": z.soa.serial, "ttl": z.default_ttl} for z in zones],
-        "\n".join(f"{z.origin}\tserial {z.soa.serial}" for z in zones) or "no zones",
+        [
+            {
+                "zone": z.origin,
+                "serial": z.soa.serial,
+                "ttl": z.default_ttl,
+                "allow_private": z.allow_private,
+            }
+            for z in zones
+        ],
+        "\n".join(
+            f"{z.origin}\tserial {z.soa.serial}" + ("\tprivate allowed" if z.allow_private else "")
+            for z in zones
+        )
+        or "no zones",
     )
 
 
@@ -372,7 +469,7 @@ def zone_list(data: Path | None, as_json: bool) -> None:
 @data_option
 def zone_rm(name: str, data: Path | None) -> None:
     """Remove zone NAME with all its records and hosts."""
-    origin = absolute(name)
+    origin = zone_origin(name)
     with_store(_data(data), lambda s: s.remove_zone(origin, _audit("zone rm", origin)))
     click.echo(f"zone {origin} removed")
 
@@ -400,10 +497,6 @@ def _zone_for(zones: list[str], fqdn: str) -> str:
 def host_add(fqdn: str, owner: str | None, data: Path | None, as_json: bool) -> None:
     """Add host FQDN and print its secret (shown once)."""
     name = absolute(fqdn)
-    from homeport.server.app import valid_fqdn
-
-    if not valid_fqdn(name.rstrip(".")):
-        raise UsageError(f"not a valid host name: {fqdn!r}")
     secret = auth.new_secret()
 
     async def work(store: Store) -> None:
@@ -518,6 +611,13 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _check_user_name(name: str) -> None:
+    # RFC 7617 §2: the user-id of Basic auth cannot contain a colon; whitespace and
+    # control characters would not survive clients' config files or our logs.
+    if not 0 < len(name) <= 64 or not name.isprintable() or any(c in name for c in ": \t"):
+        raise UsageError("a user name has 1-64 printable characters, no space and no colon")
+
+
 @user.command("add")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -525,8 +625,7 @@ def _read_password(from_stdin: bool) -> str:
 @json_option
 def user_add(name: str, password_stdin: bool, data: Path | None, as_json: bool) -> None:
     """Add account NAME; prints its API token (for the token API) once."""
-    if not name or ":" in name or len(name) > 64:
-        raise UsageError("a user name has 1-64 characters and no colon")
+    _check_user_name(name)
     password = _read_password(password_stdin)
     token = auth.new_secret()
     row = UserRow(name, auth.PasswordHasher().hash(password), auth.sha256_hex(token), time.time())

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address
 
-from homeport.core.zone import Catalog, Record
-from homeport.errors import StoreError
+from homeport.core.hostdata import address_problem, txt_problem, txt_rdata
+from homeport.core.zone import Catalog, PreparedName, Record, record_problem
+from homeport.errors import ConfigError, HomeportError, StoreError, UsageError
 from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow
 
 log = logging.getLogger(__name__)
@@ -70,15 +71,8 @@ def host_records(host: HostRow, static: list[Record], ttl: int) -> list[Record]:
         if host.ipv6:
             records.append(Record(name, "AAAA", ttl, host.ipv6))
     if host.txt is not None:
-        records.append(Record(host.fqdn, "TXT", ttl, _quote_txt(host.txt)))
+        records.append(Record(host.fqdn, "TXT", ttl, txt_rdata(host.txt)))
     return records
-
-
-def _quote_txt(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    # A TXT character-string holds at most 255 octets (RFC 1035 §3.3); split longer text.
-    chunks = [escaped[i : i + 255] for i in range(0, len(escaped), 255)] or [""]
-    return " ".join(f'"{chunk}"' for chunk in chunks)
 
 
 def apply_intent(host: HostRow, intent: UpdateIntent, now: float) -> HostRow:
@@ -106,6 +100,18 @@ def _same_data(a: HostRow, b: HostRow) -> bool:
     return (a.ipv4, a.ipv6, a.txt, a.offline) == (b.ipv4, b.ipv6, b.txt, b.offline)
 
 
+def _servable(origin: str, records: list[Record]) -> list[Record]:
+    """``records`` less those that cannot be served, each logged once."""
+    good = []
+    for record in records:
+        problem = record_problem(origin, record)
+        if problem is None:
+            good.append(record)
+        else:
+            log.error("not serving a stored record: %s", problem)
+    return good
+
+
 class DdnsService:
     """Hosts, users and the catalog, kept in step with the store."""
 
@@ -122,6 +128,7 @@ class DdnsService:
         self.hosts: dict[str, HostRow] = {}
         self.users: dict[str, UserRow] = {}
         self.default_ttl: dict[str, int] = {}
+        self.allow_private: dict[str, bool] = {}  # zone -> may publish private addresses
         self._static: dict[str, list[Record]] = {}  # host fqdn -> static records at that name
         self._queue: asyncio.Queue[
             tuple[UpdateIntent | None, asyncio.Future[UpdateOutcome | None]]
@@ -148,7 +155,7 @@ class DdnsService:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._task
             self._task = None
         while not self._queue.empty():
@@ -163,7 +170,12 @@ class DdnsService:
     # -- the store task -------------------------------------------------------------
 
     async def update(self, intent: UpdateIntent) -> UpdateOutcome:
-        """Queue ``intent``; return once it is durable and served (or found unchanged)."""
+        """Queue ``intent``; return once it is durable and served (or found unchanged).
+
+        UsageError: the intent's values may not be published in its host's zone (checked
+        here, before it is queued; the store task checks again that it renders).
+        """
+        self.check(intent)
         outcome = await self._submit(intent)
         assert outcome is not None
         return outcome
@@ -179,6 +191,20 @@ class DdnsService:
         if token != self._fresh_token:
             self._fresh_token = token
             await self._submit(None)
+
+    def check(self, intent: UpdateIntent) -> None:
+        """UsageError if an address or TXT value of ``intent`` may not be published."""
+        zone = self.zone_of(intent.fqdn)
+        allow_private = self.allow_private.get(zone, False) if zone else False
+        for address in (intent.ipv4, intent.ipv6):
+            if address is not None:
+                problem = address_problem(address, allow_private=allow_private)
+                if problem is not None:
+                    raise UsageError(f"{address}: {problem}")
+        if intent.txt is not None:
+            problem = txt_problem(intent.txt)
+            if problem is not None:
+                raise UsageError(problem)
 
     def _wake(self) -> None:
         """Another process committed: have the store task catch up now, not at its next poll."""
@@ -201,26 +227,40 @@ class DdnsService:
             batch = [first] if first is not None else []
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            syncs = [future for intent, future in batch if intent is None]
-            updates = [(intent, f) for intent, f in batch if intent is not None]
-            if updates:
-                await self._commit(updates)
-            now = time.monotonic()
-            if syncs or now - self._last_watch >= WATCH_INTERVAL:
-                self._last_watch = now
-                try:
-                    await self._watch()
-                except StoreError as exc:
-                    log.warning("reloading from the store failed: %s", exc)
-                for future in syncs:
+            try:
+                await self._handle(batch)
+            except Exception as exc:
+                # Whatever went wrong, it concerns this batch: its callers get an error
+                # answer and the task goes on serving the next one (issue 10).
+                log.exception("store task: a batch of %d failed", len(batch))
+                for _, future in batch:
                     if not future.done():
-                        future.set_result(None)
+                        future.set_exception(StoreError(f"update not stored: {exc!r}"[:200]))
+
+    async def _handle(
+        self, batch: list[tuple[UpdateIntent | None, asyncio.Future[UpdateOutcome | None]]]
+    ) -> None:
+        syncs = [future for intent, future in batch if intent is None]
+        updates = [(intent, f) for intent, f in batch if intent is not None]
+        if updates:
+            await self._commit(updates)
+        now = time.monotonic()
+        if syncs or now - self._last_watch >= WATCH_INTERVAL:
+            self._last_watch = now
+            try:
+                await self._watch()
+            except StoreError as exc:
+                log.warning("reloading from the store failed: %s", exc)
+            for future in syncs:
+                if not future.done():
+                    future.set_result(None)
 
     async def _commit(
         self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
     ) -> None:
         now = self.clock()
         pending: dict[str, HostRow] = {}
+        prepared: dict[str, PreparedName] = {}
         outcomes: list[tuple[asyncio.Future[UpdateOutcome | None], str | None, bool]] = []
         audits: list[AuditEntry] = []
         for intent, future in batch:
@@ -240,6 +280,13 @@ class DdnsService:
             new = apply_intent(current, intent, now)
             changed = not _same_data(current, new)
             if changed:
+                try:
+                    # Rendered before it is stored: what cannot be served is refused, alone.
+                    prepared[intent.fqdn] = self._prepare(new)
+                except HomeportError as exc:
+                    log.warning("update of %s refused: %s", intent.fqdn, exc)
+                    future.set_exception(UsageError(f"cannot publish: {exc}"))
+                    continue
                 new = replace(new, updated=now, last_source=intent.source)
                 pending[intent.fqdn] = new
                 audits.append(
@@ -265,16 +312,16 @@ class DdnsService:
             self.hosts[name] = new_state
             serial = serials.get(new_state.zone)
             if serial is not None:
-                self._serve_host(new_state, serial)
+                self.catalog.apply_name(prepared[name], serial)
         for future, fqdn, changed in outcomes:
             if not future.done():
                 found = self.hosts.get(fqdn) if fqdn else None
                 future.set_result(UpdateOutcome(found, changed and found is not None))
 
-    def _serve_host(self, host: HostRow, serial: int) -> None:
+    def _prepare(self, host: HostRow) -> PreparedName:
         ttl = self.default_ttl.get(host.zone, 60)
         records = host_records(host, self._static.get(host.fqdn, []), ttl)
-        self.catalog.replace_name(host.zone, host.fqdn, records, serial)
+        return self.catalog.prepare_name(host.zone, host.fqdn, records)
 
     # -- following other processes' commits -----------------------------------------
 
@@ -308,8 +355,10 @@ class DdnsService:
             if origin in self.catalog.zones():
                 self.catalog.drop_zone(origin)
             self.default_ttl.pop(origin, None)
+            self.allow_private.pop(origin, None)
             return
         self.default_ttl[origin] = zone.default_ttl
+        self.allow_private[origin] = zone.allow_private
         static = await self.store.records(origin)
         hosts = [h for h in self.hosts.values() if h.zone == origin]
         host_names = {h.fqdn for h in hosts}
@@ -323,7 +372,17 @@ class DdnsService:
         for host in hosts:
             self._static[host.fqdn] = by_name.get(host.fqdn, [])
             records.extend(host_records(host, self._static[host.fqdn], zone.default_ttl))
-        self.catalog.load_zone(origin, zone.soa, records)
+        try:
+            self.catalog.load_zone(origin, zone.soa, records)
+        except ConfigError:
+            # Startup never refuses data the store holds (an older version may have
+            # accepted it): each row that cannot be rendered is logged and skipped.
+            try:
+                self.catalog.load_zone(origin, zone.soa, _servable(origin, records))
+            except ConfigError as exc:
+                log.error("zone %s is not served: %s", origin, exc)
+                if origin in self.catalog.zones():
+                    self.catalog.drop_zone(origin)
 
     async def _load_name(self, origin: str, name: str) -> None:
         try:
@@ -339,7 +398,10 @@ class DdnsService:
             self._static[name] = static
             records = host_records(host, static, zone.default_ttl)
         if origin in self.catalog.zones():
-            self.catalog.replace_name(origin, name, records, zone.soa.serial)
+            try:
+                self.catalog.replace_name(origin, name, records, zone.soa.serial)
+            except ConfigError:
+                self.catalog.replace_name(origin, name, _servable(origin, records), zone.soa.serial)
         else:
             await self._load_zone(origin)
 

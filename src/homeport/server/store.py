@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from homeport.core.zone import Record, Soa
-from homeport.errors import ConflictError, NotFoundError
+from homeport.errors import ConflictError, NotFoundError, StoreError
 from homeport.server.database import Database, Row, open_database
 
 SCHEMA_VERSION = 1
 
 # RFC 1982 serial arithmetic: the serial lives in 1..2**32-1 and wraps past it.
 SERIAL_MODULUS = 2**32 - 1
+# Columns added after a database may have been created: (table, column, definition).
+# Store.open adds any that are missing, so an older data directory keeps working.
+ADDED_COLUMNS = (("zones", "allow_private", "INTEGER NOT NULL DEFAULT 0"),)
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
@@ -39,7 +42,8 @@ CREATE TABLE IF NOT EXISTS zones (
     origin TEXT PRIMARY KEY, mname TEXT NOT NULL, rname TEXT NOT NULL,
     serial INTEGER NOT NULL, refresh INTEGER NOT NULL, retry INTEGER NOT NULL,
     expire INTEGER NOT NULL, minimum INTEGER NOT NULL, soa_ttl INTEGER NOT NULL,
-    default_ttl INTEGER NOT NULL, created REAL NOT NULL
+    default_ttl INTEGER NOT NULL, created REAL NOT NULL,
+    allow_private INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS records (
     id INTEGER PRIMARY KEY, zone TEXT NOT NULL REFERENCES zones(origin) ON DELETE CASCADE,
@@ -73,6 +77,7 @@ class ZoneRow:
     origin: str
     soa: Soa
     default_ttl: int
+    allow_private: bool = False  # a LAN-only zone: updates may publish private addresses
 
 
 @dataclass(frozen=True)
@@ -157,11 +162,13 @@ def _zone(row: Row) -> ZoneRow:
             ttl=row[8],
         ),
         default_ttl=row[9],
+        allow_private=bool(row[10]),
     )
 
 
 _ZONE_COLUMNS = (
-    "origin, mname, rname, serial, refresh, retry, expire, minimum, soa_ttl, default_ttl"
+    "origin, mname, rname, serial, refresh, retry, expire, minimum, soa_ttl, default_ttl,"
+    " allow_private"
 )
 
 
@@ -185,6 +192,11 @@ class Store:
         db = await open_database(data_dir, database, announce=announce)
         try:
             await db.setup(SCHEMA)
+            for table, column, definition in ADDED_COLUMNS:
+                try:
+                    await db.fetchall(f"SELECT {column} FROM {table} LIMIT 0")
+                except StoreError:
+                    await db.setup(f"ALTER TABLE {table} ADD COLUMN {column} {definition};")
             async with db.transaction() as tx:
                 await tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
@@ -274,19 +286,47 @@ class Store:
         return _zone(rows[0])
 
     async def add_zone(
-        self, origin: str, soa: Soa, default_ttl: int, records: Iterable[Record], audit: AuditEntry
+        self,
+        origin: str,
+        soa: Soa,
+        default_ttl: int,
+        records: Iterable[Record],
+        audit: AuditEntry,
+        *,
+        allow_private: bool = False,
     ) -> None:
         if await self._fetchall("SELECT 1 FROM zones WHERE origin = ?", (origin,)):
             raise ConflictError(f"zone {origin} exists already")
-        await self.import_zone(origin, soa, default_ttl, records, audit)
+        await self.import_zone(
+            origin, soa, default_ttl, records, audit, allow_private=allow_private
+        )
+
+    async def set_zone_allow_private(self, origin: str, allow: bool, audit: AuditEntry) -> None:
+        """Let updates in ``origin`` publish private addresses (a LAN-only zone), or not."""
+        await self.zone(origin)
+        await self._write(
+            [
+                ("UPDATE zones SET allow_private = ? WHERE origin = ?", (int(allow), origin)),
+                self._changed(origin, None),
+                self._audit(audit),
+            ]
+        )
 
     async def import_zone(
-        self, origin: str, soa: Soa, default_ttl: int, records: Iterable[Record], audit: AuditEntry
+        self,
+        origin: str,
+        soa: Soa,
+        default_ttl: int,
+        records: Iterable[Record],
+        audit: AuditEntry,
+        *,
+        allow_private: bool = False,
     ) -> int:
         """Create or replace a zone's static records in one transaction; returns their count.
 
         The serial never goes backwards: an imported SOA serial lower than the
         stored one is raised past it (secondaries would otherwise ignore us).
+        ``allow_private`` applies to a new zone; an existing one keeps its setting.
         """
         rows = [(origin, r.name, r.rdtype, r.ttl, r.rdata) for r in records]
         async with self._db.transaction() as tx:
@@ -296,7 +336,8 @@ class Store:
                 serial = max(serial, next_serial(int(old[0][0])))
             await tx.execute(
                 "INSERT INTO zones(origin, mname, rname, serial, refresh, retry, expire,"
-                " minimum, soa_ttl, default_ttl, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " minimum, soa_ttl, default_ttl, created, allow_private)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(origin) DO UPDATE SET mname=excluded.mname,"
                 " rname=excluded.rname, serial=excluded.serial, refresh=excluded.refresh,"
                 " retry=excluded.retry, expire=excluded.expire, minimum=excluded.minimum,"
@@ -313,6 +354,7 @@ class Store:
                     soa.ttl,
                     default_ttl,
                     time.time(),
+                    int(allow_private),
                 ),
             )
             await tx.execute("DELETE FROM records WHERE zone = ?", (origin,))
