@@ -134,7 +134,10 @@ def test_the_lock_was_resolved_from_todays_pyproject(lock: str) -> None:
     assert from_project == {
         canonicalize_name(r.name) for r in direct_requirements(LOCK_EXTRAS[lock])
     }
-    assert from_build == {canonicalize_name(r.name) for r in build_requirements()}
+    # At least: what the installed backend asks for depends on its version (hatchling 1.21
+    # asks nothing more for an editable build, 1.33 asks for `editables`), and the venv of
+    # `./scripts/lock --lowest` runs an older backend than the one locked.
+    assert from_build >= {canonicalize_name(r.name) for r in build_requirements()}
 
 
 @pytest.mark.parametrize("lock", sorted(LOCK_EXTRAS))
