@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 from homeport.core.units import MINUTE
 
@@ -51,6 +52,11 @@ class Throttle:
         self._buckets[key] = (tokens - cost, now)
         return True
 
+    def refund(self, key: Hashable, now: float, cost: float = 1.0) -> None:
+        """Give back ``cost`` tokens taken by :meth:`allow` (never above the burst)."""
+        if key in self._buckets:
+            self._buckets[key] = (min(float(self.rate.burst), self._tokens(key, now) + cost), now)
+
     def blocked(self, key: Hashable, now: float) -> bool:
         """Whether ``key`` has no whole token left (without taking one)."""
         return key in self._buckets and self._tokens(key, now) < 1.0
@@ -62,3 +68,46 @@ class Throttle:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def source_key(address: IPv4Address | IPv6Address, ipv6_prefix: int) -> Hashable:
+    """The throttle key for a client address: IPv4 as is, IPv6 by its ``/ipv6_prefix``.
+
+    One IPv6 subscriber gets a whole /64 (RFC 6177 recommends /56 or /48 for sites), so a
+    per-address key would give one attacker 2**64 fresh budgets.
+    """
+    if isinstance(address, IPv4Address):
+        return address
+    shift = 128 - ipv6_prefix
+    return IPv6Network((int(address) >> shift << shift, ipv6_prefix))
+
+
+class FailureLimiter:
+    """Failed-login budgets per source and per credential name, charged *before* verifying.
+
+    A request that may fail takes one token from its source's bucket and one from its
+    name's bucket in the same synchronous step that decides whether it may be verified,
+    so a hundred concurrent guesses cannot all pass a check made before any of them
+    failed. A verified success gives the tokens back: only failures are counted.
+    """
+
+    def __init__(self, per_source: Rate, per_name: Rate) -> None:
+        self.sources = Throttle(per_source)
+        self.names = Throttle(per_name)
+
+    def charge(self, source: Hashable | None, name: Hashable | None, now: float) -> bool:
+        """Take a failure token from both budgets, or from neither if either is spent."""
+        if source is not None and not self.sources.allow(source, now):
+            return False
+        if name is not None and not self.names.allow(name, now):
+            if source is not None:
+                self.sources.refund(source, now)
+            return False
+        return True
+
+    def refund(self, source: Hashable | None, name: Hashable | None, now: float) -> None:
+        """Give back what :meth:`charge` took (the attempt succeeded or was never verified)."""
+        if source is not None:
+            self.sources.refund(source, now)
+        if name is not None:
+            self.names.refund(name, now)
