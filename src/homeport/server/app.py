@@ -27,6 +27,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from homeport.core.hostdata import MAX_NAME_LENGTH, valid_fqdn
 from homeport.core.limits import FailureLimiter, Rate, Throttle, source_key
+from homeport.core.units import MINUTE
 from homeport.errors import HomeportError, UsageError
 from homeport.proto import dyndns2
 from homeport.proto.dyndns2 import Code
@@ -117,8 +118,9 @@ class Api:
             Rate(limits.failed_auth_per_minute, limits.failed_auth_burst),
             Rate(limits.failed_auth_per_name_per_minute, limits.failed_auth_per_name_burst),
         )
-        # A throttled client may try again once one failure token has grown back.
-        self.retry_after = str(math.ceil(60 / limits.failed_auth_per_minute))
+        # A throttled client may try again once its failure tokens have grown back.
+        slowest = min(limits.failed_auth_per_minute, limits.failed_auth_per_name_per_minute)
+        self.retry_after = str(math.ceil(MINUTE / slowest))
         self.token_throttle = Throttle(Rate(limits.token_requests_per_minute, limits.token_burst))
         probe = config.probe
         self.probe_throttle = Throttle(Rate(probe.rate_per_minute, probe.burst))
@@ -166,6 +168,10 @@ class Api:
             return True
         return self.failures.charge(*self._failure_keys(source, name), now)
 
+    def _source_spent(self, source: Address | None, now: float) -> bool:
+        key = self._failure_keys(source, None)[0]
+        return self.limits_on and key is not None and self.failures.sources.blocked(key, now)
+
     def _refund(self, source: Address | None, name: str | None, now: float) -> None:
         if self.limits_on:
             self.failures.refund(*self._failure_keys(source, name), now)
@@ -209,15 +215,18 @@ class Api:
         await self.service.ensure_fresh()
         username = creds.username.strip().lower().rstrip(".")
         fqdn = username + "."
+        # A source whose budget is spent costs no store query: memory is current after
+        # ensure_fresh(); the store lookups below only cover a race with an admin command.
+        spent = self._source_spent(source, now)
         host = self.service.hosts.get(fqdn)
-        if host is None or not secret_matches(creds.password, host.secret_sha256):
+        if not spent and (host is None or not secret_matches(creds.password, host.secret_sha256)):
             # Not known here, or the secret was just rotated by an admin command: ask the store.
             host = await self.service.fresh_host(fqdn)
         if host is not None and secret_matches(creds.password, host.secret_sha256):
             return AuthResult(AuthOutcome.OK, Principal("host", fqdn))
-        user = self.service.users.get(creds.username) or await self.service.fresh_user(
-            creds.username
-        )
+        user = self.service.users.get(creds.username)
+        if user is None and not spent:
+            user = await self.service.fresh_user(creds.username)
         if user is not None and self.passwords.recall(
             user.name, user.password_hash, creds.password, now
         ):
