@@ -53,12 +53,19 @@ async def _get(
 
 
 def concurrently(
-    http: tuple[str, int], requests: list[tuple[str, tuple[str, str] | None]]
+    http: tuple[str, int],
+    requests: list[tuple[str, tuple[str, str] | None]],
+    sources: list[str] | None = None,
 ) -> list[tuple[int, str]]:
-    """All requests at once, each on its own connection."""
+    """All requests at once, each on its own connection (``sources``: X-Forwarded-For)."""
+    headers = [{"X-Forwarded-For": s} for s in sources] if sources else [{}] * len(requests)
 
     async def all_at_once() -> list[tuple[int, str]]:
-        return list(await asyncio.gather(*(_get(http, path, auth) for path, auth in requests)))
+        return list(
+            await asyncio.gather(
+                *(_get(http, p, a, h) for (p, a), h in zip(requests, headers, strict=True))
+            )
+        )
 
     return asyncio.run(all_at_once())
 
@@ -170,38 +177,60 @@ def test_neighbours_failures_never_block_a_correct_credential(limited: ServerPro
         limited.http, f"/nic/update?hostname={OTHER}&myip=192.0.2.6", auth=("alice", PASSWORD)
     )
     assert (status, body) == (200, "good 192.0.2.6\n")
+    # What was acknowledged is what a restarted server serves.
+    stop_server(limited)
+    again = start_server(limited.data)
+    try:
+        assert again.dig(HOST) == ["192.0.2.2"]
+        assert again.dig(OTHER) == ["192.0.2.6"]
+    finally:
+        stop_server(again)
 
 
-def test_ipv6_sources_share_a_budget_per_64(data_dir: Path, tmp_path: Path) -> None:
-    """Fresh addresses from one /64 are one source; another /64 is another."""
+@pytest.fixture
+def proxied(data_dir: Path, tmp_path: Path) -> Iterator[ServerProc]:
+    """Default limits behind a trusted proxy: X-Forwarded-For names the source."""
     _zone(data_dir)
     config = tmp_path / "server.toml"
     config.write_text('[server]\ntrusted_proxies = ["127.0.0.1/32"]\n')
     srv = start_server(data_dir, "--config", str(config))
     try:
-        srv.add_host(HOST)
-
-        def attempt(address: str, i: int) -> str:
-            return get(
-                srv.http,
-                f"/nic/update?hostname={HOST}",
-                auth=(HOST, f"bad{i}"),
-                headers={"X-Forwarded-For": address},
-            )[1].strip()
-
-        same_64 = [attempt(f"2001:db8:1:2::{i + 1:x}", i) for i in range(FAILED_AUTH_BURST + 1)]
-        assert same_64[-1] == "abuse"
-        # Another /64 has a budget of its own (the name budget is per name: use another).
-        srv.add_host(OTHER)
-        answer = get(
-            srv.http,
-            f"/nic/update?hostname={OTHER}",
-            auth=(OTHER, "bad"),
-            headers={"X-Forwarded-For": "2001:db8:1:3::1"},
-        )[1]
-        assert answer == "badauth\n"
+        yield srv
     finally:
         stop_server(srv)
+
+
+def test_distributed_guesses_share_the_name_budget(proxied: ServerProc) -> None:
+    """50 sources guessing one account's password: the name's budget bounds them all."""
+    _add_user(proxied)
+    proxied.add_host(HOST, "--user", "alice")
+    before = metric(proxied, "homeport_password_verifications_total")
+    answers = concurrently(
+        proxied.http,
+        [(f"/nic/update?hostname={HOST}", ("alice", f"guess{i}")) for i in range(50)],
+        [f"198.51.100.{i + 1}" for i in range(50)],
+    )
+    counts = tally(answers)
+    assert counts.get("badauth", 0) == FAILED_AUTH_BURST, counts
+    assert counts.get("911", 0) == 50 - FAILED_AUTH_BURST, counts
+    assert metric(proxied, "homeport_password_verifications_total") - before == FAILED_AUTH_BURST
+
+
+def test_ipv6_sources_share_a_budget_per_64(proxied: ServerProc) -> None:
+    """Fresh addresses from one /64 are one source; another /64 is another.
+
+    Wrong tokens: they carry no name, so only the source budget is in play."""
+
+    def attempt(address: str) -> tuple[int, str]:
+        status, body, _ = get(
+            proxied.http, "/update?token=wrong", headers={"X-Forwarded-For": address}
+        )
+        return status, body
+
+    same_64 = [attempt(f"2001:db8:1:2::{i + 1:x}") for i in range(FAILED_AUTH_BURST + 1)]
+    assert same_64[:-1] == [(200, "KO")] * FAILED_AUTH_BURST
+    assert same_64[-1] == (429, "KO")
+    assert attempt("2001:db8:1:3::1") == (200, "KO")
 
 
 def test_argon2_work_is_bounded(unlimited: ServerProc) -> None:
