@@ -298,10 +298,12 @@ def test_unknown_account_costs_what_a_known_one_does(unlimited: ServerProc) -> N
 
 
 def _fail2ban_regex() -> re.Pattern[str]:
-    """The shipped filter's failregex with fail2ban's <HOST> substitution."""
+    """The shipped filter's failregex, with fail2ban's substitutions approximated:
+    <HOST> an address, %(__prefix_line)s an optional "host daemon[pid]: " prefix."""
     text = (ROOT / "contrib" / "fail2ban" / "filter.d" / "homeport.conf").read_text()
     line = next(x for x in text.splitlines() if x.startswith("failregex"))
     pattern = line.split("=", 1)[1].strip()
+    pattern = pattern.replace("%(__prefix_line)s", r"(?:\S+ \S+\[\d+\]: )?")
     return re.compile(pattern.replace("<HOST>", r"(?P<host>[\w.:]+)"))
 
 
@@ -320,6 +322,10 @@ def test_failed_logins_are_logged_once_each_and_counted(limited: ServerProc) -> 
     matched = [m for m in (regex.match(x) for x in output.splitlines()) if m]
     assert [m.group("host") for m in matched] == ["127.0.0.1"] * 3, output
     lines = [m.group(0) for m in matched]
+    # As fail2ban's systemd backend shows a journal entry: "host identifier[pid]: message".
+    journal = regex.match(f"nas homeport[123]: {lines[1]}")
+    assert journal is not None
+    assert journal.group("host") == "127.0.0.1"
     assert f'name="{HOST}" reason=bad-secret' in lines[0]
     assert r'name="evil\"\nname" reason=unknown-name' in lines[1]
     assert "api=token" in lines[2]
