@@ -83,8 +83,10 @@ class PasswordHasher:
     answer takes as long as a wrong password for a real account.
     """
 
-    def __init__(self, workers: int = 2, queue: int = 16) -> None:
-        self._argon2 = argon2.PasswordHasher()
+    def __init__(
+        self, workers: int = 2, queue: int = 16, hasher: argon2.PasswordHasher | None = None
+    ) -> None:
+        self._argon2 = hasher or argon2.PasswordHasher()
         self._key = secrets.token_bytes(32)  # per process: cache entries mean nothing elsewhere
         self._verified: dict[str, tuple[bytes, float]] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
@@ -121,15 +123,19 @@ class PasswordHasher:
         if self.in_flight >= self._limit:
             return None
         self.in_flight += 1
-        try:
-            loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(self._pool, self._check, stored_hash, password)
-        finally:
-            self.in_flight -= 1
+        work = asyncio.get_running_loop().run_in_executor(
+            self._pool, self._check, stored_hash, password
+        )
+        # Counted until the thread is done, even if the request is cancelled meanwhile.
+        work.add_done_callback(self._done)
+        ok = await asyncio.shield(work)
         if not ok or stored_hash is None:
             return False
         self._verified[name] = (self._digest(stored_hash, password), now + PASSWORD_CACHE_SECONDS)
         return True
+
+    def _done(self, _work: asyncio.Future[bool]) -> None:
+        self.in_flight -= 1
 
     def _check(self, stored_hash: str | None, password: str) -> bool:
         """In a pool thread: argon2 releases the GIL while it works."""
