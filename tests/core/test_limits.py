@@ -54,14 +54,53 @@ def test_failure_limiter_charges_both_or_neither() -> None:
     assert limiter.charge("10.0.0.1", "alice", 0.0)
     assert limiter.charge("10.0.0.2", "alice", 0.0)
     # ... so a third is refused without taking the source's token,
-    assert not limiter.charge("10.0.0.1", "alice", 0.0)
+    assert limiter.charge("10.0.0.1", "alice", 0.0) is None
     # which still has two left for other names.
     assert limiter.charge("10.0.0.1", "bob", 0.0)
-    assert limiter.charge("10.0.0.1", "carol", 0.0)
-    assert not limiter.charge("10.0.0.1", "dave", 0.0)
-    # A success hands back what its attempt took.
-    limiter.refund("10.0.0.1", "carol", 0.0)
+    carol = limiter.charge("10.0.0.1", "carol", 0.0)
+    assert carol is not None
+    assert limiter.charge("10.0.0.1", "dave", 0.0) is None
+    # An attempt never verified hands back what it took.
+    limiter.refund(carol, 0.0)
     assert limiter.charge("10.0.0.1", "erin", 0.0)
+
+
+def test_a_pair_that_succeeded_has_a_budget_of_its_own() -> None:
+    limiter = FailureLimiter(Rate(per_minute=1, burst=2), Rate(per_minute=1, burst=2))
+    router = limiter.charge("10.0.0.1", "alice", 0.0)
+    assert router is not None
+    limiter.succeeded(router, 0.0)
+    # Others spend alice's name budget and the router's source budget ...
+    assert limiter.charge("10.9.9.9", "alice", 0.0)
+    assert limiter.charge("10.9.9.8", "alice", 0.0)
+    assert limiter.charge("10.9.9.7", "alice", 0.0) is None
+    assert limiter.charge("10.0.0.1", "bob", 0.0)
+    assert limiter.charge("10.0.0.1", "carol", 0.0)
+    assert limiter.charge("10.0.0.1", "dave", 0.0) is None
+    # ... the router's own attempts are still admitted (and its successes cost nothing).
+    for _ in range(5):
+        again = limiter.charge("10.0.0.1", "alice", 0.0)
+        assert again is not None
+        assert again.trusted
+        limiter.succeeded(again, 0.0)
+    # Its own failures (or a guesser's behind the same address) spend its own budget.
+    assert limiter.charge("10.0.0.1", "alice", 0.0)
+    assert limiter.charge("10.0.0.1", "alice", 0.0)
+    assert limiter.charge("10.0.0.1", "alice", 0.0) is None
+
+
+def test_trusted_pairs_are_bounded() -> None:
+    limiter = FailureLimiter(Rate(per_minute=1, burst=1), Rate(per_minute=60, burst=60), 2)
+    for source in ("a", "b", "c"):
+        charge = limiter.charge(source, "alice", 0.0)
+        assert charge is not None
+        limiter.succeeded(charge, 0.0)
+    first = limiter.charge("a", "alice", 0.0)  # forgotten: back on the shared budgets
+    assert first is not None
+    assert not first.trusted
+    third = limiter.charge("c", "alice", 0.0)
+    assert third is not None
+    assert third.trusted
 
 
 def test_source_key_aggregates_ipv6_by_prefix() -> None:

@@ -155,38 +155,6 @@ def test_concurrent_wrong_passwords_are_not_all_verified(limited: ServerProc) ->
     assert {status for status, body in answers if body == "911\n"} == {429}
 
 
-def test_neighbours_failures_never_block_a_correct_credential(limited: ServerProc) -> None:
-    """One NAT: a router with a good secret and an account that logged in before keep
-    working while others behind the same address spend every failure budget."""
-    secret = limited.add_host(HOST)
-    _add_user(limited)
-    limited.add_host(OTHER, "--user", "alice")
-    status, body, _ = get(
-        limited.http, f"/nic/update?hostname={OTHER}&myip=192.0.2.5", auth=("alice", PASSWORD)
-    )
-    assert (status, body) == (200, "good 192.0.2.5\n")
-    attack = [(f"/nic/update?hostname={HOST}", (HOST, f"bad{i}")) for i in range(30)]
-    attack += [(f"/nic/update?hostname={OTHER}", ("alice", f"guess{i}")) for i in range(30)]
-    counts = tally(concurrently(limited.http, attack))
-    assert counts.get("badauth", 0) <= FAILED_AUTH_BURST, counts
-    status, body, _ = get(
-        limited.http, f"/nic/update?hostname={HOST}&myip=192.0.2.2", auth=(HOST, secret)
-    )
-    assert (status, body) == (200, "good 192.0.2.2\n")
-    status, body, _ = get(
-        limited.http, f"/nic/update?hostname={OTHER}&myip=192.0.2.6", auth=("alice", PASSWORD)
-    )
-    assert (status, body) == (200, "good 192.0.2.6\n")
-    # What was acknowledged is what a restarted server serves.
-    stop_server(limited)
-    again = start_server(limited.data)
-    try:
-        assert again.dig(HOST) == ["192.0.2.2"]
-        assert again.dig(OTHER) == ["192.0.2.6"]
-    finally:
-        stop_server(again)
-
-
 @pytest.fixture
 def proxied(data_dir: Path, tmp_path: Path) -> Iterator[ServerProc]:
     """Default limits behind a trusted proxy: X-Forwarded-For names the source."""
@@ -198,6 +166,53 @@ def proxied(data_dir: Path, tmp_path: Path) -> Iterator[ServerProc]:
         yield srv
     finally:
         stop_server(srv)
+
+
+def test_neighbours_failures_never_block_a_correct_credential(proxied: ServerProc) -> None:
+    """A NAT (one address) and a botnet: a router with its host secret, and an account
+    router that logged in from there before, keep working while every failure budget
+    they share with others is spent."""
+    nat = "192.0.2.77"
+    secret = proxied.add_host(HOST)
+    _add_user(proxied)
+    proxied.add_host(OTHER, "--user", "alice")
+    status, body, _ = get(
+        proxied.http,
+        f"/nic/update?hostname={OTHER}&myip=192.0.2.5",
+        auth=("alice", PASSWORD),
+        headers={"X-Forwarded-For": nat},
+    )
+    assert (status, body) == (200, "good 192.0.2.5\n")
+    # Neighbours behind the NAT guess the host's secret and other accounts' passwords;
+    # a botnet guesses alice's.
+    attack = [(f"/nic/update?hostname={HOST}", (HOST, f"bad{i}")) for i in range(20)]
+    attack += [(f"/nic/update?hostname={OTHER}", (f"user{i}", "guess")) for i in range(10)]
+    attack += [(f"/nic/update?hostname={OTHER}", ("alice", f"guess{i}")) for i in range(30)]
+    sources = [nat] * 30 + [f"198.51.100.{i + 1}" for i in range(30)]
+    counts = tally(concurrently(proxied.http, attack, sources))
+    assert counts.get("badauth", 0) <= 2 * FAILED_AUTH_BURST, counts
+    status, body, _ = get(
+        proxied.http,
+        f"/nic/update?hostname={HOST}&myip=192.0.2.2",
+        auth=(HOST, secret),
+        headers={"X-Forwarded-For": nat},
+    )
+    assert (status, body) == (200, "good 192.0.2.2\n")
+    status, body, _ = get(
+        proxied.http,
+        f"/nic/update?hostname={OTHER}&myip=192.0.2.6",
+        auth=("alice", PASSWORD),
+        headers={"X-Forwarded-For": nat},
+    )
+    assert (status, body) == (200, "good 192.0.2.6\n")
+    # What was acknowledged is what a restarted server serves.
+    stop_server(proxied)
+    again = start_server(proxied.data)
+    try:
+        assert again.dig(HOST) == ["192.0.2.2"]
+        assert again.dig(OTHER) == ["192.0.2.6"]
+    finally:
+        stop_server(again)
 
 
 def test_distributed_guesses_share_the_name_budget(proxied: ServerProc) -> None:
@@ -214,6 +229,16 @@ def test_distributed_guesses_share_the_name_budget(proxied: ServerProc) -> None:
     assert counts.get("badauth", 0) == FAILED_AUTH_BURST, counts
     assert counts.get("911", 0) == 50 - FAILED_AUTH_BURST, counts
     assert metric(proxied, "homeport_password_verifications_total") - before == FAILED_AUTH_BURST
+    # Once the name's budget is spent, no guess is compared with anything: not even the
+    # right password from a new address is answered (it would make an oracle).
+    status, body, headers = get(
+        proxied.http,
+        f"/nic/update?hostname={HOST}&myip=192.0.2.1",
+        auth=("alice", PASSWORD),
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
+    assert (status, body) == (429, "911\n")
+    assert int(headers["retry-after"]) > 0
 
 
 def test_ipv6_sources_share_a_budget_per_64(proxied: ServerProc) -> None:

@@ -13,6 +13,9 @@ from homeport.core.units import MINUTE
 IDLE_FORGET = 10 * MINUTE
 # How many calls between sweeps of idle keys; amortises the sweep to O(1) per call.
 SWEEP_EVERY = 4096
+# (source, name) pairs remembered as having logged in: one per client and name, so far
+# above the accounts a server has (an entry is ~200 bytes); past it the oldest goes.
+MAX_TRUSTED = 65536
 
 
 @dataclass(frozen=True)
@@ -82,32 +85,66 @@ def source_key(address: IPv4Address | IPv6Address, ipv6_prefix: int) -> Hashable
     return IPv6Network((int(address) >> shift << shift, ipv6_prefix))
 
 
+@dataclass(frozen=True)
+class Charge:
+    """What :meth:`FailureLimiter.charge` took, to give back exactly that."""
+
+    source: Hashable | None
+    name: Hashable | None
+    trusted: bool  # taken from the (source, name) pair's own budget only
+
+
 class FailureLimiter:
     """Failed-login budgets per source and per credential name, charged *before* verifying.
 
-    A request that may fail takes one token from its source's bucket and one from its
-    name's bucket in the same synchronous step that decides whether it may be verified,
-    so a hundred concurrent guesses cannot all pass a check made before any of them
-    failed. A verified success gives the tokens back: only failures are counted.
+    A request that may fail takes one token from its source's budget and one from its
+    name's budget in the same synchronous step that decides whether it may be verified
+    at all, so a hundred concurrent guesses cannot all pass a check made before any of
+    them failed, and a guess that is refused is never compared with anything (no
+    oracle). A success gives the tokens back: only failures are counted.
+
+    A (source, name) pair that succeeded before is trusted: it is charged on a budget of
+    its own, so failures from elsewhere against that name, or from that source against
+    other names, never lock it out. Only failures from the same source with the same
+    name -- indistinguishable from the client itself -- share its budget.
     """
 
-    def __init__(self, per_source: Rate, per_name: Rate) -> None:
+    def __init__(self, per_source: Rate, per_name: Rate, max_trusted: int = MAX_TRUSTED) -> None:
         self.sources = Throttle(per_source)
         self.names = Throttle(per_name)
+        self.pairs = Throttle(per_source)  # a trusted pair's budget: that of one source
+        self._trusted: dict[tuple[Hashable, Hashable], None] = {}  # insertion order = age
+        self._max_trusted = max_trusted
 
-    def charge(self, source: Hashable | None, name: Hashable | None, now: float) -> bool:
-        """Take a failure token from both budgets, or from neither if either is spent."""
+    def charge(self, source: Hashable | None, name: Hashable | None, now: float) -> Charge | None:
+        """Take a failure token from each budget that applies, or none if one is spent."""
+        if source is not None and name is not None and (source, name) in self._trusted:
+            return Charge(source, name, True) if self.pairs.allow((source, name), now) else None
         if source is not None and not self.sources.allow(source, now):
-            return False
+            return None
         if name is not None and not self.names.allow(name, now):
             if source is not None:
                 self.sources.refund(source, now)
-            return False
-        return True
+            return None
+        return Charge(source, name, False)
 
-    def refund(self, source: Hashable | None, name: Hashable | None, now: float) -> None:
-        """Give back what :meth:`charge` took (the attempt succeeded or was never verified)."""
-        if source is not None:
-            self.sources.refund(source, now)
-        if name is not None:
-            self.names.refund(name, now)
+    def refund(self, charge: Charge, now: float) -> None:
+        """Give back what :meth:`charge` took (the attempt was never verified)."""
+        if charge.trusted:
+            self.pairs.refund((charge.source, charge.name), now)
+            return
+        if charge.source is not None:
+            self.sources.refund(charge.source, now)
+        if charge.name is not None:
+            self.names.refund(charge.name, now)
+
+    def succeeded(self, charge: Charge, now: float) -> None:
+        """The credential was right: refund, and trust this (source, name) from now on."""
+        self.refund(charge, now)
+        if charge.source is None or charge.name is None:
+            return
+        pair = (charge.source, charge.name)
+        self._trusted.pop(pair, None)
+        self._trusted[pair] = None
+        if len(self._trusted) > self._max_trusted:
+            del self._trusted[next(iter(self._trusted))]  # the least recently successful

@@ -26,7 +26,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
 from homeport.core.hostdata import MAX_NAME_LENGTH, valid_fqdn
-from homeport.core.limits import FailureLimiter, Rate, Throttle, source_key
+from homeport.core.limits import Charge, FailureLimiter, Rate, Throttle, source_key
 from homeport.core.units import MINUTE
 from homeport.errors import HomeportError, UsageError
 from homeport.proto import dyndns2
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 auth_log = logging.getLogger("homeport.auth")
 # How much of a tried name the failure line shows (escaped): enough to recognise it.
 LOGGED_NAME_LENGTH = 64
+# What an attempt takes with limits off: nothing (refunding it gives nothing back).
+FREE = Charge(None, None, trusted=False)
 
 TEXT = "text/plain"
 
@@ -162,19 +164,15 @@ class Api:
             self.config.trusted_proxies,
         )
 
-    def _charge(self, source: Address | None, name: str | None, now: float) -> bool:
-        """Take one failure token per budget before verifying; False if one is spent."""
+    def _charge(self, source: Address | None, name: str | None, now: float) -> Charge | None:
+        """Take failure tokens before verifying; None if a budget is spent."""
         if not self.limits_on:
-            return True
+            return FREE
         return self.failures.charge(*self._failure_keys(source, name), now)
 
     def _source_spent(self, source: Address | None, now: float) -> bool:
         key = self._failure_keys(source, None)[0]
         return self.limits_on and key is not None and self.failures.sources.blocked(key, now)
-
-    def _refund(self, source: Address | None, name: str | None, now: float) -> None:
-        if self.limits_on:
-            self.failures.refund(*self._failure_keys(source, name), now)
 
     def _failure_keys(self, source: Address | None, name: str | None) -> tuple[object, object]:
         prefix = self.config.limits.failed_auth_ipv6_prefix
@@ -205,11 +203,12 @@ class Api:
         """A host's name and secret, or an account's name and password.
 
         Host secrets are 256-bit and checked with SHA-256: a correct one always passes,
-        whatever others did. Passwords cost argon2: a password this process verified
-        before passes without it; any other attempt first takes failure tokens (source
-        and name), then waits for the bounded argon2 pool, and gives the tokens back if
-        it was right. An unknown name is verified against a dummy hash: it costs and
-        answers exactly as a wrong password does.
+        whatever others did. A password attempt first takes failure tokens (see
+        :class:`~homeport.core.limits.FailureLimiter`: a client that logged in before
+        from the same source has a budget of its own), then is checked against the
+        cache of recent successes or, on the bounded pool, with argon2, and gives the
+        tokens back if it was right. An unknown name is verified against a dummy hash:
+        it costs and answers exactly as a wrong password does.
         """
         now = self.clock()
         await self.service.ensure_fresh()
@@ -227,21 +226,19 @@ class Api:
         user = self.service.users.get(creds.username)
         if user is None and not spent:
             user = await self.service.fresh_user(creds.username)
+        charge = self._charge(source, username, now)
+        if user is None and host is not None:
+            # A host name (public in DNS anyway) with a wrong secret: already verified.
+            outcome = AuthOutcome.BADAUTH if charge else AuthOutcome.ABUSE
+            return self._failed(api, source, creds.username, "bad-secret", outcome)
+        if charge is None:
+            # Not compared with anything, not even the cache: no guess gets an answer.
+            return self._failed(api, source, creds.username, "throttled", AuthOutcome.THROTTLED)
         if user is not None and self.passwords.recall(
             user.name, user.password_hash, creds.password, now
         ):
+            self.failures.succeeded(charge, now)
             return AuthResult(AuthOutcome.OK, Principal("user", user.name))
-        charged = self._charge(source, username, now)
-        if user is None and host is not None:
-            # A host name (public in DNS anyway) with a wrong secret: already verified.
-            outcome = AuthOutcome.BADAUTH if charged else AuthOutcome.ABUSE
-            return self._failed(api, source, creds.username, "bad-secret", outcome)
-        if not charged:
-            if user is not None and self.passwords.recall(
-                user.name, user.password_hash, creds.password, None
-            ):
-                return AuthResult(AuthOutcome.OK, Principal("user", user.name))
-            return self._failed(api, source, creds.username, "throttled", AuthOutcome.THROTTLED)
         ok = await self.passwords.verify(
             user.name if user else "",
             user.password_hash if user else None,
@@ -249,11 +246,11 @@ class Api:
             now,
         )
         if ok is None:
-            self._refund(source, username, now)
+            self.failures.refund(charge, now)
             return self._failed(api, source, creds.username, "busy", AuthOutcome.BUSY)
         self.password_verifications.inc()
         if ok and user is not None:
-            self._refund(source, username, now)
+            self.failures.succeeded(charge, now)
             return AuthResult(AuthOutcome.OK, Principal("user", user.name))
         reason = "bad-password" if user is not None else "unknown-name"
         return self._failed(api, source, creds.username, reason, AuthOutcome.BADAUTH)
@@ -264,8 +261,8 @@ class Api:
         principal = await self._token_principal(token) if token else None
         if principal is not None:
             return AuthResult(AuthOutcome.OK, principal)
-        charged = self._charge(source, None, self.clock())
-        outcome = AuthOutcome.BADAUTH if charged else AuthOutcome.ABUSE
+        charge = self._charge(source, None, self.clock())
+        outcome = AuthOutcome.BADAUTH if charge else AuthOutcome.ABUSE
         return self._failed(api, source, "", "bad-token" if token else "no-token", outcome)
 
     # -- dyndns2 --------------------------------------------------------------------

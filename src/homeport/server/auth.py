@@ -101,15 +101,13 @@ class PasswordHasher:
     def _digest(self, stored_hash: str, password: str) -> bytes:
         return hmac.new(self._key, f"{stored_hash}\0{password}".encode(), "sha256").digest()
 
-    def recall(self, name: str, stored_hash: str, password: str, now: float | None) -> bool:
-        """Whether this exact password was verified for this hash before (no argon2).
+    def recall(self, name: str, stored_hash: str, password: str, now: float) -> bool:
+        """Whether this exact password was verified for this hash lately (no argon2).
 
-        ``now`` None accepts any age: the stored hash is part of the digest, so a changed
-        password never matches, and a client that proved its password once keeps
-        working while others' failures hold the account's failure budget empty.
+        The stored hash is part of the digest: a changed password never matches.
         """
         cached = self._verified.get(name)
-        if cached is None or (now is not None and now >= cached[1]):
+        if cached is None or now >= cached[1]:
             return False
         return hmac.compare_digest(cached[0], self._digest(stored_hash, password))
 

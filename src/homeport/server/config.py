@@ -85,9 +85,9 @@ class LimitsConfig(pydantic.BaseModel):
     # Failed logins per source (an IPv4 address, an IPv6 /failed_auth_ipv6_prefix) and,
     # separately, per name tried. Each failure is counted before its credential is
     # verified; once a budget is spent, a wrong host secret or token gets 429 `abuse` and
-    # a password is not verified at all (429 `911`, retry later). A correct host secret or
-    # token, or a password this server verified before, is never refused because of
-    # failures from the same network (NAT, CGNAT) or against the same name.
+    # a password is not checked at all (429 `911`, retry later). A correct host secret or
+    # token is never refused because of others' failures (NAT, CGNAT); an account that
+    # logged in from a source before has a budget of its own there.
     failed_auth_per_minute: float = 6
     failed_auth_burst: int = 10
     # RFC 6177: a site gets a /48../64; one address per subscriber would give an
