@@ -45,9 +45,12 @@ async def _get(
             "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         )
     head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in sent.items())
-    writer.write((head + "\r\n").encode())
-    data = await reader.read()
-    writer.close()
+    try:
+        writer.write((head + "\r\n").encode())
+        data = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
     status_line, _, rest = data.partition(b"\r\n")
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()
 
@@ -102,9 +105,13 @@ def _add_user(srv: ServerProc, name: str = "alice") -> str:
 
 
 @pytest.fixture
-def limited(data_dir: Path) -> Iterator[ServerProc]:
+def limited(data_dir: Path, tmp_path: Path) -> Iterator[ServerProc]:
+    """Default limits, but room for 100 connections from one address at once: what is
+    attacked here is the login layer, not the per-source connection cap in front of it."""
     _zone(data_dir)
-    srv = start_server(data_dir)
+    config = tmp_path / "server.toml"
+    config.write_text("[limits]\nhttp_connections_per_source = 1000\n")
+    srv = start_server(data_dir, "--config", str(config))
     try:
         yield srv
     finally:
