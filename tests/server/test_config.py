@@ -185,3 +185,16 @@ def test_ipv4_and_ipv6_wildcards_side_by_side(tmp_path: Path) -> None:
         assert srv.dig("dyn.example.net", "SOA")
     finally:
         stop_server(srv)
+
+
+def test_readme_example_config_is_valid(tmp_path: Path) -> None:
+    """The [server]/[limits] example in README.md loads as written."""
+    from homeport.server.config import ServerConfig
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```toml\n[server]", 1)[1].split("```", 1)[0]
+    config_file = tmp_path / "server.toml"
+    config_file.write_text("[server]" + block)
+    config = ServerConfig.from_toml(config_file)
+    assert config.limits.failed_auth_ipv6_prefix == 64
+    assert config.metrics_listen == ["127.0.0.1:9245"]

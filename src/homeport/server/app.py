@@ -9,7 +9,11 @@ Small pieces, starlette-style: :mod:`.clientaddr` resolves the client address,
 from __future__ import annotations
 
 import asyncio
+import enum
+import hmac
+import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,9 +23,11 @@ from typing import Any
 import prometheus_client
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
-from homeport.core.hostdata import valid_fqdn
-from homeport.core.limits import Rate, Throttle
+from homeport.core.hostdata import MAX_NAME_LENGTH, valid_fqdn
+from homeport.core.limits import Charge, FailureLimiter, Rate, Throttle, source_key
+from homeport.core.units import MINUTE
 from homeport.errors import HomeportError, UsageError
 from homeport.proto import dyndns2
 from homeport.proto.dyndns2 import Code
@@ -40,6 +46,12 @@ from homeport.server.service import DdnsService, UpdateIntent, UpdateOutcome
 from homeport.server.store import HostRow
 
 log = logging.getLogger(__name__)
+# One line per failed login, for fail2ban and the like (format in README "Failed logins").
+auth_log = logging.getLogger("homeport.auth")
+# How much of a tried name the failure line shows (escaped): enough to recognise it.
+LOGGED_NAME_LENGTH = 64
+# What an attempt takes with limits off: nothing (refunding it gives nothing back).
+FREE = Charge(None, None, trusted=False)
 
 TEXT = "text/plain"
 
@@ -55,6 +67,20 @@ class Principal:
         if self.kind == "host":
             return host.fqdn == self.name
         return host.owner == self.name
+
+
+class AuthOutcome(enum.Enum):
+    OK = "ok"
+    BADAUTH = "badauth"  # verified wrong, within the failure budgets
+    ABUSE = "abuse"  # verified wrong (a cheap SHA-256 check), a failure budget is spent
+    THROTTLED = "throttled"  # a password not verified: a failure budget is spent
+    BUSY = "busy"  # a password not verified: the argon2 pool and its queue are full
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    outcome: AuthOutcome
+    principal: Principal | None = None
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -85,12 +111,18 @@ class Api:
         self.service = service
         self.config = config
         self.clock = clock
-        self.passwords = PasswordHasher()
-        service.on_user_change = self.passwords.forget
         limits = config.limits
+        self.passwords = PasswordHasher(limits.password_workers, limits.password_queue)
+        service.on_user_change = self.passwords.forget
         self.limits_on = limits.enabled
         self.host_throttle = Throttle(Rate(limits.host_requests_per_minute, limits.host_burst))
-        self.auth_throttle = Throttle(Rate(limits.failed_auth_per_minute, limits.failed_auth_burst))
+        self.failures = FailureLimiter(
+            Rate(limits.failed_auth_per_minute, limits.failed_auth_burst),
+            Rate(limits.failed_auth_per_name_per_minute, limits.failed_auth_per_name_burst),
+        )
+        # A throttled client may try again once its failure tokens have grown back.
+        slowest = min(limits.failed_auth_per_minute, limits.failed_auth_per_name_per_minute)
+        self.retry_after = str(math.ceil(MINUTE / slowest))
         self.token_throttle = Throttle(Rate(limits.token_requests_per_minute, limits.token_burst))
         probe = config.probe
         self.probe_throttle = Throttle(Rate(probe.rate_per_minute, probe.burst))
@@ -102,6 +134,26 @@ class Api:
             ["api", "result"],
             registry=registry,
         )
+        self.auth_failures = prometheus_client.Counter(
+            "homeport_auth_failures",
+            "Failed logins by API and answer (badauth, abuse, throttled, busy)",
+            ["api", "answer"],
+            registry=registry,
+        )
+        # Real and dummy-hash verifications alike: a public /metrics tells nobody which.
+        self.password_verifications = prometheus_client.Counter(
+            "homeport_password_verifications",
+            "argon2 password verifications run",
+            registry=registry,
+        )
+        prometheus_client.Gauge(
+            "homeport_password_queue",
+            "argon2 verifications running or waiting",
+            registry=registry,
+        ).set_function(lambda: self.passwords.in_flight)
+
+    async def close(self, app: web.Application | None = None) -> None:
+        self.passwords.close()
 
     # -- shared pieces --------------------------------------------------------------
 
@@ -112,47 +164,112 @@ class Api:
             self.config.trusted_proxies,
         )
 
-    def _auth_blocked(self, source: Address | None, now: float) -> bool:
-        return self.limits_on and source is not None and self.auth_throttle.blocked(source, now)
+    def _charge(self, source: Address | None, name: str | None, now: float) -> Charge | None:
+        """Take failure tokens before verifying; None if a budget is spent."""
+        if not self.limits_on:
+            return FREE
+        return self.failures.charge(*self._failure_keys(source, name), now)
 
-    def _auth_failed(self, source: Address | None, now: float) -> None:
-        if self.limits_on and source is not None:
-            self.auth_throttle.allow(source, now)
+    def _source_spent(self, source: Address | None, now: float) -> bool:
+        key = self._failure_keys(source, None)[0]
+        return self.limits_on and key is not None and self.failures.sources.blocked(key, now)
 
-    async def authenticate(self, creds: BasicCredentials) -> Principal | None:
+    def _failure_keys(self, source: Address | None, name: str | None) -> tuple[object, object]:
+        prefix = self.config.limits.failed_auth_ipv6_prefix
+        return (
+            source_key(source, prefix) if source is not None else None,
+            name[: MAX_NAME_LENGTH + 1] if name is not None else None,
+        )
+
+    def _failed(
+        self, api: str, source: Address | None, name: str, reason: str, outcome: AuthOutcome
+    ) -> AuthResult:
+        # fail2ban: the source comes first and is never attacker text; the name is
+        # JSON-escaped (no newline or quote can forge a second line); never the secret.
+        auth_log.warning(
+            "auth failure from %s api=%s name=%s reason=%s answer=%s",
+            source if source is not None else "-",
+            api,
+            json.dumps(name[:LOGGED_NAME_LENGTH]),
+            reason,
+            outcome.value,
+        )
+        self.auth_failures.labels(api, outcome.value).inc()
+        return AuthResult(outcome)
+
+    async def authenticate(
+        self, creds: BasicCredentials, source: Address | None, api: str
+    ) -> AuthResult:
+        """A host's name and secret, or an account's name and password.
+
+        Host secrets are 256-bit and checked with SHA-256: a correct one always passes,
+        whatever others did. A password attempt first takes failure tokens (see
+        :class:`~homeport.core.limits.FailureLimiter`: a client that logged in before
+        from the same source has a budget of its own), then is checked against the
+        cache of recent successes or, on the bounded pool, with argon2, and gives the
+        tokens back if it was right. An unknown name is verified against a dummy hash:
+        it costs and answers exactly as a wrong password does.
+        """
+        now = self.clock()
         await self.service.ensure_fresh()
         username = creds.username.strip().lower().rstrip(".")
         fqdn = username + "."
+        # A source whose budget is spent costs no store query: memory is current after
+        # ensure_fresh(); the store lookups below only cover a race with an admin command.
+        spent = self._source_spent(source, now)
         host = self.service.hosts.get(fqdn)
+        if not spent and (host is None or not secret_matches(creds.password, host.secret_sha256)):
+            # Not known here, or the secret was just rotated by an admin command: ask the store.
+            host = await self.service.fresh_host(fqdn)
         if host is not None and secret_matches(creds.password, host.secret_sha256):
-            return Principal("host", fqdn)
-        # Not known here, or the secret was just rotated by an admin command: ask the store.
-        host = await self.service.fresh_host(fqdn)
-        if host is not None and secret_matches(creds.password, host.secret_sha256):
-            return Principal("host", fqdn)
-        user = self.service.users.get(creds.username) or await self.service.fresh_user(
-            creds.username
+            return AuthResult(AuthOutcome.OK, Principal("host", fqdn))
+        user = self.service.users.get(creds.username)
+        if user is None and not spent:
+            user = await self.service.fresh_user(creds.username)
+        charge = self._charge(source, username, now)
+        if user is None and host is not None:
+            # A host name (public in DNS anyway) with a wrong secret: already verified.
+            outcome = AuthOutcome.BADAUTH if charge else AuthOutcome.ABUSE
+            return self._failed(api, source, creds.username, "bad-secret", outcome)
+        if charge is None:
+            # Not compared with anything, not even the cache: no guess gets an answer.
+            return self._failed(api, source, creds.username, "throttled", AuthOutcome.THROTTLED)
+        if user is not None and self.passwords.recall(
+            user.name, user.password_hash, creds.password, now
+        ):
+            self.failures.succeeded(charge, now)
+            return AuthResult(AuthOutcome.OK, Principal("user", user.name))
+        ok = await self.passwords.verify(
+            user.name if user else "",
+            user.password_hash if user else None,
+            creds.password,
+            now,
         )
-        if user is not None:
-            ok = await asyncio.get_running_loop().run_in_executor(
-                None,
-                self.passwords.verify,
-                user.name,
-                user.password_hash,
-                creds.password,
-                self.clock(),
-            )
-            if ok:
-                return Principal("user", user.name)
-        return None
+        if ok is None:
+            self.failures.refund(charge, now)
+            return self._failed(api, source, creds.username, "busy", AuthOutcome.BUSY)
+        self.password_verifications.inc()
+        if ok and user is not None:
+            self.failures.succeeded(charge, now)
+            return AuthResult(AuthOutcome.OK, Principal("user", user.name))
+        reason = "bad-password" if user is not None else "unknown-name"
+        return self._failed(api, source, creds.username, reason, AuthOutcome.BADAUTH)
+
+    async def authenticate_token(self, token: str, source: Address | None, api: str) -> AuthResult:
+        """A host's secret or an account's token (256-bit, SHA-256): a correct one always passes."""
+        await self.service.ensure_fresh()
+        principal = await self._token_principal(token) if token else None
+        if principal is not None:
+            return AuthResult(AuthOutcome.OK, principal)
+        charge = self._charge(source, None, self.clock())
+        outcome = AuthOutcome.BADAUTH if charge else AuthOutcome.ABUSE
+        return self._failed(api, source, "", "bad-token" if token else "no-token", outcome)
 
     # -- dyndns2 --------------------------------------------------------------------
 
     async def nic_update(self, request: web.Request) -> web.Response:
         now = self.clock()
         source = self.source(request)
-        if self._auth_blocked(source, now):
-            return self._dyndns(Code.ABUSE, status=429)
         if self.config.require_user_agent and not request.headers.get("User-Agent"):
             return self._dyndns(Code.BADAGENT)
         creds = parse_basic(request.headers.get("Authorization"))
@@ -169,10 +286,11 @@ class Api:
         except dyndns2.BadAddress:
             self._count("dyndns2", "badip")
             raise web.HTTPBadRequest(text="badip: myip is not an IP address\n") from None
-        principal = await self.authenticate(creds)
+        auth = await self.authenticate(creds, source, "dyndns2")
+        principal = auth.principal
         if principal is None:
-            self._auth_failed(source, now)
-            return self._dyndns(Code.BADAUTH)
+            return self._dyndns_refused(auth.outcome)
+        log.debug("dyndns2 update from %s by %s:%s", source, principal.kind, principal.name)
         hostnames = query.hostnames
         if not hostnames:
             if principal.kind != "host":
@@ -246,6 +364,19 @@ class Api:
             return dyndns2.render_line(Code.NOHOST)
         return dyndns2.render_line(Code.GOOD if result.changed else Code.NOCHG, addresses)
 
+    def _dyndns_refused(self, outcome: AuthOutcome) -> web.Response:
+        if outcome is AuthOutcome.BADAUTH:
+            return self._dyndns(Code.BADAUTH)
+        if outcome is AuthOutcome.ABUSE:
+            return self._dyndns(Code.ABUSE, status=429)
+        # Not verified: `911` means "try again later" to dyndns2 clients, where `abuse`
+        # would stop a router for good although its password may well be right.
+        response = self._dyndns(
+            Code.TROUBLE, status=429 if outcome is AuthOutcome.THROTTLED else 503
+        )
+        response.headers["Retry-After"] = self.retry_after
+        return response
+
     def _dyndns(self, code: Code, status: int = 200) -> web.Response:
         self._count("dyndns2", code.value)
         return web.Response(text=code.value + "\n", status=status, content_type=TEXT)
@@ -260,14 +391,10 @@ class Api:
         source = self.source(request)
         params = request.query
         verbose = params.get("verbose", "").lower() == "true"
-        if self._auth_blocked(source, now):
-            return self._ko(status=429)
-        token = params.get("token", "")
-        await self.service.ensure_fresh()
-        principal = await self._token_principal(token) if token else None
+        auth = await self.authenticate_token(params.get("token", ""), source, "token")
+        principal = auth.principal
         if principal is None:
-            self._auth_failed(source, now)
-            return self._ko()
+            return self._ko(status=429 if auth.outcome is AuthOutcome.ABUSE else 200)
         if self.limits_on and not self.token_throttle.allow(principal, now):
             return self._ko(status=429)
         hosts = self._token_hosts(principal, params.get("domains", ""))
@@ -371,17 +498,16 @@ class Api:
             raise web.HTTPNotFound(text="the probe is disabled on this server\n")
         if source is None:
             raise web.HTTPBadRequest(text="no client address\n")
-        if self._auth_blocked(source, now):
-            return web.json_response({"error": "abuse"}, status=429)
-        principal = None
         creds = parse_basic(request.headers.get("Authorization"))
         if creds is not None:
-            principal = await self.authenticate(creds)
-        elif request.query.get("token"):
-            await self.service.ensure_fresh()
-            principal = await self._token_principal(request.query["token"])
+            auth = await self.authenticate(creds, source, "probe")
+        else:
+            auth = await self.authenticate_token(request.query.get("token", ""), source, "probe")
+        principal = auth.principal
+        if auth.outcome is not AuthOutcome.BADAUTH and principal is None:
+            status = 503 if auth.outcome is AuthOutcome.BUSY else 429
+            return web.json_response({"error": auth.outcome.value}, status=status)
         if principal is None:
-            self._auth_failed(source, now)
             return web.json_response(
                 {"error": "badauth"},
                 status=401,
@@ -437,14 +563,50 @@ class Api:
         return web.Response(text="ok\n", content_type=TEXT)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        token = self.config.metrics_token
+        if token is not None:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+                raise web.HTTPUnauthorized(
+                    text="metrics need a bearer token\n", headers={"WWW-Authenticate": "Bearer"}
+                )
         body = prometheus_client.generate_latest(self.registry)
         return web.Response(
             body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST}
         )
 
 
-def build_app(api: Api) -> web.Application:
+class _ProtocolErrorFilter(logging.Filter):
+    """aiohttp logs a malformed request with its first 100 bytes: the request line, where
+    a token or secret may be. Keep one line with the client and the error's kind."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            message = record.getMessage()
+            record.msg = "%s (%s %d; request not logged: it may carry a secret)"
+            record.args = (message, type(exc).__name__, exc.code or 400)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_secret_logging() -> None:
+    """Keep secrets and their digests out of third-party debug logs.
+
+    aiosqlite logs every statement with its parameters at DEBUG: token and secret
+    SHA-256 digests, password hashes. Our own debug lines are enough to debug with.
+    """
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _ProtocolErrorFilter) for f in server_log.filters):
+        server_log.addFilter(_ProtocolErrorFilter())
+
+
+def build_app(api: Api, *, metrics: bool = True) -> web.Application:
+    """The API; ``metrics`` False when /metrics has a listener of its own."""
     app = web.Application(client_max_size=64 * 1024)
+    app.on_cleanup.append(api.close)
     app.router.add_get("/nic/update", api.nic_update)
     # Some routers and old clients use these paths for the same protocol.
     app.router.add_get("/v3/update", api.nic_update)
@@ -453,5 +615,14 @@ def build_app(api: Api) -> web.Application:
     app.router.add_get("/", api.checkip)
     app.router.add_post("/probe", api.probe)
     app.router.add_get("/healthz", api.healthz)
+    if metrics:
+        app.router.add_get("/metrics", api.metrics)
+    return app
+
+
+def build_metrics_app(api: Api) -> web.Application:
+    """/metrics (and /healthz) alone, for ``metrics_listen``."""
+    app = web.Application(client_max_size=1024)
     app.router.add_get("/metrics", api.metrics)
+    app.router.add_get("/healthz", api.healthz)
     return app

@@ -82,9 +82,24 @@ class LimitsConfig(pydantic.BaseModel):
     # 20/min with a burst of 10 is far above that and far below a runaway loop.
     host_requests_per_minute: float = 20
     host_burst: int = 10
-    # Failed logins per source address before that address gets 429 `abuse`.
+    # Failed logins per source (an IPv4 address, an IPv6 /failed_auth_ipv6_prefix) and,
+    # separately, per name tried. Each failure is counted before its credential is
+    # verified; once a budget is spent, a wrong host secret or token gets 429 `abuse` and
+    # a password is not checked at all (429 `911`, retry later). A correct host secret or
+    # token is never refused because of others' failures (NAT, CGNAT); an account that
+    # logged in from a source before has a budget of its own there.
     failed_auth_per_minute: float = 6
     failed_auth_burst: int = 10
+    # RFC 6177: a site gets a /48../64; one address per subscriber would give an
+    # attacker 2**64 fresh budgets. 56 if your users get /56s and misbehave.
+    failed_auth_ipv6_prefix: int = pydantic.Field(default=64, ge=32, le=128)
+    failed_auth_per_name_per_minute: float = 6
+    failed_auth_per_name_burst: int = 10
+    # argon2 (account passwords) costs ~0.2 s of CPU and 64 MiB per verify: at most
+    # `password_workers` at once, `password_queue` more waiting, the rest answered at
+    # once with 503 `911` (retry later) without verifying. Applies with limits off too.
+    password_workers: int = pydantic.Field(default=2, ge=1, le=64)
+    password_queue: int = pydantic.Field(default=16, ge=0, le=10000)
     # Token-API requests per token (DuckDNS-style clients poll every 5 minutes).
     token_requests_per_minute: float = 20
     token_burst: int = 10
@@ -152,6 +167,11 @@ class ServerConfig(pydantic.BaseModel):
     # "auto": uvloop when installed (the `speed` extra; the DNS and HTTP hot paths are
     # faster on it), else asyncio's own loop. "uvloop" insists; "asyncio" never uses it.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    # /metrics: by default served on every HTTP listener to anyone (counters only: no
+    # names, addresses or secrets). With metrics_listen it is served only there; with
+    # metrics_token it needs `Authorization: Bearer TOKEN`.
+    metrics_listen: list[Listen] = []
+    metrics_token: str | None = pydantic.Field(default=None, min_length=16, repr=False)
     limits: LimitsConfig = LimitsConfig()
     probe: ProbeConfig = ProbeConfig()
 

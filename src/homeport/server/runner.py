@@ -19,7 +19,13 @@ from aiohttp import web
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError, StoreError
 from homeport.io.dns_server import DnsServer, start_dns
-from homeport.server.app import AccessLogger, Api, build_app
+from homeport.server.app import (
+    AccessLogger,
+    Api,
+    build_app,
+    build_metrics_app,
+    quiet_secret_logging,
+)
 from homeport.server.config import ServerConfig, parse_hostport
 from homeport.server.dns_metrics import DnsStatsCollector
 from homeport.server.httpguard import HttpGuard
@@ -40,11 +46,16 @@ class RunningServer:
     http_addresses: list[tuple[str, int]] = field(default_factory=list)
     https_addresses: list[tuple[str, int]] = field(default_factory=list)
     listeners: list[asyncio.Server] = field(default_factory=list)
+    metrics_runner: web.AppRunner | None = None
 
     def describe(self) -> dict[str, object]:
         return {
             "http": [f"{h}:{p}" for h, p in self.http_addresses],
             "https": [f"{h}:{p}" for h, p in self.https_addresses],
+            "metrics": [
+                f"{a[0]}:{a[1]}"
+                for a in (self.metrics_runner.addresses if self.metrics_runner else [])
+            ],
             "dns": [f"{d.udp_address[0]}:{d.udp_address[1]}" for d in self.dns],
             "data": str(self.store.data_dir),
             "database": self.store.location,
@@ -53,6 +64,8 @@ class RunningServer:
         }
 
     async def close(self) -> None:
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
         for listener in self.listeners:
             listener.close()  # stop accepting; aiohttp then ends the open connections
         await self.runner.cleanup()
@@ -65,6 +78,7 @@ class RunningServer:
 
 
 async def start(config: ServerConfig) -> RunningServer:
+    quiet_secret_logging()
     store = await Store.open(config.data, database=config.database)
     catalog = Catalog()
     service = DdnsService(store, catalog)
@@ -79,13 +93,14 @@ async def start(config: ServerConfig) -> RunningServer:
     registry = prometheus_client.CollectorRegistry()
     runner: web.AppRunner | None = None
     listeners: list[asyncio.Server] = []
+    metrics_runner: web.AppRunner | None = None
     try:
         for listen in config.dns:
             host, port = parse_hostport(listen)
             dns.append(await start_dns(catalog, host, port, rrl=rrl))
         registry.register(DnsStatsCollector(*(d.stats for d in dns)))
         api = Api(service, config, registry)
-        app = build_app(api)
+        app = build_app(api, metrics=not config.metrics_listen)
         limits = config.limits
         runner = web.AppRunner(
             app,
@@ -126,7 +141,21 @@ async def start(config: ServerConfig) -> RunningServer:
             )
             listeners.append(listener)
             tls_addresses += _bound(listener)
+        if config.metrics_listen:
+            # Scrapers only, on an address of the operator's choosing: no guard needed,
+            # but the same deadline between requests.
+            metrics_runner = web.AppRunner(
+                build_metrics_app(api),
+                access_log_class=AccessLogger,
+                keepalive_timeout=limits.http_request_timeout,
+            )
+            await metrics_runner.setup()
+            for listen in config.metrics_listen:
+                host, port = parse_hostport(listen)
+                await web.TCPSite(metrics_runner, host, port, reuse_address=True).start()
     except (OSError, ConfigError) as exc:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         for listener in listeners:
             listener.close()
         if runner is not None:
@@ -138,7 +167,9 @@ async def start(config: ServerConfig) -> RunningServer:
         if isinstance(exc, ConfigError):
             raise
         raise StoreError(f"cannot listen: {exc.strerror or exc}") from exc
-    return RunningServer(store, service, runner, dns, addresses, tls_addresses, listeners)
+    return RunningServer(
+        store, service, runner, dns, addresses, tls_addresses, listeners, metrics_runner
+    )
 
 
 def _aiohttp_protocol(runner: web.AppRunner) -> asyncio.Protocol:
