@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from homeport.core.consensus import CGNAT
+from homeport.core.hostdata import MAX_NAME_LENGTH
 from homeport.errors import UsageError
 
 # Long enough for a home uplink's worst round trip plus a slow TLS handshake,
@@ -49,9 +51,10 @@ CHECKS = ("tcp", "http", "tls")
 # RFC 1035 §2.3.1 with RFC 1123 §2.1 (a label may start with a digit): a host name's
 # labels are 1-63 letters, digits and hyphens, not starting or ending with a hyphen,
 # 253 characters in all (RFC 1035 §2.3.4's 255 octets in wire form). SNI (RFC 6066 §3)
-# carries exactly such a name; an IDN travels as its A-label (xn--...).
+# carries exactly such a name; an IDN travels as its A-label (xn--...). Stricter than
+# hostdata.name_problem: no underscore (service labels are no host names) and one label
+# suffices.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
-MAX_NAME_LENGTH = 253
 NAME_RULE = (
     "server_name must be a DNS name (letters, digits and hyphens; labels of 1 to 63"
     " characters, 253 in all; an IDN as xn--...) or an IP address"
@@ -61,9 +64,6 @@ NAME_RULE = (
 PATH_SAFE = "/?:@!$&'()*+,;=-._~%"
 
 Network = IPv4Network | IPv6Network
-# RFC 6598 shared address space (CGNAT): Python's is_global already excludes it; named
-# here for the refusal message.
-CGNAT = IPv4Network("100.64.0.0/10")
 # RFC 6052 §2.1 well-known NAT64 prefix: the IPv4 address inside is where it goes.
 NAT64 = IPv6Network("64:ff9b::/96")
 
