@@ -103,9 +103,11 @@ def test_agent_keeps_the_mapping_and_follows_the_router(
         assert agent.count("renewed") - renewed >= 4, agent.text()
 
         # (c) the router restarts and forgets its mappings: back within one renewal period.
-        lab.restart_miniupnpd()
+        def gone() -> None:
+            assert not reachable(lab)
+
+        lab.restart_miniupnpd(while_down=gone)
         restarted = time.monotonic()
-        assert not reachable(lab)
         assert wait_until(lambda: reachable(lab), LEASE / 2 + 3, step=0.1), agent.text()
         print(f"mapping back {time.monotonic() - restarted:.1f} s after the router restarted")
         agent.wait_log("the router lost its mappings", 5)  # the PCP epoch went back

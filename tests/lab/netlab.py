@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -270,13 +270,22 @@ class Lab:
             time.sleep(0.1)
 
     # -- router operations -------------------------------------------------------------------
-    def restart_miniupnpd(self, *, keep_leases: bool = False) -> None:
-        """Stop miniupnpd, forget its mappings (a reboot) unless ``keep_leases``, start it."""
+    def restart_miniupnpd(
+        self, *, keep_leases: bool = False, while_down: Callable[[], None] | None = None
+    ) -> None:
+        """Stop miniupnpd, forget its mappings (a reboot) unless ``keep_leases``, start it.
+
+        ``while_down`` runs between the two, when nothing can put a mapping back: the place to
+        check that the reboot really lost them (after the start, an agent may already have
+        re-created them, which is the point).
+        """
         self.stop_miniupnpd()
         if not keep_leases:
             self.lease_file.unlink(missing_ok=True)
             for chain in ("miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"):
                 self.exec("router", "nft", "flush", "chain", "inet", "filter", chain, check=False)
+        if while_down is not None:
+            while_down()
         self._start_miniupnpd()
 
     def stop_miniupnpd(self) -> None:
