@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import aiohttp
 
+from homeport.core.update import HostUpdate, UpdateResult
 from homeport.io.provider_client import render_flow_dry_run, run_flow
-from homeport.providers.base import HostUpdate, Provider, UpdateResult
+from homeport.providers.base import Provider
 from tests.fakes.base import FakeServer
 
 MakeProvider = Callable[[str], Provider]  # the fake's base URL -> a provider pointed at it

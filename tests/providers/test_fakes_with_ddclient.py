@@ -24,8 +24,8 @@ import aiohttp
 import pytest
 
 from homeport import providers
+from homeport.core.update import HostUpdate, Status
 from homeport.io.provider_client import run_flow
-from homeport.providers.base import HostUpdate, Status
 from tests.fakes.base import FakeServer
 from tests.fakes.cloudflare import CloudflareFake
 from tests.fakes.duckdns import DuckDNSFake

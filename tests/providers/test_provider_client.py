@@ -14,9 +14,10 @@ import pytest
 from aiohttp import web
 
 from homeport import providers
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.errors import TransportError
 from homeport.io.provider_client import render_flow_dry_run, run_flow, update_hosts
-from homeport.providers.base import Flow, HostUpdate, HttpExchange, Provider, Status, UpdateResult
+from homeport.providers.base import Flow, HttpExchange, Provider
 from tests.fakes.base import FakeServer, text
 from tests.fakes.duckdns import DuckDNSFake
 from tests.fakes.tls import make_certificate, server_context

@@ -13,9 +13,10 @@ import pydantic
 import pytest
 
 from homeport import providers
+from homeport.core.update import HostUpdate
 from homeport.errors import ConfigError
 from homeport.io.provider_client import render_flow_dry_run
-from homeport.providers.base import HostUpdate, Provider
+from homeport.providers.base import Provider
 
 CLASSES = sorted({providers.get(n) for n in providers.names()}, key=lambda c: c.name)
 # ddclient's protocol= spellings (ddclient 3.10/3.11 docs) that must resolve.

@@ -16,9 +16,10 @@ import pydantic
 import pytest
 
 from homeport import providers
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.errors import ConfigError, TransportError
 from homeport.io.provider_client import render_flow_dry_run, run_flow, update_hosts
-from homeport.providers.base import HostUpdate, Provider, Status, UpdateResult
+from homeport.providers.base import Provider
 from homeport.providers.rfc2136 import ALGORITHMS, parse_bind_key
 from tests.fakes.rfc2136 import RFC2136Fake
 

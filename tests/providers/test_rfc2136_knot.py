@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from homeport import providers
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.io.provider_client import run_flow
-from homeport.providers.base import HostUpdate, Provider, Status, UpdateResult
+from homeport.providers.base import Provider
 from tests.providers.dns_peers import ZONE, dig, free_port, running, secret, zone_text
 
 pytestmark = pytest.mark.peer

@@ -14,15 +14,9 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.errors import LocalError, RemoteError, TransportError
-from homeport.providers.base import (
-    HostUpdate,
-    HttpExchange,
-    HttpReply,
-    Provider,
-    Status,
-    UpdateResult,
-)
+from homeport.providers.base import HttpExchange, HttpReply, Provider
 
 
 def _provider_client() -> Any:

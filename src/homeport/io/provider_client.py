@@ -24,17 +24,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.errors import RemoteError, RemoteProtocolError, TransportError
-from homeport.providers.base import (
-    DnsExchange,
-    Flow,
-    HostUpdate,
-    HttpExchange,
-    HttpReply,
-    Provider,
-    Status,
-    UpdateResult,
-)
+from homeport.providers.base import DnsExchange, Flow, HttpExchange, HttpReply, Provider
 
 if TYPE_CHECKING:
     import aiohttp
