@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from homeport.core import hoststate as hs
 from homeport.core.units import DAY, MINUTE
 from homeport.core.update import Status, UpdateResult
-from tests.helpers import homeport_env
+from tests.helpers import modules_loaded_by
 
 V4 = IPv4Address("203.0.113.10")
 V4B = IPv4Address("203.0.113.20")
@@ -196,15 +194,5 @@ def test_json_roundtrip_and_next_due() -> None:
 
 def test_the_state_machine_loads_no_provider_code() -> None:
     # Pure decisions must not pull the provider modules, nor pydantic through their settings.
-    code = (
-        "import sys\n"
-        "import homeport.core.hoststate\n"
-        "loaded = [m for m in sys.modules if m.partition('.')[0] == 'pydantic'\n"
-        "          or m.startswith('homeport.providers')]\n"
-        "print(sorted(loaded))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=homeport_env(), capture_output=True, text=True,
-        timeout=60, check=True,
-    )  # fmt: skip
-    assert out.stdout.strip() == "[]"
+    watched = ["homeport.providers", "pydantic"]
+    assert modules_loaded_by("import homeport.core.hoststate", watched) == []
