@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from homeport.errors import RemoteProtocolError, TransportError
+from homeport.errors import RemoteProtocolError, TransportError, UsageError
 from homeport.io import http
 from homeport.proto.http1 import Response
 
@@ -77,3 +77,11 @@ def test_a_body_to_eof_is_read_to_the_end_not_to_the_first_read() -> None:
         return await task
 
     assert asyncio.run(main()).text == "Current IP Address: 192.0.2.1"
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/", "http:///path", "http://127.0.0.1:99999/", "http://127.0.0.1:x/"]
+)
+def test_a_url_we_cannot_use_is_a_usage_error(url: str) -> None:
+    with pytest.raises(UsageError, match="not an http"):
+        asyncio.run(http.request("GET", url, time_limit=1))

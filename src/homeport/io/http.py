@@ -37,10 +37,13 @@ async def request(
 ) -> Response:
     """Send one request; TransportError for network trouble, RemoteProtocolError for garbage."""
     parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)  # ValueError: bad port
+    except ValueError:
+        port = 0
+    if parts.scheme not in {"http", "https"} or not parts.hostname or not port:
         raise UsageError(f"not an http(s) URL: {url[:100]!r}")
     host = parts.hostname
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     sock_family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(family or 0, socket.AF_UNSPEC)
     context = None
