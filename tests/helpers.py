@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,3 +53,19 @@ def network_namespace(prefix: str) -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+
+
+def modules_loaded_by(code: str, watched: Sequence[str]) -> list[str]:
+    """Which of ``watched`` (packages or modules) a fresh interpreter has loaded after
+    running ``code`` against this checkout: for "importing X does not pull Y" checks."""
+    script = (
+        f"import sys\n{code}\n"
+        f"print([w for w in {list(watched)!r}\n"
+        "       if any(m == w or m.startswith(w + '.') for m in sys.modules)])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=homeport_env(), capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    loaded: list[str] = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    return loaded

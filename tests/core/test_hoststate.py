@@ -6,7 +6,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from homeport.core import hoststate as hs
 from homeport.core.units import DAY, MINUTE
-from homeport.providers.base import Status, UpdateResult
+from homeport.core.update import Status, UpdateResult
+from tests.helpers import modules_loaded_by
 
 V4 = IPv4Address("203.0.113.10")
 V4B = IPv4Address("203.0.113.20")
@@ -189,3 +190,9 @@ def test_json_roundtrip_and_next_due() -> None:
     calm = hs.HostState("h", ipv4=hs.FamilyState(V4, 10.0))
     assert hs.next_due(calm) == 10.0 + hs.DEFAULT_REFRESH
     assert hs.from_json("h", {"ipv4": "garbage", "retry_at": "x"}) == hs.HostState("h")
+
+
+def test_the_state_machine_loads_no_provider_code() -> None:
+    # Pure decisions must not pull the provider modules, nor pydantic through their settings.
+    watched = ["homeport.providers", "pydantic"]
+    assert modules_loaded_by("import homeport.core.hoststate", watched) == []

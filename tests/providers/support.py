@@ -1,14 +1,13 @@
-"""Drive a provider's flow against its fake over real loopback HTTP."""
+"""Drive a provider's flow against its fake over real loopback HTTP, with the shipped runner."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 
-import aiohttp
-
-from homeport.io.provider_client import render_flow_dry_run, run_flow
-from homeport.providers.base import HostUpdate, Provider, UpdateResult
+from homeport.agent import publish
+from homeport.core.update import HostUpdate, UpdateResult
+from homeport.providers.base import Provider
 from tests.fakes.base import FakeServer
 
 MakeProvider = Callable[[str], Provider]  # the fake's base URL -> a provider pointed at it
@@ -20,15 +19,15 @@ def drive(
     """Run ``make(url).update(hosts)`` against ``fake`` (which answers ``forced`` first)."""
 
     async def main() -> list[UpdateResult]:
-        async with fake, aiohttp.ClientSession() as session:
+        async with fake:
             fake.respond(*forced)
-            return await run_flow(make(fake.url).update(hosts), session, timeout=10)
+            return await publish.run(make(fake.url).update(hosts), time_limit=10)
 
     return asyncio.run(main())
 
 
 def dry_run(provider: Provider, hosts: Sequence[HostUpdate]) -> list[str]:
-    return render_flow_dry_run(provider.update(hosts))
+    return publish.render(provider, hosts)
 
 
 def assert_secret_free(texts: Iterable[str], secrets: Iterable[str]) -> None:

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from homeport import providers
-from homeport.providers.base import HostUpdate, Status
+from homeport.core.update import HostUpdate, Status
 from tests.fakes.desec import DesecFake
 from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from homeport import providers
+from homeport.core.update import HostUpdate, Status
 from homeport.proto import dyndns2
-from homeport.providers.base import HostUpdate, Provider, Status
+from homeport.providers.base import Provider
 from tests.fakes.dyndns2 import Dyndns2Fake
 from tests.providers.support import assert_secret_free, drive, dry_run, result_texts
 

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from homeport import providers
-from homeport.io.provider_client import run_flow
-from homeport.providers.base import HostUpdate, Status
+from homeport.agent import publish
+from homeport.core.update import HostUpdate, Status
 from tests.fakes.base import FakeServer
 from tests.fakes.cloudflare import CloudflareFake
 from tests.fakes.duckdns import DuckDNSFake
@@ -179,22 +177,23 @@ def ddclient_options(line: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("protocol", list(CASES))
 def test_our_provider_reads_the_same_lines_and_makes_the_same_change(
-    protocol: str, certificate: tuple[Path, Path]
+    protocol: str, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = CASES[protocol]
     cert, key = certificate
     fake = case.fake()
     fake.ssl_context = server_context(cert, key)
+    # The shipped runner verifies against the default trust store; OpenSSL reads
+    # SSL_CERT_FILE when it loads that store, as it would for a user's private CA.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
 
     async def main() -> list[Status]:
         async with fake:
             options = ddclient_options(case.config.format(host=fake.url.removeprefix("https://")))
             cls = providers.get(options.pop("protocol"))
             provider = cls(cls.settings_from_ddclient({"ssl": "yes", **options}))
-            trust = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=str(cert)))
-            async with aiohttp.ClientSession(connector=trust) as session:
-                flow = provider.update([HostUpdate(case.host, IPv4Address(IP))])
-                results = await run_flow(flow, session, timeout=10)
+            flow = provider.update([HostUpdate(case.host, IPv4Address(IP))])
+            results = await publish.run(flow, time_limit=10)
             return [r.status for r in results]
 
     assert asyncio.run(main()) == [Status.GOOD]

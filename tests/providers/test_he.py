@@ -7,7 +7,8 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from homeport import providers
-from homeport.providers.base import HostUpdate, Provider, Status
+from homeport.core.update import HostUpdate, Status
+from homeport.providers.base import Provider
 from tests.fakes.he import HEFake
 from tests.providers.support import MakeProvider, assert_secret_free, drive, dry_run, result_texts
 

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from homeport import providers
+from homeport.core.update import HostUpdate
 from homeport.errors import RemoteProtocolError
-from homeport.providers.base import HostUpdate, HttpExchange, HttpReply, Provider
+from homeport.providers.base import HttpExchange, HttpReply, Provider
 from tests.providers.test_registry import SAMPLES, SECRET
 
 HOSTS = [

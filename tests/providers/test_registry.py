@@ -13,9 +13,10 @@ import pydantic
 import pytest
 
 from homeport import providers
+from homeport.agent import publish
+from homeport.core.update import HostUpdate
 from homeport.errors import ConfigError
-from homeport.io.provider_client import render_flow_dry_run
-from homeport.providers.base import HostUpdate, Provider
+from homeport.providers.base import Provider
 
 CLASSES = sorted({providers.get(n) for n in providers.names()}, key=lambda c: c.name)
 # ddclient's protocol= spellings (ddclient 3.10/3.11 docs) that must resolve.
@@ -87,7 +88,7 @@ def test_every_provider_has_a_sample() -> None:
 def test_dry_run_renders_every_step_without_secrets(cls: type[Provider]) -> None:
     provider = cls(cls.Settings(**SAMPLES[cls.name]), version="1.2.3")
     host = HostUpdate("home.example.com", IPv4Address("203.0.113.5"), IPv6Address("2001:db8::5"))
-    texts = render_flow_dry_run(provider.update([host]))
+    texts = publish.render(provider, [host])
     assert texts
     for text in texts:
         for secret in (SECRET, quote(SECRET, safe=""), KEY):

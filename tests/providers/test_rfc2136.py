@@ -16,9 +16,10 @@ import pydantic
 import pytest
 
 from homeport import providers
+from homeport.agent import publish
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.errors import ConfigError, TransportError
-from homeport.io.provider_client import render_flow_dry_run, run_flow, update_hosts
-from homeport.providers.base import HostUpdate, Provider, Status, UpdateResult
+from homeport.providers.base import Provider
 from homeport.providers.rfc2136 import ALGORITHMS, parse_bind_key
 from tests.fakes.rfc2136 import RFC2136Fake
 
@@ -45,7 +46,7 @@ def run(
     async def main() -> list[UpdateResult]:
         async with fake:
             flow = provider(fake.port, tcp=tcp, algorithm=algorithm).update(hosts)
-            return await run_flow(flow, None, timeout=5)
+            return await publish.run(flow, time_limit=5)
 
     return asyncio.run(main()), fake
 
@@ -106,13 +107,13 @@ def test_notauth_stops_the_remaining_hosts() -> None:
 def test_no_server_is_a_transport_error_and_a_retry() -> None:
     p = provider(1)  # nothing listens on port 1 of loopback
     with pytest.raises(TransportError):
-        asyncio.run(run_flow(p.update([HostUpdate(HOST, V4)]), None, timeout=2))
-    [result] = asyncio.run(update_hosts(p, [HostUpdate(HOST, V4)], None, timeout=2))
+        asyncio.run(publish.run(p.update([HostUpdate(HOST, V4)]), time_limit=2))
+    [result] = asyncio.run(publish.update(p, [HostUpdate(HOST, V4)], time_limit=2))
     assert (result.status, result.code) == (Status.RETRY, "transport")
 
 
 def test_dry_run_shows_the_update_without_the_key() -> None:
-    [text] = render_flow_dry_run(provider(53).update([HostUpdate(HOST, V4)]))
+    [text] = publish.render(provider(53), [HostUpdate(HOST, V4)])
     assert text.splitlines()[0] == "DNS TCP 127.0.0.1:53"
     assert f"{HOST}. 60 IN A {V4}" in text
     assert SECRET not in text

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from homeport import providers
-from homeport.io.provider_client import run_flow
-from homeport.providers.base import HostUpdate, Provider, Status, UpdateResult
+from homeport.agent import publish
+from homeport.core.update import HostUpdate, Status, UpdateResult
+from homeport.providers.base import Provider
 from tests.providers.dns_peers import ZONE, dig, free_port, running, secret, zone_text
 
 pytestmark = pytest.mark.peer
@@ -102,7 +103,7 @@ def rfc2136(port: int, key_name: str, *, key_secret: str | None = None) -> Provi
 
 
 def update(provider: Provider, *hosts: HostUpdate) -> list[UpdateResult]:
-    return asyncio.run(run_flow(provider.update(hosts), None, timeout=10))
+    return asyncio.run(publish.run(provider.update(hosts), time_limit=10))
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from homeport import providers
-from homeport.io.provider_client import run_flow
-from homeport.providers.base import HostUpdate, Provider, Status, UpdateResult
+from homeport.agent import publish
+from homeport.core.update import HostUpdate, Status, UpdateResult
+from homeport.providers.base import Provider
 from tests.providers.dns_peers import ZONE, dig, free_port, running, secret, zone_text
 
 pytestmark = pytest.mark.peer
@@ -100,7 +101,7 @@ def rfc2136(port: int, key_name: str, key_secret: str | None = None) -> Provider
 
 
 def update(provider: Provider, host: HostUpdate) -> list[UpdateResult]:
-    return asyncio.run(run_flow(provider.update([host]), None, timeout=10))
+    return asyncio.run(publish.run(provider.update([host]), time_limit=10))
 
 
 @pytest.mark.parametrize("key_name", ["knot-sha256", "knot-sha512", "knot-md5"])

@@ -26,7 +26,7 @@ from homeport.agent.detect import detect
 from homeport.agent.statefile import StateFile
 from homeport.core import hoststate as hs
 from homeport.core.consensus import Verdict
-from homeport.providers.base import HostUpdate, Status, UpdateResult
+from homeport.core.update import HostUpdate, Status, UpdateResult
 
 log = logging.getLogger("homeport.agent")
 

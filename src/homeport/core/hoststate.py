@@ -19,7 +19,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from homeport.core.units import DAY, HOUR, MINUTE
-from homeport.providers.base import Status, UpdateResult
+from homeport.core.update import Status, UpdateResult
 
 Address = IPv4Address | IPv6Address
 

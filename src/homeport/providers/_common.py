@@ -15,16 +15,9 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.errors import LocalProtocolError
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    HttpExchange,
-    HttpReply,
-    Status,
-    UpdateResult,
-)
+from homeport.providers.base import Exchange, Flow, HttpExchange, HttpReply
 
 Address = IPv4Address | IPv6Address
 _S = TypeVar("_S")

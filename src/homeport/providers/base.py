@@ -11,14 +11,14 @@ drive the flow against fakes that follow the provider's documented contract.
 from __future__ import annotations
 
 import abc
-import enum
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import pydantic
 
+from homeport.core.redact import redact
+from homeport.core.update import HostUpdate, UpdateResult
 from homeport.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 # Every provider's requests identify us; dyndns2 makes a User-Agent mandatory
 # ("Company - Device - Version", Dyn; No-IP asks for program/version and a contact).
 USER_AGENT = "homeport - agent - {version}"
-
-REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -52,11 +50,7 @@ class HttpExchange:
         lines += [f"{name}: {value}" for name, value in self.headers]
         if self.body:
             lines += ["", self.body.decode("utf-8", "replace")]
-        text = "\n".join(lines)
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, REDACTED)
-        return text
+        return redact("\n".join(lines), self.secrets)
 
 
 @dataclass(frozen=True)
@@ -88,37 +82,6 @@ class DnsExchange:
 
 Exchange: TypeAlias = HttpExchange | DnsExchange
 Reply: TypeAlias = "HttpReply | dns.message.Message"
-
-
-class Status(enum.Enum):
-    """What the agent must do after a result (DESIGN §3)."""
-
-    GOOD = "good"  # published; remember the address
-    NOCHG = "nochg"  # provider had it already; remember it, never resend it
-    FATAL = "fatal"  # badauth, nohost, ...: stop this host until its config changes
-    RETRY = "retry"  # dnserr, 5xx, network: back off exponentially
-    RETRY_SLOW = "retry-slow"  # 911: no retry sooner than 30 minutes
-
-
-@dataclass(frozen=True)
-class HostUpdate:
-    """Publish these addresses for ``hostname``; ``None`` leaves that family alone."""
-
-    hostname: str
-    ipv4: IPv4Address | None = None
-    ipv6: IPv6Address | None = None
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    """The provider's verdict for one host."""
-
-    hostname: str
-    status: Status
-    code: str  # the provider's own word: "good", "badauth", "KO", "HTTP 403", ...
-    message: str = ""  # one line for humans; never contains a secret
-    ipv4: IPv4Address | None = None  # as published
-    ipv6: IPv6Address | None = None
 
 
 Flow = Generator[Exchange, Any, list[UpdateResult]]

@@ -26,16 +26,9 @@ from urllib.parse import quote, urlencode
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import Exchange, Flow, HttpReply, Provider, ProviderSettings
 
 # Cloudflare's error codes for a token that is malformed, invalid or lacks rights.
 AUTH_ERRORS = frozenset({6003, 6111, 9103, 9106, 9109, 10000})

@@ -20,15 +20,9 @@ from urllib.parse import urlencode
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import Flow, HttpReply, Provider, ProviderSettings
 from homeport.providers.dyndns2 import read_reply
 
 # deSEC: "preserve" keeps the current record of that family untouched.

@@ -25,16 +25,9 @@ from urllib.parse import quote, urlencode
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import Exchange, Flow, HttpReply, Provider, ProviderSettings
 
 # DigitalOcean's minimum record TTL is 30 s; 60 s matches our own server's default.
 DEFAULT_TTL = 60

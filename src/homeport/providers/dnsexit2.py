@@ -19,16 +19,9 @@ from typing import ClassVar
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-    UpdateResult,
-)
+from homeport.providers.base import Flow, HttpReply, Provider, ProviderSettings
 
 # ddclient's default for this protocol (DNSExit counts TTL in minutes).
 DEFAULT_TTL = 5

@@ -19,16 +19,9 @@ from urllib.parse import urlencode
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-    UpdateResult,
-)
+from homeport.providers.base import Flow, HttpReply, Provider, ProviderSettings
 
 SUFFIX = ".duckdns.org"
 # DuckDNS documents no limit; we keep requests at dyndns2's 20 names.

@@ -26,19 +26,11 @@ from urllib.parse import urlencode
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.errors import RemoteProtocolError
 from homeport.proto import dyndns2
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Flow,
-    HostUpdate,
-    HttpExchange,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-    UpdateResult,
-)
+from homeport.providers.base import Flow, HttpExchange, HttpReply, Provider, ProviderSettings
 
 _STATUS = {
     dyndns2.Disposition.FATAL: Status.FATAL,

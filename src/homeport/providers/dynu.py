@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
+from homeport.core.update import HostUpdate
 from homeport.providers import _common as c
-from homeport.providers.base import HostUpdate, ProviderSettings
+from homeport.providers.base import ProviderSettings
 from homeport.providers.dyndns2 import Dyndns2Provider, Dyndns2Settings
 
 # Dynu's word for "leave this family alone" (instead of the connection address).

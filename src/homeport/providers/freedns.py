@@ -25,16 +25,9 @@ from urllib.parse import urlencode
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import Exchange, Flow, HttpReply, Provider, ProviderSettings
 
 # What a dry run pretends the listing said (the real URL carries a secret token).
 EXAMPLE_UPDATE_URL = "https://freedns.afraid.org/dynamic/update.php?TOKEN"

@@ -20,15 +20,9 @@ from urllib.parse import quote
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import Exchange, Flow, Provider, ProviderSettings
 
 # LiveDNS's minimum rrset TTL is 300 s; dynamic records want the shortest.
 DEFAULT_TTL = 300

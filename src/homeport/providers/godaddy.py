@@ -21,16 +21,9 @@ from urllib.parse import quote
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import Exchange, Flow, HttpReply, Provider, ProviderSettings
 
 API_PATH = "/v1/domains"
 # GoDaddy's minimum TTL is 600 s (its API rejects less with 422).

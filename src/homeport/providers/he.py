@@ -19,15 +19,9 @@ from urllib.parse import urlencode
 
 import pydantic
 
+from homeport.core.update import HostUpdate
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-)
+from homeport.providers.base import Exchange, Flow, HttpReply, Provider, ProviderSettings
 from homeport.providers.dyndns2 import read_reply
 
 

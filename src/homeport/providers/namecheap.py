@@ -26,16 +26,9 @@ from urllib.parse import urlencode
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import Exchange, Flow, HttpReply, Provider, ProviderSettings
 
 
 class NamecheapSettings(ProviderSettings):

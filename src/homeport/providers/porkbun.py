@@ -24,16 +24,9 @@ from urllib.parse import quote
 
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    Exchange,
-    Flow,
-    HostUpdate,
-    HttpReply,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import Exchange, Flow, HttpReply, Provider, ProviderSettings
 
 # Porkbun's minimum TTL (its API documentation: "The minimum is 600 seconds").
 MIN_TTL = 600

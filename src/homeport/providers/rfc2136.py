@@ -37,16 +37,10 @@ import dns.tsig
 import dns.update
 import pydantic
 
+from homeport.core.update import HostUpdate, Status
 from homeport.errors import ConfigError
 from homeport.providers import _common as c
-from homeport.providers.base import (
-    DnsExchange,
-    Flow,
-    HostUpdate,
-    Provider,
-    ProviderSettings,
-    Status,
-)
+from homeport.providers.base import DnsExchange, Flow, Provider, ProviderSettings
 
 Algorithm = Literal[
     "hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"
