@@ -85,3 +85,11 @@ def test_a_body_to_eof_is_read_to_the_end_not_to_the_first_read() -> None:
 def test_a_url_we_cannot_use_is_a_usage_error(url: str) -> None:
     with pytest.raises(UsageError, match="not an http"):
         asyncio.run(http.request("GET", url, time_limit=1))
+
+
+def test_a_rejected_url_does_not_quote_its_path_query_or_user() -> None:
+    url = "htps://user:pw-SECRET@hooks.example/hook/tok-SECRET?key=q-SECRET"
+    with pytest.raises(UsageError) as caught:
+        asyncio.run(http.request("GET", url, time_limit=1))
+    assert "SECRET" not in str(caught.value)
+    assert "hooks.example" in str(caught.value)

@@ -159,7 +159,6 @@ def test_a_bad_url_is_fatal_and_its_secret_is_not_quoted() -> None:
     [result] = asyncio.run(publish.update(Scripted(flow()), [HOST], time_limit=5))
     assert (result.status, result.code) == (Status.FATAL, "config")
     assert result.message.startswith("not an http(s) URL")
-    assert "key=[redacted]" in result.message
     assert "s3cr3t" not in result.message
 
 

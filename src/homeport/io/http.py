@@ -42,7 +42,9 @@ async def request(
     except ValueError:
         port = 0
     if parts.scheme not in {"http", "https"} or not parts.hostname or not port:
-        raise UsageError(f"not an http(s) URL: {url[:100]!r}")
+        # Only the scheme and host: a webhook's path, query or user part often is its token.
+        shown = f"scheme {parts.scheme[:20]!r}, host {(parts.hostname or '')[:100]!r}"
+        raise UsageError(f"not an http(s) URL ({shown})")
     host = parts.hostname
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     sock_family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(family or 0, socket.AF_UNSPEC)
