@@ -7,7 +7,6 @@ deliberate change in the config file.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 
+from homeport.core.hostport import parse_hostport
 from homeport.errors import ConfigError
 
 # dyndns2 clients speak HTTP on 80/443 and, past transparent proxies, on 8245
@@ -39,37 +39,6 @@ def default_data_dir() -> Path:
         return Path("/var/lib/homeport-server")
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "homeport-server"
-
-
-def parse_hostport(value: str, *, default_port: int | None = None) -> tuple[str, int]:
-    """``127.0.0.1:8245``, ``[::1]:53``, ``:80`` (all addresses) -> (host, port)."""
-    text = value.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.lstrip(":")
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            host, port_text = text, ""
-        if host.count(":") > 0:
-            raise ConfigError(f"IPv6 addresses need brackets: {value!r} (e.g. [::1]:8245)")
-    if not port_text:
-        if default_port is None:
-            raise ConfigError(f"no port in {value!r}")
-        port_text = str(default_port)
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"bad port in {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"port out of range in {value!r}")
-    host = host or "0.0.0.0"
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if host != "localhost":
-            raise ConfigError(f"not an IP address: {host!r} in {value!r}") from None
-    return host, port
 
 
 class LimitsConfig(pydantic.BaseModel):
