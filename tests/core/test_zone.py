@@ -70,7 +70,7 @@ def test_empty_non_terminal_comes_and_goes() -> None:
 
 
 def test_names_defined_after_their_descendants_keep_their_records() -> None:
-    # issue 9: "_acme-challenge.home" first made "home" an empty node that hid home's A
+    # A regression: "_acme-challenge.home" first made "home" an empty node that hid home's A
     cat = Catalog()
     cat.load_zone(
         "example.net.",
@@ -192,7 +192,7 @@ def test_cnames() -> None:
 
 
 def test_a_cname_to_the_apex_answers_the_soa() -> None:
-    # issue 9 item 3: RFC 1034 §4.3.2 step 3a follows the chain for every type but CNAME
+    # RFC 1034 §4.3.2 step 3a follows the chain for every type but CNAME
     cat = catalog(
         rec("www.example.net.", "CNAME", "example.net."),
         rec("alias.example.net.", "CNAME", "www.example.net."),

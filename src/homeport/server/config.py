@@ -18,13 +18,13 @@ from homeport.core.hostport import parse_hostport
 from homeport.errors import ConfigError
 
 # dyndns2 clients speak HTTP on 80/443 and, past transparent proxies, on 8245
-# (DESIGN §3); 8245 is unprivileged, so it is the safe default on loopback.
+# (Dyn's and No-IP's update docs); 8245 is unprivileged, so it is the safe default on loopback.
 DEFAULT_HTTP = "127.0.0.1:8245"
 # An unprivileged port for the embedded DNS server; 53 needs root or CAP_NET_BIND_SERVICE.
 DEFAULT_DNS = "127.0.0.1:8053"
-# DESIGN §5: record TTL 60 s, so a changed address is seen within a minute.
+# Record TTL 60 s, so a changed address is seen within a minute.
 DEFAULT_TTL = 60
-# DESIGN §5: SOA minimum (negative-caching TTL, RFC 2308 §4) short: a new host
+# SOA minimum (negative-caching TTL, RFC 2308 §4) short: a new host
 # name must not stay NXDOMAIN in resolvers' caches for long.
 DEFAULT_SOA_MINIMUM = 60
 # RFC 1912 §2.2 recommended ranges for secondaries.
@@ -42,7 +42,8 @@ def default_data_dir() -> Path:
 
 
 class LimitsConfig(pydantic.BaseModel):
-    """Throttles (DESIGN §8). ``enabled = false`` (or ``--limits off``) for benchmarks."""
+    """Throttles (docs/architecture.md, security defaults). ``enabled = false`` (or
+    ``--limits off``) for benchmarks."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
