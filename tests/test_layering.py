@@ -129,3 +129,17 @@ def test_an_import_inside_a_function_counts(copy_of_tree: Path) -> None:
     result = lint_imports(copy_of_tree)
     assert result.returncode != 0
     assert "homeport.core.zone -> socket" in result.stdout, result.stdout
+
+
+def test_an_exemption_that_matches_nothing_breaks_the_check(copy_of_tree: Path) -> None:
+    """Once a leak is fixed its ignore_imports entry must go too, or the check fails."""
+    pyproject = copy_of_tree / "pyproject.toml"
+    text = pyproject.read_text()
+    marker = '  "homeport.agent.commands -> homeport.doctor.*",\n'
+    assert marker in text
+    pyproject.write_text(
+        text.replace(marker, marker + '  "homeport.proto.natpmp -> homeport.io.http",\n', 1)
+    )
+    result = lint_imports(copy_of_tree)
+    assert result.returncode != 0
+    assert "homeport.proto.natpmp -> homeport.io.http" in result.stdout + result.stderr
