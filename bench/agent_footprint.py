@@ -163,9 +163,6 @@ def measure(window: float, settle: float) -> dict[str, float]:
 
 def simulated_day() -> dict[str, int]:
     """24 h of the agent's real cycle code with an injected clock; requests really sent."""
-    from tests.agent.standin import install
-
-    install()
     from homeport.agent import ddclient_conf
     from homeport.agent.daemon import Agent
 

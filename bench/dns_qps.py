@@ -220,8 +220,7 @@ zone:
 def homeport_cmd(zone: Path, port: int, *flags: str) -> list[str]:
     cmd = [
         sys.executable,
-        "-m",
-        "homeport.server.dns_bench_runner",
+        str(ROOT / "bench" / "dns_bench_runner.py"),
         "--zone",
         str(zone),
         "--origin",

@@ -86,7 +86,7 @@ def measure(args: argparse.Namespace, database: str | None) -> float:
         homeport = [sys.executable, "-m", "homeport"]
         data_args = ["--data", str(data)]
         subprocess.run(
-            # The load publishes 10.x addresses: a zone that allows private ones (issue 10).
+            # The load publishes 10.x addresses: a zone that allows private ones.
             [*homeport, "server", "zone", "add", "dyn.example.net", "--allow-private", *data_args],
             check=True,
             env=env,

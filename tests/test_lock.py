@@ -27,9 +27,9 @@ PROJECT = canonicalize_name(PYPROJECT["project"]["name"])
 VIA_PROJECT = "homeport (pyproject.toml)"
 VIA_BUILD = "pyproject.toml [build-system]"
 
-# What each lock installs besides the build backend: scripts/demo installs `.[speed]`,
+# What each lock installs besides the build backend: scripts/demo installs `.[server,speed]`,
 # scripts/test `.[test]`.
-LOCK_EXTRAS = {"demo.lock": "speed", "test.lock": "test"}
+LOCK_EXTRAS = {"demo.lock": ("server", "speed"), "test.lock": ("test",)}
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,12 @@ def _lock(name: str) -> dict[str, Pin]:
     return parse_lock((LOCKS / name).read_text())
 
 
-def direct_requirements(extra: str) -> list[Requirement]:
-    """pyproject.toml's dependencies plus `extra`, its self-references (homeport[a,b]) expanded."""
+def direct_requirements(wanted: tuple[str, ...]) -> list[Requirement]:
+    """pyproject.toml's dependencies plus the `wanted` extras, their self-references
+    (homeport[a,b]) expanded."""
     extras = PYPROJECT["project"]["optional-dependencies"]
     found: list[Requirement] = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
-    todo, seen = [extra], set()
+    todo, seen = list(wanted), set()
     while todo:
         name = todo.pop()
         if name in seen:

@@ -3,20 +3,22 @@
 Subcommands live beside the code they drive and are imported only when used,
 so ``homeport agent run`` never pays for the server's imports (the agent's idle
 RSS is a benchmark). Every :class:`~homeport.errors.HomeportError` becomes one
-line on stderr and its exit code; a traceback means a bug.
+line on stderr and its exit code; a traceback means a bug. A subcommand whose
+optional extra is not installed says which one to install; one whose module
+fails to import otherwise is a bug and fails loudly, never hidden.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import re
 import sys
 from typing import Any
 
 import click
 
 from homeport import __version__
-from homeport.errors import HomeportError
+from homeport.errors import ConfigError, HomeportError
 
 # name -> "module:attribute" of a click command; imported on first use.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -31,16 +33,29 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# name -> the pyproject.toml extra whose distributions the subcommand needs beyond the base
+# install (`pip install homeport` is the agent, ip, map and doctor).
+EXTRAS: dict[str, str] = {"server": "server"}
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported when first looked up."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in SUBCOMMANDS if _importable(SUBCOMMANDS[name][0]))
+        return sorted(SUBCOMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = SUBCOMMANDS.get(cmd_name)
-        if target is None or not _importable(target[0]):
+        if target is None:
             return None
+        extra = EXTRAS.get(cmd_name)
+        missing = missing_distributions(extra) if extra else []
+        if missing:
+            raise ConfigError(
+                f"`homeport {cmd_name}` needs the {extra} extra: pip install 'homeport[{extra}]'"
+                f" (not installed: {', '.join(missing)})"
+            )
+        # Anything the import raises now is a bug in homeport: let it keep its traceback.
         module_name, attr = target[0].split(":")
         command = getattr(importlib.import_module(module_name), attr)
         assert isinstance(command, click.Command)
@@ -54,13 +69,32 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-def _importable(target: str) -> bool:
-    # Subsystems land one issue at a time; a command whose module is not there yet is hidden.
-    module_name = target.split(":")[0]
+# A Requires-Dist entry: the distribution's name, then an optional `; extra == "x"` marker.
+_REQUIRES_DIST = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(.*?)(?:;(.*))?$")
+
+
+def missing_distributions(extra: str) -> list[str]:
+    """The distributions that homeport's installed metadata lists for ``extra`` and that are
+    not installed; empty when homeport runs from a source tree without metadata."""
+    from importlib import metadata
+
     try:
-        return importlib.util.find_spec(module_name) is not None
-    except ModuleNotFoundError:
-        return False
+        requires = metadata.requires("homeport") or []
+    except metadata.PackageNotFoundError:
+        return []
+    missing = []
+    for line in requires:
+        match = _REQUIRES_DIST.match(line)
+        if match is None or match.group(1) == "homeport":
+            continue
+        marker = (match.group(3) or "").replace("'", '"')
+        if f'extra == "{extra}"' not in marker:
+            continue
+        try:
+            metadata.distribution(match.group(1))
+        except metadata.PackageNotFoundError:
+            missing.append(match.group(1))
+    return missing
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -262,7 +262,7 @@ def seed_pointed_at(tmp_path: Path, server: str, checkip: str) -> Path:
 def test_the_seed_ddclient_conf_updates_on_the_first_run(
     tmp_path: Path, services: LocalServices
 ) -> None:
-    """Only server=, ssl= and the checkip URL pointed at local services (issue 3 "Must show")."""
+    """Only server=, ssl= and the checkip URL pointed at local services: the file is used as is."""
     conf = seed_pointed_at(
         tmp_path, f"127.0.0.1:{services.port}", f"127.0.0.1:{services.port}/html"
     )

@@ -1,4 +1,4 @@
-"""The state machine with an injected clock: every DESIGN §3 rule, counted."""
+"""The state machine with an injected clock: every dyndns2 rule (docs/architecture.md), counted."""
 
 from __future__ import annotations
 

@@ -92,3 +92,19 @@ def test_a_zone_model_that_adds_a_record_is_caught(monkeypatch: pytest.MonkeyPat
     result = check_import(ORIGIN, SOA, BASE)
     assert isinstance(result, Refused)
     assert (result.index, "the zone would hold records") == (None, result.reason[:27])
+
+
+def test_an_unknown_type_is_refused_and_a_bug_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_import(ORIGIN, SOA, [*BASE, r("x", "TYPE65536", "1")]) == Refused(
+        2, "unknown record type 'TYPE65536'"
+    )
+
+    class Bug(Exception):
+        pass
+
+    def broken(text: str) -> int:
+        raise Bug(text)
+
+    monkeypatch.setattr("dns.rdatatype.from_text", broken)
+    with pytest.raises(Bug):
+        check_import(ORIGIN, SOA, BASE)

@@ -1,4 +1,4 @@
-"""A dyndns2 server as Dyn, No-IP, Dynu, OVH and HE document it (DESIGN §3).
+"""A dyndns2 server as Dyn, No-IP, Dynu, OVH and HE document it.
 
 ``GET <path>?hostname=a,b&myip=v4[,v6][&myipv6=v6]`` with Basic auth and a
 User-Agent; ``text/plain`` answer, one line per hostname, or one line for an

@@ -1,4 +1,4 @@
-"""`homeport map` and MappingKeeper against the real miniupnpd in the namespace lab (issue 4)."""
+"""`homeport map` and MappingKeeper against the real miniupnpd in the namespace lab."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ ns1 IN A   192.0.2.53
 def test_zone_import_keeps_names_defined_after_their_descendants(
     server: ServerProc, tmp_path: Path
 ) -> None:
-    # issue 9: imported without a word, then "home A" was NODATA
+    # A regression: imported without a word, then "home A" was NODATA
     zonefile = tmp_path / "late.zone"
     zonefile.write_text(DESCENDANTS_FIRST)
     out = server.admin_json("zone", "import", str(zonefile), "--zone", "late.example")
@@ -173,7 +173,7 @@ def test_zone_import_refuses_what_it_would_not_serve(server: ServerProc, tmp_pat
 def test_cname_to_the_apex_answers_the_soa_over_udp_and_tcp(
     server: ServerProc, tmp_path: Path
 ) -> None:
-    # issue 9 item 3: NSD and BIND put the apex SOA in the answer, after the CNAME
+    # NSD and BIND put the apex SOA in the answer, after the CNAME
     zonefile = tmp_path / "late.zone"
     zonefile.write_text(DESCENDANTS_FIRST + "www IN CNAME @\n")
     assert server.admin("zone", "import", str(zonefile), "--zone", "late.example").returncode == 0

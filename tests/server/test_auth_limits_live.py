@@ -1,7 +1,7 @@
 """Authentication under attack, against a running server: budgets, argon2 work, logs.
 
-Issue 10 items 2 and 8 (HTTP). Each test attacks ``homeport server run`` over loopback
-and fails on the code before the fix (see the commit message for the figures).
+Each test attacks ``homeport server run`` over loopback (HTTP) and fails on the code
+before the fix (see the commit message for the figures).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Every DNS rule of DESIGN §5, checked with real dig and kdig over UDP and TCP.
+"""Every rule of docs/architecture.md "Authoritative DNS", checked with real dig and kdig
+over UDP and TCP.
 
 The rules run against `homeport server run` as installed (a process from the
 venv, its zones loaded with `zone import`), once on each event loop; the tests

@@ -1,6 +1,6 @@
 """Response-rate limiting per response, and DNS cookies, against ``homeport server run``.
 
-Issue 10, item 8: RRL used to count every response to a /24 in one bucket, so a
+RRL used to count every response to a /24 in one bucket, so a
 neighbour's NXDOMAIN flood cost everyone in its /24 their answers; and DNS
 cookies (RFC 7873) were ignored.
 """

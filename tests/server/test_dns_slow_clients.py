@@ -1,4 +1,4 @@
-"""Slow DNS-over-TCP clients against a running ``homeport server run`` (issue 10, item 3).
+"""Slow DNS-over-TCP clients against a running ``homeport server run``.
 
 The attack: 100 connections to the DNS port, each trickling one byte of a query
 every few seconds. Each byte used to reset the idle timer and nothing capped a

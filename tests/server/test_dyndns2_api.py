@@ -43,7 +43,7 @@ def test_every_address_form(server: ServerProc) -> None:
         "good 192.0.2.5,2001:db8::5",
     )
     assert server.dig(HOST, "AAAA") == ["2001:db8::5"]
-    # inadyn style: a separate myipv6= request leaves A alone (DESIGN §3).
+    # inadyn style: a separate myipv6= request leaves A alone.
     assert update(server, f"hostname={HOST}&myipv6=2001:db8::6", auth) == (200, "good 2001:db8::6")
     assert server.dig(HOST) == ["192.0.2.5"]
     assert server.dig(HOST, "AAAA") == ["2001:db8::6"]

@@ -1,4 +1,4 @@
-"""One running server per store: a second ``server run`` is refused (issue 10, item 7).
+"""One running server per store: a second ``server run`` is refused.
 
 Two servers on one SQLite file or PostgreSQL database would each serve their own
 view: updates through one never reach the other's DNS, and SOA serials split.

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.peer
 
 HOST = "myhome.dyn.example.net"
 
-# The seed's ddclient.conf (DESIGN §4), with only server=, ssl= and the checkip
+# A typical ddclient.conf (use=web with web-skip, dyndns2), with only server=, ssl= and the checkip
 # URL pointed at the test server.
 SEED_DDCLIENT_CONF = """\
 daemon=600

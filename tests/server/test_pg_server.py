@@ -1,6 +1,6 @@
 """A real ``homeport server run`` on PostgreSQL, with admin commands in other processes.
 
-The SQLite suite's tests for the server invariants (DESIGN §2) run here again
+The SQLite suite's tests for the server invariants (docs/architecture.md) run here again
 unchanged with ``$HOMEPORT_DATABASE`` pointing at a fresh database, so the
 server, the admin commands and the bulk host helper all use PostgreSQL.
 """

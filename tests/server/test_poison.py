@@ -1,4 +1,4 @@
-"""Issue 10 items 1, 5 and 6 against a running server: no value takes it down.
+"""Poisonous values against a running server: no value takes it down.
 
 Each attack goes to a real ``homeport server run`` process with a valid secret;
 afterwards the server still answers (health, updates, DNS) and a restart serves

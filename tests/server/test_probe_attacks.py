@@ -1,4 +1,4 @@
-"""The probe attacked (issue 10, item 4): bad names, CRLF injection, loopback targets.
+"""The probe attacked: bad names, CRLF injection, loopback targets.
 
 Live tests talk to a running server and only ever let it connect to loopback (on
 today's main too, where the refusals below are missing). The other non-public

@@ -1,4 +1,4 @@
-"""Slow and greedy HTTP clients against a running server (issue 10, item 3).
+"""Slow and greedy HTTP clients against a running server.
 
 Silent connections, half-sent request heads and byte-a-second tricklers are
 closed once ``[limits] http_request_timeout`` has passed (the tests wait for the

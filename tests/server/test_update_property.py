@@ -1,4 +1,5 @@
-"""Issue 10 item 1 as a property: accepted => served by DNS => survives a restart.
+"""docs/architecture.md "Validate at the edge" as a property: accepted => served by DNS => survives
+a restart.
 
 Hypothesis draws requests over every parameter of both update APIs (dyndns2
 ``/nic/update`` and the token ``/update``) with values from the nasty end

@@ -130,7 +130,7 @@ def run(
         raise click.UsageError("give --config or --ddclient-conf, not both")
     if force and not (once or dry_run):
         # A daemon re-sending unchanged addresses every cycle is the abusive client
-        # the providers block (DESIGN §3).
+        # the providers block (repeated ``nochg``).
         raise click.UsageError("--force needs --once (or --dry-run)")
     if not (once or dry_run):
         # The daemon's parent never loads the config model (pydantic): its children do.

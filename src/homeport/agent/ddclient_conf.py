@@ -1,4 +1,4 @@
-"""Run from the user's existing ddclient.conf, read as it is (DESIGN §4).
+"""Run from the user's existing ddclient.conf, read as it is (docs/architecture.md, ddclient.conf).
 
 The syntax lives in :mod:`homeport.agent.ddclient_lex`; this module maps the
 settings onto the same model as the TOML file (:func:`homeport.agent.config.build`):

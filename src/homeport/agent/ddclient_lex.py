@@ -1,4 +1,4 @@
-"""ddclient.conf syntax, read the way ddclient 3.10/3.11 reads it (DESIGN §4).
+"""ddclient.conf syntax, read the way ddclient 3.10/3.11 reads it.
 
 - ``#`` starts a comment (unless escaped or quoted); a trailing ``\\`` joins the next line;
 - a line is ``key=value`` assignments separated by commas and/or spaces, then

@@ -19,7 +19,7 @@ DEFAULT_INTERVAL = 300.0
 DEFAULT_TIMEOUT = 10.0  # a checkip or update request that takes longer has failed
 # Address changes come in bursts (DAD, RA, DHCP renew): wait for the burst to settle.
 DEFAULT_DEBOUNCE = 2.0
-MIN_INTERVAL = 30.0  # below this we would be the abusive client DESIGN §3 warns about
+MIN_INTERVAL = 30.0  # below this we would be the abusive client providers block
 # [metrics] doctor: a doctor run asks the homeport server's probe once per port and
 # family (twice for TLS); the server allows 6 probes per minute per host
 # (homeport.server.probe.DEFAULT_RATE_PER_MINUTE), so runs closer than a minute apart

@@ -3,7 +3,7 @@
 Written as temp file + fsync + rename + directory fsync, so a crash or power
 cut leaves either the old or the new state, never half of one; the state is
 what stops an unchanged address from being re-sent after a restart, so losing
-it would make us the abusive client DESIGN §3 warns about.
+it would make us the abusive client providers block (repeated ``nochg``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The long-running agent: a small parent that runs each cycle in a child process.
 
 Why a child per cycle: the idle agent's resident memory is a benchmark
-(<= 2x ddclient's, issue 3), and one cycle needs pydantic, asyncio and ssl
+(<= 2x ddclient's, bench/agent_footprint.py), and one cycle needs pydantic, asyncio and ssl
 (~25 MB together, never returned to the OS once loaded). The parent imports
 none of them: it keeps the config text, waits with ``selectors`` on a signal
 pipe and the netlink socket, and forks a child for each cycle. The child

@@ -171,7 +171,7 @@ def judge_nat(
     router_verdict: str | None = None,
     router_reasons: Sequence[str] = (),
 ) -> Check:
-    """CGNAT / double NAT (DESIGN §6): never infer reachability from the router's word.
+    """CGNAT / double NAT: never infer reachability from the router's word.
 
     ``hops`` are the first routers on the way to the server (hop 1 is ours); a
     private or shared (100.64/10) address after ours means another NAT upstream.

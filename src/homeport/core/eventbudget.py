@@ -1,7 +1,7 @@
 """How soon an event (a router's GENA NOTIFY, a local address change) may run an agent cycle.
 
 Events are news and should be acted on at once, but each cycle asks the checkip services,
-which want about one request a minute (DESIGN §3), and a flapping interface or a chatty
+which want about one request a minute, and a flapping interface or a chatty
 router must not turn into a poll every second. A token bucket gives both: a burst of
 :data:`EVENT_BURST` cycles at once (a router reboot, then its new address, then the mapping
 renewed), then one per ``gap`` seconds. Pure: the caller passes ``now`` (monotonic seconds).

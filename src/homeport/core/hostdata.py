@@ -1,6 +1,6 @@
 """What the server may publish: names, addresses and TXT values, checked where they enter.
 
-The rule (issue 10): *validate at the edge, and nothing that was accepted can
+The rule (docs/architecture.md): *validate at the edge, and nothing that was accepted can
 fail later*. Every value the update APIs or the admin commands accept must
 render into the zone, on this run and on every restart; so each check here is
 at least as strict as the renderer (:mod:`homeport.core.zone`, dnspython) and

@@ -1,4 +1,4 @@
-"""The per-host update state machine (DESIGN §3), pure, with ``now`` passed in.
+"""The per-host update state machine (docs/architecture.md, dyndns2), pure, with ``now`` passed in.
 
 For each host we remember, per family (A and AAAA separately), the address the
 provider confirmed and when. From that and the detected addresses

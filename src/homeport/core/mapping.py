@@ -26,7 +26,7 @@ PRIVATE_NETS = tuple(
     ip_network(net)
     for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")  # RFC 1918
 )
-# What each method answers behind CGNAT (miniupnpd 2.3 seen in the lab, DESIGN §6): a refusal
+# What each method answers behind CGNAT (miniupnpd 2.3 seen in the lab): a refusal
 # with one of these codes says "the router itself cannot forward", not "this port is taken".
 CGNAT_REFUSALS = {
     "upnp": {501, 606, 728},  # Action Failed; not authorized; NoPortMapsAvailable

@@ -30,7 +30,7 @@ import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from homeport.core import zone_render
-from homeport.core.zone_render import Node, Stored, ZoneState
+from homeport.core.zone_render import BAD_DNS_INPUT, Node, Stored, ZoneState
 from homeport.errors import ConfigError, NotFoundError
 from homeport.proto import dns_answer
 from homeport.proto.dns_answer import Answer
@@ -81,7 +81,7 @@ class PreparedName:
 def wire_name(name: str) -> tuple[dns.name.Name, bytes]:
     try:
         parsed = dns.name.from_text(name)
-    except Exception as exc:
+    except BAD_DNS_INPUT as exc:
         raise ConfigError(f"not a DNS name: {name!r} ({exc})") from exc
     return parsed, dns_answer.name_wire(parsed).lower()
 
@@ -108,7 +108,7 @@ def _group(origin_name: dns.name.Name, records: Iterable[Record]) -> dict[bytes,
             raise ConfigError(f"{rec.name} is not in zone {origin_name}")
         try:
             rdtype = dns.rdatatype.from_text(rec.rdtype)
-        except Exception as exc:
+        except BAD_DNS_INPUT as exc:
             raise ConfigError(f"unknown record type {rec.rdtype!r} at {rec.name}") from exc
         if rdtype == dns.rdatatype.SOA or dns.rdatatype.is_metatype(rdtype):
             raise ConfigError(f"{rec.rdtype} cannot be given as a record ({rec.name})")
@@ -141,7 +141,7 @@ def parse_rrset(
                     dns.rdataclass.IN, rdtype, rec.rdata, origin, relativize=False
                 )
             wire = rdata.to_wire()
-        except Exception as exc:
+        except BAD_DNS_INPUT as exc:
             raise ConfigError(
                 f"bad {rec.rdtype} data at {rec.name}: {rec.rdata!r} ({exc})"
             ) from exc

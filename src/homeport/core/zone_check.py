@@ -27,7 +27,7 @@ import dns.rdatatype
 
 from homeport.core import zone as zone_model
 from homeport.core.zone import Record, Soa
-from homeport.core.zone_render import ZoneState
+from homeport.core.zone_render import BAD_DNS_INPUT, ZoneState
 from homeport.errors import ConfigError
 
 _CNAME = dns.rdatatype.CNAME
@@ -77,7 +77,7 @@ def check_import(origin: str, soa: Soa, records: Sequence[Record]) -> Checked | 
         if rdtype is None:
             try:
                 rdtype = types_by_text[rec.rdtype] = dns.rdatatype.from_text(rec.rdtype)
-            except Exception:
+            except BAD_DNS_INPUT:
                 return Refused(i, f"unknown record type {rec.rdtype!r}")
         if rdtype == dns.rdatatype.DNAME:
             return Refused(

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import dns.exception
 import dns.name
 import dns.rcode
 import dns.rdataclass
@@ -35,6 +36,12 @@ from homeport.proto.dns_answer import (
 
 if TYPE_CHECKING:
     from homeport.core.zone import Soa
+
+# What dnspython raises for input it cannot take: its own exceptions for syntax (bad names,
+# malformed rdata text, unknown types) and ValueError for numbers out of range (a serial past
+# 32 bits, a negative SOA timer, TYPE65536). Only these mean bad configuration; anything
+# else is a bug and keeps its traceback.
+BAD_DNS_INPUT = (dns.exception.DNSException, ValueError)
 
 _NS = dns.rdatatype.NS
 _CNAME = dns.rdatatype.CNAME
@@ -125,7 +132,7 @@ def soa_rrset_of(origin: dns.name.Name, soa: Soa) -> dns.rrset.RRset:
             soa.expire,
             soa.minimum,
         )
-    except Exception as exc:
+    except BAD_DNS_INPUT as exc:
         raise ConfigError(f"bad SOA for {origin}: {exc}") from exc
     return dns.rrset.from_rdata(origin, soa.ttl, rdata)
 

@@ -35,7 +35,7 @@ def parse_target(text: str, tls_ports: set[int]) -> Target:
 
 
 def parse_dns(text: str) -> tuple[str, int]:
-    from homeport.server.config import parse_hostport
+    from homeport.core.hostport import parse_hostport
 
     return parse_hostport(text, default_port=53)
 

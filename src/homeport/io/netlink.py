@@ -5,7 +5,7 @@ we need: any RTM_NEWADDR/RTM_DELADDR means "look again" (the sources read the
 addresses themselves); :mod:`homeport.proto.rtnetlink` only tells whether the
 burst is final (look at once) or may still be settling (debounce). No pyroute2
 and no asyncio, since the agent's idle process must stay small (<= 2x
-ddclient's RSS, issue 3); the caller puts the socket in its selector and
+ddclient's RSS, bench/agent_footprint.py); the caller puts the socket in its selector and
 debounces. Where netlink is not available (not Linux, a restricted sandbox)
 :func:`open_socket` returns None and the agent simply polls.
 """

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import ClassVar
 
-METHODS = ("pcp", "natpmp", "upnp")  # the order `--method auto` tries them in (issue 4)
+# The order `--method auto` tries them in: PCP and NAT-PMP are one UDP exchange with the
+# gateway; UPnP needs SSDP discovery and an HTTP description fetch first.
+METHODS = ("pcp", "natpmp", "upnp")
 PROTOCOLS = ("tcp", "udp")
 # RFC 6886 §3.3 recommends 7200 s; the keeper renews at half of whatever is granted.
 DEFAULT_LEASE = 7200

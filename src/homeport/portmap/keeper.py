@@ -1,6 +1,6 @@
 """MappingKeeper: keep the agent's port mappings alive on the home router.
 
-Interface for the agent (issue 4, ``[[mapping]]`` entries in its config)::
+Interface for the agent (``[[mapping]]`` entries in its config)::
 
     from homeport.portmap.keeper import MappingKeeper, MappingSpec
 

@@ -4,7 +4,7 @@ Three shapes exist in the wild: dyndns-style HTML
 (``<body>Current IP Address: 1.2.3.4</body>``), plain text (``1.2.3.4\\n``) and
 JSON (``{"ip": "1.2.3.4"}``). ddclient's rule for all of them is ``web-skip``:
 skip past the first occurrence of the pattern, then take the first address that
-follows (DESIGN §3). We follow that rule exactly so a ddclient.conf means the
+follows. We follow that rule exactly so a ddclient.conf means the
 same thing here.
 """
 

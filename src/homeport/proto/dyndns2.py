@@ -2,7 +2,7 @@
 
 Request: ``GET /nic/update?hostname=a,b&myip=IP[,IP]`` with HTTP Basic auth.
 Response: ``text/plain``, one line per hostname in request order, or one line
-for an account-level error. Codes and what a client must do are in DESIGN §3.
+for an account-level error. Codes and what a client must do: docs/architecture.md, dyndns2.
 
 Server side: :func:`parse_update_query` reads every address form clients and
 routers send (``myip`` lists in either order, ``myipv4``/``myipv6``,
@@ -43,7 +43,7 @@ class Code(enum.Enum):
 
 
 class Disposition(enum.Enum):
-    """What a client must do after a code (DESIGN §3 table)."""
+    """What a client must do after a code (docs/architecture.md, dyndns2: the codes table)."""
 
     PUBLISHED = "published"  # good / nochg: store the IP as published
     FATAL = "fatal"  # stop this host until its config changes

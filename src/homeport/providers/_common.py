@@ -57,7 +57,7 @@ def basic_auth(login: str, password: str) -> str:
     """An HTTP Basic ``Authorization`` value.
 
     RFC 7617 §2 splits user-id and password at the first colon, so a No-IP
-    group login ``group:user`` sends its colon as ``%3A`` (DESIGN §3).
+    group login ``group:user`` sends its colon as ``%3A`` (No-IP's group-login rule).
     """
     user = login.replace(":", "%3A")
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

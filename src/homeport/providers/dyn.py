@@ -5,7 +5,7 @@ HTTP Basic auth (user name and password or updater client key), a User-Agent
 of the form "Company - Device - Version", up to 20 hostnames. IPv6 goes into
 the ``myip`` comma list. Return codes: ``good``, ``nochg``, ``badauth``,
 ``!donator``, ``notfqdn``, ``nohost``, ``numhost``, ``abuse``, ``badagent``,
-``dnserr``, ``911`` (DESIGN §3; help.dyn.com "Perform Update", "Return Codes").
+``dnserr``, ``911`` (help.dyn.com "Perform Update", "Return Codes").
 
 Documentation: https://help.dyn.com/remote-access-api/perform-update/ and .../return-codes/
 """

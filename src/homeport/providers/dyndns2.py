@@ -1,6 +1,6 @@
 """The generic dyndns2 provider (Dyn's Remote Access API, spoken by most DDNS services).
 
-API (Dyn, "Perform Update"; No-IP "Integrate with No-IP DDNS"; DESIGN §3):
+API (Dyn, "Perform Update"; No-IP "Integrate with No-IP DDNS"; docs/architecture.md, dyndns2):
 ``GET /nic/update?hostname=h1,h2&myip=IP`` with HTTP Basic auth and a
 mandatory User-Agent; up to 20 hostnames per request. The answer is
 ``text/plain``, one line per hostname in request order (``good IP``,
@@ -58,7 +58,7 @@ def read_reply(reply: HttpReply, hostnames: Sequence[str]) -> list[c.Outcome]:
     """One outcome per hostname from a dyndns2 answer.
 
     HTTP 429 means "slow down" (RFC 6585 §4) whatever the body says: a server
-    that throttles with ``429`` + ``abuse`` (ours does, DESIGN §8) is telling
+    that throttles with ``429`` + ``abuse`` (ours does) is telling
     us to wait, not that the host is blocked for good.
     """
     if reply.status in c.RETRY_STATUSES and "911" not in reply.text.split():

@@ -1,12 +1,12 @@
 """A homeport server (``homeport server``): dyndns2 against our own service.
 
-API (DESIGN §3, server side): ``GET /nic/update?hostname=a,b&myip=v4,v6`` with
+API (docs/architecture.md, dyndns2, server side): ``GET /nic/update?hostname=a,b&myip=v4,v6`` with
 HTTP Basic auth by the host's name (or user) and its secret; every dyndns2
 address form is accepted, we send the ``myip`` comma list. Responses are the
 dyndns2 codes, throttling answered ``abuse`` (or HTTP 429). There is no public
 default server: ``server`` must name yours.
 
-Documentation: DESIGN §3 (this project's server)
+Documentation: README.md "The server" and docs/architecture.md (this project's server)
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ ALGORITHMS: dict[str, dns.name.Name] = {
 }
 # DNS over port 53 (RFC 1035 §4.2); UPDATE over TCP like nsupdate's default for TSIG.
 DNS_PORT = 53
-# Our own server's default record TTL (DESIGN §5): short, the address moves.
+# Our own server's default record TTL (server/config.py): short, the address moves.
 DEFAULT_TTL = 60
 
 ACCOUNT_RCODES = {dns.rcode.NOTAUTH, dns.rcode.REFUSED}  # the key, not the host, is refused

@@ -300,7 +300,7 @@ class Api:
             return self._dyndns(Code.NUMHOST)
         ipv4, ipv6 = query.ipv4, query.ipv6
         if not query.has_address and not query.offline:
-            # No address given: the connection's own (one family only, DESIGN §3).
+            # No address given: the connection's own (one family only; architecture.md, dyndns2).
             if isinstance(source, IPv4Address):
                 ipv4 = source
             elif isinstance(source, IPv6Address):
@@ -353,7 +353,7 @@ class Api:
         addresses: list[IPv4Address | IPv6Address],
     ) -> str:
         if isinstance(result, UsageError):
-            # The address may not be published for this host (DESIGN §3: badip, fatal).
+            # The address may not be published for this host (dyndns2 badip: the client stops).
             return dyndns2.render_line(Code.BADIP)
         if isinstance(result, HomeportError):
             log.error("update not stored: %s", result)

@@ -2,7 +2,7 @@
 
 Host secrets and tokens are 256-bit random strings: a fast hash is enough and
 lets every update be checked in microseconds. Human passwords get argon2, whose
-~0.4 s verify must not run per update (DESIGN §8): a successful verify is
+~0.4 s verify must not run per update: a successful verify is
 remembered as a keyed digest for :data:`PASSWORD_CACHE_SECONDS`.
 """
 
@@ -22,7 +22,7 @@ import argon2
 
 from homeport.core.units import MINUTE
 
-# DESIGN §8: per-host secrets from secrets.token_urlsafe(32) (256 bits).
+# Per-host secrets from secrets.token_urlsafe(32): 256 bits, beyond guessing online.
 SECRET_BYTES = 32
 # How long a verified account password is trusted without a new argon2 verify.
 # Routers update every few minutes; 15 minutes keeps argon2 off the hot path
@@ -55,7 +55,7 @@ def parse_basic(header: str | None) -> BasicCredentials | None:
     """``Authorization: Basic ...`` -> credentials; None if absent or malformed.
 
     No-IP group logins ``group:user`` arrive with the first colon as ``%3A``
-    (DESIGN §3); the password is everything after the first literal colon.
+    (No-IP's group-login rule); the password is everything after the first literal colon.
     """
     if not header:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-# The exact page checkip.dyndns.com serves (DESIGN §3), so every client that
+# The exact page checkip.dyndns.com serves, so every client that
 # scrapes it scrapes us.
 HTML_TEMPLATE = (
     "<html><head><title>Current IP Check</title></head>"

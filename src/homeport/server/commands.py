@@ -322,7 +322,7 @@ async def _add_zone(
 
 
 # Default off: a public provider must not publish addresses that point into its users'
-# (or its own) networks: DNS rebinding under the provider's domain (issue 10).
+# (or its own) networks: DNS rebinding under the provider's domain.
 _allow_private_option = click.option(
     "--allow-private",
     is_flag=True,

@@ -7,7 +7,6 @@ deliberate change in the config file.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -15,16 +14,17 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 
+from homeport.core.hostport import parse_hostport
 from homeport.errors import ConfigError
 
 # dyndns2 clients speak HTTP on 80/443 and, past transparent proxies, on 8245
-# (DESIGN §3); 8245 is unprivileged, so it is the safe default on loopback.
+# (Dyn's and No-IP's update docs); 8245 is unprivileged, so it is the safe default on loopback.
 DEFAULT_HTTP = "127.0.0.1:8245"
 # An unprivileged port for the embedded DNS server; 53 needs root or CAP_NET_BIND_SERVICE.
 DEFAULT_DNS = "127.0.0.1:8053"
-# DESIGN §5: record TTL 60 s, so a changed address is seen within a minute.
+# Record TTL 60 s, so a changed address is seen within a minute.
 DEFAULT_TTL = 60
-# DESIGN §5: SOA minimum (negative-caching TTL, RFC 2308 §4) short: a new host
+# SOA minimum (negative-caching TTL, RFC 2308 §4) short: a new host
 # name must not stay NXDOMAIN in resolvers' caches for long.
 DEFAULT_SOA_MINIMUM = 60
 # RFC 1912 §2.2 recommended ranges for secondaries.
@@ -41,39 +41,9 @@ def default_data_dir() -> Path:
     return Path(base) / "homeport-server"
 
 
-def parse_hostport(value: str, *, default_port: int | None = None) -> tuple[str, int]:
-    """``127.0.0.1:8245``, ``[::1]:53``, ``:80`` (all addresses) -> (host, port)."""
-    text = value.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.lstrip(":")
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            host, port_text = text, ""
-        if host.count(":") > 0:
-            raise ConfigError(f"IPv6 addresses need brackets: {value!r} (e.g. [::1]:8245)")
-    if not port_text:
-        if default_port is None:
-            raise ConfigError(f"no port in {value!r}")
-        port_text = str(default_port)
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"bad port in {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"port out of range in {value!r}")
-    host = host or "0.0.0.0"
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if host != "localhost":
-            raise ConfigError(f"not an IP address: {host!r} in {value!r}") from None
-    return host, port
-
-
 class LimitsConfig(pydantic.BaseModel):
-    """Throttles (DESIGN §8). ``enabled = false`` (or ``--limits off``) for benchmarks."""
+    """Throttles (docs/architecture.md, security defaults). ``enabled = false`` (or
+    ``--limits off``) for benchmarks."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 

@@ -5,7 +5,7 @@ requester's own address (the connection's, or X-Forwarded-For from a trusted
 proxy) on one port: a TCP connect, optionally an HTTP request or a TLS handshake
 that reports the certificate's names and expiry. The target is never taken from
 the request, so the probe cannot be aimed at a third party; probes are
-rate-limited per host and per source address (DESIGN §8).
+rate-limited per host and per source address, so it cannot be turned into a scanner.
 
 The requester's address is not always a home network's: behind a proxy that is
 not in ``trusted_proxies`` (or one that forwards ``X-Forwarded-For: unknown``)

@@ -16,6 +16,7 @@ from typing import Any
 import prometheus_client
 from aiohttp import web
 
+from homeport.core.hostport import parse_hostport
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError, StoreError
 from homeport.io.dns_server import DnsServer, start_dns
@@ -26,7 +27,7 @@ from homeport.server.app import (
     build_metrics_app,
     quiet_secret_logging,
 )
-from homeport.server.config import ServerConfig, parse_hostport
+from homeport.server.config import ServerConfig
 from homeport.server.dns_metrics import DnsStatsCollector
 from homeport.server.httpguard import HttpGuard
 from homeport.server.service import DdnsService

@@ -4,7 +4,7 @@ One task (the *store task*) owns every change to this view. It takes update
 intents from a queue in batches, commits each batch in one durable transaction
 (group commit), then updates the in-memory hosts and the DNS catalog, and only
 then resolves the callers' futures: an update is acknowledged after it is on
-disk, and DNS answers the new data from that moment (DESIGN §2).
+disk, and DNS answers the new data from that moment (docs/architecture.md, server invariants).
 
 Between batches the same task asks the store whether another process (an
 admin command) has committed (SQLite's ``PRAGMA data_version``, PostgreSQL's
@@ -231,7 +231,8 @@ class DdnsService:
                 await self._handle(batch)
             except Exception as exc:
                 # Whatever went wrong, it concerns this batch: its callers get an error
-                # answer and the task goes on serving the next one (issue 10).
+                # answer and the task goes on serving the next one: no one request takes the
+                # server down.
                 log.exception("store task: a batch of %d failed", len(batch))
                 for _, future in batch:
                     if not future.done():

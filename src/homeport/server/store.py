@@ -3,8 +3,8 @@
 Admin commands and the running server open the same database. The server
 notices other processes' commits (see :mod:`homeport.server.database` for how
 each engine signals them) and replays the ``changes`` feed they append, so an
-imported zone or a new host is served without a restart (DESIGN §2). Updates
-are committed durably before they are acknowledged;
+imported zone or a new host is served without a restart (docs/architecture.md,
+server invariants). Updates are committed durably before they are acknowledged;
 :mod:`homeport.server.service` batches concurrent updates into one
 transaction (group commit) so durability does not cost one fsync per request.
 

@@ -7,7 +7,8 @@ Otherwise — ``--once``, ``homeport ip``, no mappings, or another ``gateway`` �
 asked once: NAT-PMP's external address request (RFC 6886 §3.2), else UPnP's
 GetExternalIPAddress. PCP has no address query (RFC 6887 learns it only from a MAP).
 
-Honest about what it is (DESIGN §6): behind CGNAT the router reports the carrier's address
+Honest about what it is (docs/architecture.md, routers and CGNAT): behind CGNAT the router
+reports the carrier's address
 (consensus rejects 100.64.0.0/10 and RFC 1918 unless allow_private), and a router that
 reports a public address proves nothing about reachability. Use it as one vote among
 sources that see the address from the outside.

@@ -1,6 +1,8 @@
+#!/usr/bin/env python3
 """Serve one zone file with homeport's DNS, for ``bench/dns_qps.py``.
 
-``python -m homeport.server.dns_bench_runner --zone FILE --origin ZONE --listen 127.0.0.1:PORT``
+``bench/dns_bench_runner.py --zone FILE --origin ZONE --listen 127.0.0.1:PORT`` (with this
+checkout's src/ on PYTHONPATH, as bench/dns_qps.py runs it)
 loads the file through :mod:`homeport.server.zonefile` into a :class:`Catalog`
 and serves it with :func:`start_dns` (RRL off unless ``--rrl-rate``, uvloop when
 installed): the same hot path as ``homeport server run``. ``--naive`` instead answers every query by
