@@ -18,8 +18,9 @@ import pytest
 
 from homeport.agent import keeper_child, keeperlink
 from homeport.agent.config import load_toml
-from homeport.agent.keeperlink import KeeperWatch, plan, restart_delay, split_lines
+from homeport.agent.keeperlink import KeeperWatch, plan, split_lines
 from homeport.agent.sources import router as router_source
+from homeport.core.agent_schedule import RESTART_MAX, RESTART_RESET, restart_delay
 from homeport.errors import LocalProtocolError
 from homeport.portmap.base import Mapping
 from homeport.portmap.keeper import KeeperEvent, MappingSpec
@@ -111,7 +112,7 @@ def test_cgnat_is_said_once_even_across_keeper_restarts() -> None:
 
 def test_a_dying_keeper_is_restarted_with_backoff_and_a_healthy_run_resets_it() -> None:
     assert [restart_delay(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
-    assert restart_delay(30) == keeperlink.RESTART_MAX
+    assert restart_delay(30) == RESTART_MAX
     watch = KeeperWatch()
     watch.started(0.0)
     when, line = watch.exited(1.0, 70)
@@ -122,7 +123,7 @@ def test_a_dying_keeper_is_restarted_with_backoff_and_a_healthy_run_resets_it() 
     watch.started(5.0)
     assert watch.exited(6.0, 1)[0] == 10.0
     watch.started(10.0)
-    assert watch.exited(10.0 + keeperlink.RESTART_RESET, 1)[0] == 11.0 + keeperlink.RESTART_RESET
+    assert watch.exited(10.0 + RESTART_RESET, 1)[0] == 11.0 + RESTART_RESET
 
 
 def test_plan_carries_keep_and_defaults_into_the_keepers_specs(tmp_path: Path) -> None:

@@ -23,18 +23,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from homeport.core.agent_schedule import RestartBackoff
+
 log = logging.getLogger("homeport.agent")
 
 # Events that mean the public side changed, so the DNS record may be wrong now: the router's
 # WAN address moved (GENA ExternalIPAddress), or the router rebooted (it may come back with
 # another address, and anyway its mappings were re-created).
 TRIGGERS = frozenset({"external-ip", "recreated", "router-reboot"})
-# A keeper that dies is started again after 1, 2, 4 ... s, at most this long apart: a router
-# that is gone for hours must not cost a Python start every second.
-RESTART_MIN = 1.0
-RESTART_MAX = 300.0
-# A keeper that ran this long was healthy: its next death starts the backoff afresh.
-RESTART_RESET = 600.0
 # Removing mappings on stop is a few router round trips, but NAT-PMP retransmits for up to
 # ~60 s (RFC 6886 §3.1) when the router does not answer; we give up well before systemd's
 # 90 s stop timeout.
@@ -110,10 +106,6 @@ def _what(event: dict[str, Any]) -> str:
     return text
 
 
-def restart_delay(failures: int) -> float:
-    return float(min(RESTART_MAX, RESTART_MIN * 2 ** max(0, failures - 1)))
-
-
 class KeeperWatch:
     """What the parent makes of the keeper's events and exits (no I/O, time passed in).
 
@@ -122,13 +114,12 @@ class KeeperWatch:
 
     def __init__(self) -> None:
         self.external_ip: str | None = None
-        self.failures = 0
-        self.started_at: float | None = None
+        self.backoff = RestartBackoff()
         self.stopping = False
         self._no_mapping: set[str] = set()
 
     def started(self, now: float) -> None:
-        self.started_at = now
+        self.backoff.started(now)
         self.stopping = False
 
     def handle(self, event: dict[str, Any]) -> tuple[bool, tuple[int, str] | None]:
@@ -169,12 +160,8 @@ class KeeperWatch:
 
     def exited(self, now: float, code: int | None) -> tuple[float, str]:
         """The keeper died: when to start it again (monotonic), and what to log."""
-        if self.started_at is not None and now - self.started_at >= RESTART_RESET:
-            self.failures = 0
-        self.failures += 1
-        self.started_at = None
+        delay = self.backoff.exited(now)
         self.external_ip = None  # nobody keeps it current now
-        delay = restart_delay(self.failures)
         how = "was killed" if code is None or code < 0 else f"exited with status {code}"
         return now + delay, f"mapping keeper {how}; starting it again in {delay:.0f} s"
 
