@@ -13,7 +13,7 @@ import signal
 import sys
 from dataclasses import asdict
 
-from homeport.portmap.keeper import KeeperEvent, MappingKeeper, MappingSpec
+from homeport.portmap.mapping_keeper import KeeperEvent, MappingKeeper, MappingSpec
 
 
 def show(event: KeeperEvent) -> None:

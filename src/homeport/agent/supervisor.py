@@ -10,7 +10,7 @@ a pipe and exits. State lives in the state file, so nothing is lost between
 children; a crash in one cycle cannot take the daemon down.
 
 Port mappings: with ``[[mapping]]`` entries, one more child lives as long as
-the daemon, the mapping keeper (:mod:`homeport.agent.keeper_child`). It writes
+the daemon, the mapping keeper (:mod:`homeport.agent.mapping_keeper_process`). It writes
 its events as JSON lines to a pipe watched here; a router event that may have
 moved the public address (GENA ExternalIPAddress, a reboot) runs a cycle soon,
 debounced like a netlink event. A keeper that dies is started again with
@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from homeport.agent import keeperlink
+from homeport.agent import mapping_keeper_control
 from homeport.core import agent_schedule as sched
 from homeport.errors import EXIT_CONFIG, ConfigError
 from homeport.io import netlink, sdnotify
@@ -89,7 +89,7 @@ def child_cycle(
         "metrics": cfg.metrics.listen if cfg.metrics else None,
         "doctor": doctor,
         "next_due": agent.next_due(),
-        "keeper": keeperlink.plan(cfg.mappings) if cfg.mappings else None,
+        "keeper": mapping_keeper_control.plan(cfg.mappings) if cfg.mappings else None,
         "state_dir": str(state_dir),
         "status": status_line(report),
         "verdicts": {
@@ -144,8 +144,8 @@ class Supervisor:
         self._watchdog = sdnotify.watchdog_interval()
         # Every timer (next cycle, an event's cycle, the keeper's restart) and what is due.
         self.schedule = sched.AgentSchedule(next_cycle=time.monotonic())
-        self.keeper: keeperlink.KeeperChild | None = None
-        self.keeper_watch = keeperlink.KeeperWatch()
+        self.keeper: mapping_keeper_control.KeeperChild | None = None
+        self.keeper_watch = mapping_keeper_control.KeeperWatch()
         # Set once the keeper has first reported on its mappings (made, or why not): the
         # metrics thread's first doctor run waits for it rather than report "no mapping".
         self.mappings_reported = threading.Event()
@@ -341,14 +341,14 @@ class Supervisor:
             log.info("[[mapping]] changed: restarting the mapping keeper")
         self._stop_keeper()
         self._keeper_plan = plan
-        self.keeper_watch = keeperlink.KeeperWatch()
+        self.keeper_watch = mapping_keeper_control.KeeperWatch()
         if plan is not None:
             self._start_keeper()
 
     def _start_keeper(self) -> None:
         assert self._keeper_plan is not None
         try:
-            self.keeper = keeperlink.KeeperChild(self._keeper_plan)
+            self.keeper = mapping_keeper_control.KeeperChild(self._keeper_plan)
         except OSError as exc:
             when, _ = self.keeper_watch.exited(time.monotonic(), None)
             log.error("cannot start the mapping keeper: %s", exc)
@@ -368,7 +368,7 @@ class Supervisor:
             self._selector.unregister(keeper.fd)
         for event in keeper.stop():
             self._note_keeper_event(event)
-        keeperlink.set_known_external_ip(None)
+        mapping_keeper_control.set_known_external_ip(None)
 
     def _note_keeper_event(self, event: dict[str, Any]) -> bool:
         if event.get("kind") in MAPPING_REPORTS:
@@ -376,7 +376,7 @@ class Supervisor:
         trigger, line = self.keeper_watch.handle(event)
         if line is not None:
             log.log(*line)
-        keeperlink.set_known_external_ip(self.keeper_watch.external_ip)
+        mapping_keeper_control.set_known_external_ip(self.keeper_watch.external_ip)
         return trigger
 
     def _keeper_events(self) -> None:
@@ -393,7 +393,7 @@ class Supervisor:
             self.keeper = None
             when, line = self.keeper_watch.exited(time.monotonic(), code)
             self.schedule.restart_child_at(when)
-            keeperlink.set_known_external_ip(None)
+            mapping_keeper_control.set_known_external_ip(None)
             log.error("%s", line)
 
     def _start_metrics(self, listen: str | None) -> Any:

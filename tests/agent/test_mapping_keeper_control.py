@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from homeport.agent import keeper_child, keeperlink
+from homeport.agent import mapping_keeper_control, mapping_keeper_process
 from homeport.agent.config import load_toml
-from homeport.agent.keeperlink import KeeperWatch, plan, split_lines
+from homeport.agent.mapping_keeper_control import KeeperWatch, plan, split_lines
 from homeport.agent.sources import router as router_source
 from homeport.core.agent_schedule import RESTART_MAX, RESTART_RESET, restart_delay
 from homeport.errors import LocalProtocolError
 from homeport.portmap.base import Mapping
-from homeport.portmap.keeper import KeeperEvent, MappingSpec
+from homeport.portmap.mapping_keeper import KeeperEvent, MappingSpec
 from tests.helpers import homeport_env
 
 SPEC = MappingSpec(external_port=888, internal_port=8080, lease=120)
@@ -31,7 +31,7 @@ MAPPING = Mapping("tcp", 888, "192.168.1.10", 8080, 120, "pcp")
 
 
 def event(kind: str, **extra: Any) -> dict[str, Any]:
-    return keeper_child.event_json(KeeperEvent(kind, **extra))
+    return mapping_keeper_process.event_json(KeeperEvent(kind, **extra))
 
 
 def test_split_lines_keeps_the_unfinished_tail_and_skips_garbage() -> None:
@@ -137,7 +137,7 @@ def test_plan_carries_keep_and_defaults_into_the_keepers_specs(tmp_path: Path) -
     cfg = load_toml(config)
     text = plan(cfg.mappings)
     assert plan(cfg.mappings) == text  # stable: compared as text on SIGHUP
-    specs = keeper_child.specs(json.loads(text))
+    specs = mapping_keeper_process.specs(json.loads(text))
     assert specs == [
         MappingSpec(8080, 8080, "tcp", 60, "upnp", keep=True, description="homeport"),
         MappingSpec(51821, 51820, "udp", 3600, "auto", keep=False, description="homeport"),
@@ -147,7 +147,7 @@ def test_plan_carries_keep_and_defaults_into_the_keepers_specs(tmp_path: Path) -
 
 
 def test_router_source_answers_the_keepers_address_and_ipv4_only() -> None:
-    keeperlink.set_known_external_ip("203.0.113.7")
+    mapping_keeper_control.set_known_external_ip("203.0.113.7")
     try:
         settings = router_source.Settings()
         found = asyncio.run(router_source.detect(settings, 4, 1.0))
@@ -155,7 +155,7 @@ def test_router_source_answers_the_keepers_address_and_ipv4_only() -> None:
         with pytest.raises(LocalProtocolError):
             asyncio.run(router_source.detect(settings, 6, 1.0))
     finally:
-        keeperlink.set_known_external_ip(None)
+        mapping_keeper_control.set_known_external_ip(None)
 
 
 # --- the child process, in a namespace of its own (nothing it sends can leave it) -----------
@@ -178,7 +178,7 @@ def netns() -> Iterator[str]:
 
 DRIVE = """
 import json, os, sys, time
-from homeport.agent.keeperlink import KeeperChild
+from homeport.agent.mapping_keeper_control import KeeperChild
 plan = json.dumps({"gateway": "127.0.0.1", "mappings": [{"protocol": "tcp",
     "internal_port": 8080, "external_port": 8080, "lease": 60, "method": "natpmp",
     "keep": False, "description": "homeport"}]})

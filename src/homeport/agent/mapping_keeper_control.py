@@ -1,9 +1,10 @@
-"""The daemon's side of the mapping child: start it, read its events, stop it.
+"""The daemon's control of the mapping keeper process: start it, read its events, stop it.
 
 Lean on purpose: the daemon's parent imports this module, so it imports neither asyncio nor
-pydantic (the idle footprint is benchmarked, see supervisor.py). The child itself is
-:mod:`homeport.agent.keeper_child`; it writes one JSON line per keeper event to a pipe that
-the parent watches next to its signals and netlink socket.
+pydantic (the idle footprint is benchmarked, see supervisor.py). The process itself runs
+:mod:`homeport.agent.mapping_keeper_process`, which keeps the mappings with
+:class:`homeport.portmap.mapping_keeper.MappingKeeper`; it writes one JSON line per keeper
+event to a pipe that the parent watches next to its signals and netlink socket.
 
 :class:`KeeperWatch` holds the decisions (which event starts an update cycle, what is logged,
 when a dead child is started again) with the time passed in, so they are tested without a
@@ -193,7 +194,7 @@ class KeeperChild:
         try:
             self.pid = os.posix_spawn(
                 sys.executable,
-                [sys.executable, "-m", "homeport.agent.keeper_child", plan_text],
+                [sys.executable, "-m", "homeport.agent.mapping_keeper_process", plan_text],
                 _child_env(),
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, life_r, 0),

@@ -2,7 +2,7 @@
 
 Interface for the agent (issue 4, ``[[mapping]]`` entries in its config)::
 
-    from homeport.portmap.keeper import MappingKeeper, MappingSpec
+    from homeport.portmap.mapping_keeper import MappingKeeper, MappingSpec
 
     specs = [MappingSpec(external_port=443, internal_port=8443, protocol="tcp",
                          lease=3600, method="auto", keep=False)]
