@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -40,6 +41,44 @@ def wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
     raise AssertionError("condition not reached in time")
 
 
+@contextlib.contextmanager
+def running_agent(
+    config: Path,
+    log: Path,
+    *args: str,
+    netns: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``homeport agent run --config CONFIG ARGS`` (inside ``netns`` if given), its stderr in
+    ``log``; killed on the way out if the test left it running."""
+    inside = ["ip", "netns", "exec", netns] if netns else []
+    command = [*inside, sys.executable, "-m", "homeport", "agent", "run", "--config", str(config)]
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [*command, *args],
+            cwd=ROOT,
+            env=homeport_env(env),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    """A datagram socket standing in for systemd's $NOTIFY_SOCKET, and its path."""
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(30)
+        yield sock, str(path)
+
+
 def config_text(services: LocalServices, hosts: list[str], metrics_port: int) -> str:
     return f"""
 [agent]
@@ -62,34 +101,17 @@ listen = "127.0.0.1:{metrics_port}"
 def test_daemon_ready_metrics_reload_and_clean_exit(
     tmp_path: Path, services: LocalServices
 ) -> None:
-    notify_path = tmp_path / "notify.sock"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_path))
-    notify.settimeout(30)
     metrics_port = free_port()
     config = tmp_path / "agent.toml"
     config.write_text(config_text(services, ["a.example.org"], metrics_port))
-    env = homeport_env({"NOTIFY_SOCKET": str(notify_path), "INVOCATION_ID": "test"})
     log = tmp_path / "agent.log"
-    with log.open("w") as err:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "homeport",
-                "agent",
-                "run",
-                "--config",
-                str(config),
-                "--state-dir",
-                str(tmp_path / "state"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    try:
+    state = ("--state-dir", str(tmp_path / "state"))
+    with (
+        notify_socket(tmp_path) as (notify, path),
+        running_agent(
+            config, log, *state, env={"NOTIFY_SOCKET": path, "INVOCATION_ID": "test"}
+        ) as process,
+    ):
         message = notify.recv(4096).decode()
         assert "READY=1" in message
         assert "STATUS=IPv4 203.0.113.10" in message
@@ -117,11 +139,6 @@ def test_daemon_ready_metrics_reload_and_clean_exit(
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        notify.close()
     stderr = log.read_text()
     assert "Traceback" not in stderr
     assert "<3>reload: " in stderr  # journald priority prefix, no timestamp
@@ -164,34 +181,12 @@ password = "pw"
 """
     )
     _ip("-n", netns, "link", "set", "lo", "up")
-    notify_path = tmp_path / "notify.sock"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_path))
-    notify.settimeout(30)
     log = tmp_path / "agent.log"
-    with log.open("w") as err:
-        process = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                netns,
-                sys.executable,
-                "-m",
-                "homeport",
-                "agent",
-                "run",
-                "--config",
-                str(config),
-                "--state-dir",
-                str(tmp_path / "state"),
-            ],
-            cwd=ROOT,
-            env=homeport_env({"NOTIFY_SOCKET": str(notify_path)}),
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    try:
+    state = ("--state-dir", str(tmp_path / "state"))
+    with (
+        notify_socket(tmp_path) as (notify, path),
+        running_agent(config, log, *state, netns=netns, env={"NOTIFY_SOCKET": path}) as process,
+    ):
         # READY=1 follows the first cycle and the opening of the netlink socket.
         assert "READY=1" in notify.recv(4096).decode()
         assert counter.read_text().count("x") == 1
@@ -219,11 +214,6 @@ password = "pw"
         assert counter.read_text().count("x") == 3  # the reload's own cycle, and no other
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        notify.close()
     assert process.returncode == 0, log.read_text()
 
 
@@ -231,10 +221,6 @@ def test_watchdog_pings_and_stopping(tmp_path: Path) -> None:
     """WATCHDOG=1 while a slow cycle runs (before READY=1 here) and while idle after it, then
     STOPPING=1. The first cycle takes over a second on purpose: a loaded machine made it
     that slow by chance, and the pings it earned once broke an exact message sequence."""
-    notify_path = tmp_path / "notify.sock"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_path))
-    notify.settimeout(20)
     config = tmp_path / "agent.toml"
     config.write_text(
         f"""
@@ -252,24 +238,13 @@ login = "me"
 password = "pw"
 """
     )
-    env = homeport_env({"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "homeport",
-            "agent",
-            "run",
-            "--config",
-            str(config),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    log = tmp_path / "agent.log"
+    with (
+        notify_socket(tmp_path) as (notify, path),
+        running_agent(
+            config, log, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}
+        ) as process,
+    ):
         before_ready = []
         while "READY=1" not in (message := notify.recv(4096).decode()):
             before_ready.append(message)
@@ -278,16 +253,11 @@ password = "pw"
         assert set(before_ready) == {"WATCHDOG=1"}
         assert [notify.recv(4096).decode() for _ in range(3)] == ["WATCHDOG=1"] * 3
         process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=15)
+        process.wait(timeout=15)
         while (message := notify.recv(4096).decode()) == "WATCHDOG=1":
             pass
         assert message == "STOPPING=1"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        notify.close()
-    assert process.returncode == 0
+    assert process.returncode == 0, log.read_text()
     assert (tmp_path / "from-config" / "agent-state.json").exists()  # [agent] state_dir used
 
 
@@ -310,36 +280,15 @@ login = "me"
 password = "pw"
 """
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "homeport",
-            "agent",
-            "run",
-            "--config",
-            str(config),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ],
-        cwd=ROOT,
-        env=homeport_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    log = tmp_path / "agent.log"
+    with running_agent(config, log, "--state-dir", str(tmp_path / "state")) as process:
         wait_for(started.exists)
         begun = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=20)
+        process.wait(timeout=20)
         assert time.monotonic() - begun < 15  # not after the 30 s command
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0
-    assert "Traceback" not in stderr
+    assert "Traceback" not in log.read_text()
     wait_for(lambda: not _running_with(str(started)), 5)  # the cycle's command went with it
 
 
@@ -454,30 +403,8 @@ password = "pw"
     config.write_text(base + "[[mapping]]\ninternal_port = 8080\n")
     _ip("-n", netns, "link", "set", "lo", "up")
     log = tmp_path / "agent.log"
-    with log.open("w") as err:
-        process = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                netns,
-                sys.executable,
-                "-m",
-                "homeport",
-                "agent",
-                "run",
-                "-v",
-                "--config",
-                str(config),
-                "--state-dir",
-                str(tmp_path / "s"),
-            ],
-            cwd=ROOT,
-            env=homeport_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    try:
+    state = ("--state-dir", str(tmp_path / "s"))
+    with running_agent(config, log, "-v", *state, netns=netns) as process:
         wait_for(lambda: "starting it again in 2 s" in log.read_text())
         text = log.read_text()
         assert "no IPv4 default gateway" in text
@@ -504,10 +431,6 @@ password = "pw"
         assert log.read_text().count("mapping keeper started") == started
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, log.read_text()
 
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from homeport.core.agent_schedule import RESTART_MAX, RESTART_RESET, restart_del
 from homeport.errors import LocalProtocolError
 from homeport.portmap.base import Mapping
 from homeport.portmap.mapping_keeper import KeeperEvent, MappingSpec
-from tests.helpers import homeport_env
+from tests.helpers import homeport_env, network_namespace
 
 SPEC = MappingSpec(external_port=888, internal_port=8080, lease=120)
 MAPPING = Mapping("tcp", 888, "192.168.1.10", 8080, 120, "pcp")
@@ -165,15 +164,8 @@ def test_router_source_answers_the_keepers_address_and_ipv4_only() -> None:
 def netns() -> Iterator[str]:
     if os.geteuid() != 0:
         pytest.skip("needs root for a network namespace (CI runs as root)")
-    name = f"hp-keeper-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        subprocess.run(
-            ["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True
-        )
+    with network_namespace("hp-keeper") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 DRIVE = """
