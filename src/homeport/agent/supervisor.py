@@ -26,6 +26,10 @@ a cycle with it at once — if that config is invalid, the problems are logged a
 the previous text is kept; a changed mapping plan restarts the keeper.
 sd_notify: READY=1 after the first cycle, STATUS= after each, WATCHDOG=1 while
 waiting.
+
+Timers: when the next cycle is due, when an event's cycle may run, when a dead keeper
+starts again and how long to wait are decided by :mod:`homeport.core.agent_schedule`
+(time passed in, tested without sleeping); this module reads the clock and applies them.
 """
 
 from __future__ import annotations
