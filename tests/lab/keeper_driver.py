@@ -13,7 +13,7 @@ import signal
 import sys
 from dataclasses import asdict
 
-from homeport.portmap.keeper import KeeperEvent, MappingKeeper, MappingSpec
+from homeport.portmap.mapping_keeper import KeeperEvent, MappingKeeper, MappingSpec
 
 
 def show(event: KeeperEvent) -> None:
@@ -33,7 +33,11 @@ async def main() -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     keeper = MappingKeeper([spec], on_event=show, check_interval=check)
     await keeper.start()
-    started = {"kind": "started", "external_ip": str(await keeper.external_ip())}
+    started = {
+        "kind": "started",
+        "external_ip": str(await keeper.external_ip()),
+        "kept": [asdict(spec) for spec in keeper.kept],
+    }
     print(json.dumps(started), flush=True)
     await stop.wait()
     await keeper.stop()

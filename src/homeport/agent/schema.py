@@ -141,7 +141,7 @@ class MetricsSection(_Section):
 
 
 class MappingSection(_Section):
-    """A router port mapping the agent keeps alive (homeport.agent.keeper_child).
+    """A router port mapping the agent keeps alive (homeport.agent.mapping_keeper_process).
 
     ``keep``: leave the mapping on the router when the agent stops (default: remove it).
     ``internal_host`` is accepted for old configs but mappings always point at this host:

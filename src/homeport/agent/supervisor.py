@@ -10,7 +10,7 @@ a pipe and exits. State lives in the state file, so nothing is lost between
 children; a crash in one cycle cannot take the daemon down.
 
 Port mappings: with ``[[mapping]]`` entries, one more child lives as long as
-the daemon, the mapping keeper (:mod:`homeport.agent.keeper_child`). It writes
+the daemon, the mapping keeper (:mod:`homeport.agent.mapping_keeper_process`). It writes
 its events as JSON lines to a pipe watched here; a router event that may have
 moved the public address (GENA ExternalIPAddress, a reboot) runs a cycle soon,
 debounced like a netlink event. A keeper that dies is started again with
@@ -26,6 +26,10 @@ a cycle with it at once — if that config is invalid, the problems are logged a
 the previous text is kept; a changed mapping plan restarts the keeper.
 sd_notify: READY=1 after the first cycle, STATUS= after each, WATCHDOG=1 while
 waiting.
+
+Timers: when the next cycle is due, when an event's cycle may run, when a dead keeper
+starts again and how long to wait are decided by :mod:`homeport.core.agent_schedule`
+(time passed in, tested without sleeping); this module reads the clock and applies them.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from homeport.agent import keeperlink
-from homeport.core.eventbudget import EventBudget
+from homeport.agent import mapping_keeper_control
+from homeport.core import agent_schedule as sched
 from homeport.errors import EXIT_CONFIG, ConfigError
 from homeport.io import netlink, sdnotify
 from homeport.proto import rtnetlink
@@ -51,7 +55,6 @@ log = logging.getLogger("homeport.agent")
 
 # A cycle is a few requests with per-request timeouts; a child running far longer is stuck.
 CYCLE_LIMIT = 300.0
-MIN_WAIT = 1.0  # never spin, whatever the schedule says
 MAPPING_REPORTS = frozenset({"created", "renewed", "recreated", "failed", "no-mapping-possible"})
 # A router event names the new address itself, and a final local address (IPv4, IPv6 past
 # DAD) is complete when announced: the settle only merges the burst one change makes (GENA
@@ -90,7 +93,7 @@ def child_cycle(
         "metrics": cfg.metrics.listen if cfg.metrics else None,
         "doctor": doctor,
         "next_due": agent.next_due(),
-        "keeper": keeperlink.plan(cfg.mappings) if cfg.mappings else None,
+        "keeper": mapping_keeper_control.plan(cfg.mappings) if cfg.mappings else None,
         "state_dir": str(state_dir),
         "status": status_line(report),
         "verdicts": {
@@ -143,15 +146,14 @@ class Supervisor:
         self._signals: list[int] = []
         self._selector = selectors.DefaultSelector()
         self._watchdog = sdnotify.watchdog_interval()
-        self._events = EventBudget(gap=30.0)
-        self.keeper: keeperlink.KeeperChild | None = None
-        self.keeper_watch = keeperlink.KeeperWatch()
+        # Every timer (next cycle, an event's cycle, the keeper's restart) and what is due.
+        self.schedule = sched.AgentSchedule(next_cycle=time.monotonic())
+        self.keeper: mapping_keeper_control.KeeperChild | None = None
+        self.keeper_watch = mapping_keeper_control.KeeperWatch()
         # Set once the keeper has first reported on its mappings (made, or why not): the
         # metrics thread's first doctor run waits for it rather than report "no mapping".
         self.mappings_reported = threading.Event()
         self._keeper_plan: str | None = None
-        self._keeper_restart: float | None = None  # monotonic time to start a dead one again
-        self._debounce_at: float | None = None
 
     # --- children -----------------------------------------------------------------
 
@@ -254,36 +256,29 @@ class Supervisor:
             log.info("stopped")
         return 0
 
-    def _next_cycle(self) -> float:
-        now = time.time()
-        due = now + float(self.summary.get("interval", 300.0))
+    def _cycle_ran(self) -> None:
         next_due = self.summary.get("next_due")
-        if isinstance(next_due, int | float):
-            due = min(due, next_due)
-        return time.monotonic() + max(MIN_WAIT, due - now)
+        self.schedule.cycle_ran(
+            time.monotonic(),
+            time.time(),
+            float(self.summary.get("interval", sched.DEFAULT_INTERVAL)),
+            float(next_due) if isinstance(next_due, int | float) else None,
+        )
 
     def _soon(self, why: str, settle: float | None = None) -> None:
         """Run a cycle after ``settle`` (the debounce by default), once per burst of events."""
-        if self._debounce_at is not None:
-            return
-        log.info("%s: looking again shortly", why)
-        wait = float(self.summary.get("debounce", 2.0)) if settle is None else settle
-        # A flapping interface must not turn into a checkip poll every few seconds; a
-        # scheduled poll just before a change does not count against the change.
-        self._events.gap = float(self.summary.get("event_gap", 30.0))
-        self._debounce_at = self._events.when(time.monotonic(), wait)
+        debounce = float(self.summary.get("debounce", sched.DEFAULT_DEBOUNCE))
+        gap = float(self.summary.get("event_gap", sched.DEFAULT_EVENT_GAP))
+        wait = debounce if settle is None else settle
+        if self.schedule.event(time.monotonic(), wait, gap):
+            log.info("%s: looking again shortly", why)
 
     def _loop(self, signal_fd: int, watchdog: float | None) -> None:
-        next_cycle = self._next_cycle()
-        self._debounce_at = None
+        self._cycle_ran()
         while True:
-            wake = min(
-                t for t in (next_cycle, self._debounce_at, self._keeper_restart) if t is not None
-            )
-            timeout = max(0.0, wake - time.monotonic())
+            timeout = self.schedule.timeout(time.monotonic(), watchdog)
             if watchdog:
                 sdnotify.notify("WATCHDOG=1")
-                timeout = min(timeout, watchdog)
             for key, _ in self._selector.select(timeout):
                 if key.data == "signal":
                     os.read(signal_fd, 512)
@@ -296,28 +291,21 @@ class Supervisor:
                         # tentative one waits the debounce (RFC 4862 §5.4: DAD takes ~1 s).
                         settle = EVENT_SETTLE if rtnetlink.settled(events) else None
                         self._soon("local address change", settle)
-            if self._keeper_restart is not None and time.monotonic() >= self._keeper_restart:
-                self._keeper_restart = None
+            if self.schedule.restart_due(time.monotonic()):
                 self._start_keeper()
-            debounce_at = self._debounce_at
             reload = False
             while self._signals:
                 signum = self._signals.pop(0)
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     return
                 reload = True
-            now = time.monotonic()
             if reload:
                 self._reload()
-            elif debounce_at is not None and now >= debounce_at:
-                self._events.spend(now)
-                self._cycle(self.text)
-            elif now >= next_cycle:
+            elif self.schedule.due(time.monotonic()) is not None:
                 self._cycle(self.text)
             else:
                 continue
-            self._debounce_at = None
-            next_cycle = self._next_cycle()
+            self._cycle_ran()
 
     def _cycle(self, text: str) -> bool:
         summary = self._fork_cycle(text, first=False)
@@ -357,25 +345,25 @@ class Supervisor:
             log.info("[[mapping]] changed: restarting the mapping keeper")
         self._stop_keeper()
         self._keeper_plan = plan
-        self.keeper_watch = keeperlink.KeeperWatch()
+        self.keeper_watch = mapping_keeper_control.KeeperWatch()
         if plan is not None:
             self._start_keeper()
 
     def _start_keeper(self) -> None:
         assert self._keeper_plan is not None
         try:
-            self.keeper = keeperlink.KeeperChild(self._keeper_plan)
+            self.keeper = mapping_keeper_control.KeeperChild(self._keeper_plan)
         except OSError as exc:
             when, _ = self.keeper_watch.exited(time.monotonic(), None)
             log.error("cannot start the mapping keeper: %s", exc)
-            self._keeper_restart = when
+            self.schedule.restart_child_at(when)
             return
         self.keeper_watch.started(time.monotonic())
         log.debug("mapping keeper started (pid %d)", self.keeper.pid)
         self._selector.register(self.keeper.fd, selectors.EVENT_READ, "keeper")
 
     def _stop_keeper(self) -> None:
-        self._keeper_restart = None
+        self.schedule.child_stopped()
         keeper, self.keeper = self.keeper, None
         if keeper is None:
             return
@@ -384,7 +372,7 @@ class Supervisor:
             self._selector.unregister(keeper.fd)
         for event in keeper.stop():
             self._note_keeper_event(event)
-        keeperlink.set_known_external_ip(None)
+        mapping_keeper_control.set_known_external_ip(None)
 
     def _note_keeper_event(self, event: dict[str, Any]) -> bool:
         if event.get("kind") in MAPPING_REPORTS:
@@ -392,7 +380,7 @@ class Supervisor:
         trigger, line = self.keeper_watch.handle(event)
         if line is not None:
             log.log(*line)
-        keeperlink.set_known_external_ip(self.keeper_watch.external_ip)
+        mapping_keeper_control.set_known_external_ip(self.keeper_watch.external_ip)
         return trigger
 
     def _keeper_events(self) -> None:
@@ -407,8 +395,9 @@ class Supervisor:
             self._selector.unregister(keeper.fd)
             code = keeper.reap()
             self.keeper = None
-            self._keeper_restart, line = self.keeper_watch.exited(time.monotonic(), code)
-            keeperlink.set_known_external_ip(None)
+            when, line = self.keeper_watch.exited(time.monotonic(), code)
+            self.schedule.restart_child_at(when)
+            mapping_keeper_control.set_known_external_ip(None)
             log.error("%s", line)
 
     def _start_metrics(self, listen: str | None) -> Any:

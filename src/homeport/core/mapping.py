@@ -1,7 +1,7 @@
 """Port-mapping decisions: when to renew, whether the router rebooted, whether NAT is nested.
 
 Pure: every function takes the time (``now``, seconds on a monotonic clock) and the evidence
-as arguments. The keeper (portmap/keeper.py) and ``homeport map`` execute what these decide.
+as arguments. The keeper (portmap/mapping_keeper.py) and ``homeport map`` execute what these decide.
 """
 
 from __future__ import annotations

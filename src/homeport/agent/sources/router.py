@@ -2,7 +2,7 @@
 
 While the daemon keeps ``[[mapping]]`` entries alive, its mapping keeper already knows the
 address (and hears GENA ExternalIPAddress changes): each cycle's child is a fork of the
-daemon, which passes the keeper's last value on (:func:`keeperlink.known_external_ip`).
+daemon, which passes the keeper's last value on (:func:`mapping_keeper_control.known_external_ip`).
 Otherwise — ``--once``, ``homeport ip``, no mappings, or another ``gateway`` — the router is
 asked once: NAT-PMP's external address request (RFC 6886 §3.2), else UPnP's
 GetExternalIPAddress. PCP has no address query (RFC 6887 learns it only from a MAP).
@@ -19,7 +19,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from typing import Literal
 
-from homeport.agent import keeperlink
+from homeport.agent import mapping_keeper_control
 from homeport.agent.sources import Address, Family, SourceSettings
 from homeport.errors import HomeportError, LocalProtocolError, TransportError
 
@@ -38,7 +38,7 @@ class Settings(SourceSettings):
 async def detect(settings: Settings, family: Family, time_limit: float) -> Address:
     if family != 4:
         raise LocalProtocolError("the router source knows only the router's IPv4 address")
-    known = keeperlink.known_external_ip()
+    known = mapping_keeper_control.known_external_ip()
     if known is not None and settings.gateway is None:
         return IPv4Address(known)
     return await ask_router(settings.gateway, time_limit)

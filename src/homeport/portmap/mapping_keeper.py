@@ -2,7 +2,7 @@
 
 Interface for the agent (``[[mapping]]`` entries in its config)::
 
-    from homeport.portmap.keeper import MappingKeeper, MappingSpec
+    from homeport.portmap.mapping_keeper import MappingKeeper, MappingSpec
 
     specs = [MappingSpec(external_port=443, internal_port=8443, protocol="tcp",
                          lease=3600, method="auto", keep=False)]
@@ -24,6 +24,8 @@ Interface for the agent (``[[mapping]]`` entries in its config)::
 - Events: ``events()`` is an async iterator; ``on_event`` (constructor) a callback. Kinds:
   ``created``, ``renewed``, ``recreated`` (it was gone), ``router-reboot``, ``external-ip``,
   ``failed``, ``no-mapping-possible``, ``removed``.
+- ``kept``: the specs being renewed (or retried after a failure) since ``start()``; one
+  dropped as ``no-mapping-possible`` is not among them, so nothing will ever retry it.
 - ``external_ip()`` -> ``IPv4Address | None``: the router's external address (last seen, else
   asked). Never proof of reachability: behind CGNAT routers report the carrier's address.
 """
@@ -93,6 +95,7 @@ class MappingKeeper:
         self.gena_events = gena_events
         self.check_interval = check_interval
         self.mappings: dict[MappingSpec, Mapping] = {}
+        self.kept: tuple[MappingSpec, ...] = ()  # renewed or retried; see start()
         self._queue: asyncio.Queue[KeeperEvent] = asyncio.Queue(EVENT_BACKLOG)
         self._wake: dict[MappingSpec, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -121,6 +124,7 @@ class MappingKeeper:
             kept.append(spec)
         if self.gena_events:
             await self._start_gena()
+        self.kept = tuple(kept)
         self._tasks += [asyncio.create_task(self._keep(spec)) for spec in kept]
 
     async def stop(self) -> None:

@@ -1,8 +1,10 @@
-"""The agent's one long-lived mapping child: ``python -m homeport.agent.keeper_child PLAN``.
+"""The mapping keeper process, the agent's one long-lived child.
 
-Started by the daemon (:mod:`homeport.agent.supervisor`, through
-:class:`homeport.agent.keeperlink.KeeperChild`) when the config has ``[[mapping]]`` entries.
-``PLAN`` is the JSON made by :func:`homeport.agent.keeperlink.plan`. It runs a
+Run as ``python -m homeport.agent.mapping_keeper_process PLAN``, started by the daemon
+(:mod:`homeport.agent.supervisor`, through
+:class:`homeport.agent.mapping_keeper_control.KeeperChild`) when the config has
+``[[mapping]]`` entries. ``PLAN`` is the JSON made by
+:func:`homeport.agent.mapping_keeper_control.plan`. It runs a
 :class:`MappingKeeper` for them and writes one JSON line per :class:`KeeperEvent` on stdout
 (the parent's pipe), plus ``{"kind": "started", "external_ip": ...}`` once every mapping was
 tried. It stops —
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from homeport.errors import HomeportError
-from homeport.portmap.keeper import KeeperEvent, MappingKeeper, MappingSpec
+from homeport.portmap.mapping_keeper import KeeperEvent, MappingKeeper, MappingSpec
 
 log = logging.getLogger("homeport.agent")
 
@@ -36,7 +38,7 @@ def specs(data: dict[str, Any]) -> list[MappingSpec]:
 
 
 def event_json(event: KeeperEvent) -> dict[str, Any]:
-    """One event as the parent reads it (keeperlink.describe turns it into a log line)."""
+    """One event as the parent reads it (``KeeperWatch.handle`` makes its log line)."""
     out: dict[str, Any] = {"kind": event.kind}
     if event.spec is not None:
         out["spec"] = {

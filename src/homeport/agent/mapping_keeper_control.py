@@ -1,9 +1,10 @@
-"""The daemon's side of the mapping child: start it, read its events, stop it.
+"""The daemon's control of the mapping keeper process: start it, read its events, stop it.
 
 Lean on purpose: the daemon's parent imports this module, so it imports neither asyncio nor
-pydantic (the idle footprint is benchmarked, see supervisor.py). The child itself is
-:mod:`homeport.agent.keeper_child`; it writes one JSON line per keeper event to a pipe that
-the parent watches next to its signals and netlink socket.
+pydantic (the idle footprint is benchmarked, see supervisor.py). The process itself runs
+:mod:`homeport.agent.mapping_keeper_process`, which keeps the mappings with
+:class:`homeport.portmap.mapping_keeper.MappingKeeper`; it writes one JSON line per keeper
+event to a pipe that the parent watches next to its signals and netlink socket.
 
 :class:`KeeperWatch` holds the decisions (which event starts an update cycle, what is logged,
 when a dead child is started again) with the time passed in, so they are tested without a
@@ -23,18 +24,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from homeport.core.agent_schedule import RestartBackoff
+
 log = logging.getLogger("homeport.agent")
 
 # Events that mean the public side changed, so the DNS record may be wrong now: the router's
 # WAN address moved (GENA ExternalIPAddress), or the router rebooted (it may come back with
 # another address, and anyway its mappings were re-created).
 TRIGGERS = frozenset({"external-ip", "recreated", "router-reboot"})
-# A keeper that dies is started again after 1, 2, 4 ... s, at most this long apart: a router
-# that is gone for hours must not cost a Python start every second.
-RESTART_MIN = 1.0
-RESTART_MAX = 300.0
-# A keeper that ran this long was healthy: its next death starts the backoff afresh.
-RESTART_RESET = 600.0
 # Removing mappings on stop is a few router round trips, but NAT-PMP retransmits for up to
 # ~60 s (RFC 6886 §3.1) when the router does not answer; we give up well before systemd's
 # 90 s stop timeout.
@@ -110,10 +107,6 @@ def _what(event: dict[str, Any]) -> str:
     return text
 
 
-def restart_delay(failures: int) -> float:
-    return float(min(RESTART_MAX, RESTART_MIN * 2 ** max(0, failures - 1)))
-
-
 class KeeperWatch:
     """What the parent makes of the keeper's events and exits (no I/O, time passed in).
 
@@ -122,13 +115,12 @@ class KeeperWatch:
 
     def __init__(self) -> None:
         self.external_ip: str | None = None
-        self.failures = 0
-        self.started_at: float | None = None
+        self.backoff = RestartBackoff()
         self.stopping = False
         self._no_mapping: set[str] = set()
 
     def started(self, now: float) -> None:
-        self.started_at = now
+        self.backoff.started(now)
         self.stopping = False
 
     def handle(self, event: dict[str, Any]) -> tuple[bool, tuple[int, str] | None]:
@@ -169,12 +161,8 @@ class KeeperWatch:
 
     def exited(self, now: float, code: int | None) -> tuple[float, str]:
         """The keeper died: when to start it again (monotonic), and what to log."""
-        if self.started_at is not None and now - self.started_at >= RESTART_RESET:
-            self.failures = 0
-        self.failures += 1
-        self.started_at = None
+        delay = self.backoff.exited(now)
         self.external_ip = None  # nobody keeps it current now
-        delay = restart_delay(self.failures)
         how = "was killed" if code is None or code < 0 else f"exited with status {code}"
         return now + delay, f"mapping keeper {how}; starting it again in {delay:.0f} s"
 
@@ -206,7 +194,7 @@ class KeeperChild:
         try:
             self.pid = os.posix_spawn(
                 sys.executable,
-                [sys.executable, "-m", "homeport.agent.keeper_child", plan_text],
+                [sys.executable, "-m", "homeport.agent.mapping_keeper_process", plan_text],
                 _child_env(),
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, life_r, 0),

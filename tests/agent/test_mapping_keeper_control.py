@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,21 +15,22 @@ from typing import Any
 
 import pytest
 
-from homeport.agent import keeper_child, keeperlink
+from homeport.agent import mapping_keeper_control, mapping_keeper_process
 from homeport.agent.config import load_toml
-from homeport.agent.keeperlink import KeeperWatch, plan, restart_delay, split_lines
+from homeport.agent.mapping_keeper_control import KeeperWatch, plan, split_lines
 from homeport.agent.sources import router as router_source
+from homeport.core.agent_schedule import RESTART_MAX, RESTART_RESET, restart_delay
 from homeport.errors import LocalProtocolError
 from homeport.portmap.base import Mapping
-from homeport.portmap.keeper import KeeperEvent, MappingSpec
-from tests.helpers import homeport_env
+from homeport.portmap.mapping_keeper import KeeperEvent, MappingSpec
+from tests.helpers import homeport_env, network_namespace
 
 SPEC = MappingSpec(external_port=888, internal_port=8080, lease=120)
 MAPPING = Mapping("tcp", 888, "192.168.1.10", 8080, 120, "pcp")
 
 
 def event(kind: str, **extra: Any) -> dict[str, Any]:
-    return keeper_child.event_json(KeeperEvent(kind, **extra))
+    return mapping_keeper_process.event_json(KeeperEvent(kind, **extra))
 
 
 def test_split_lines_keeps_the_unfinished_tail_and_skips_garbage() -> None:
@@ -111,7 +111,7 @@ def test_cgnat_is_said_once_even_across_keeper_restarts() -> None:
 
 def test_a_dying_keeper_is_restarted_with_backoff_and_a_healthy_run_resets_it() -> None:
     assert [restart_delay(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
-    assert restart_delay(30) == keeperlink.RESTART_MAX
+    assert restart_delay(30) == RESTART_MAX
     watch = KeeperWatch()
     watch.started(0.0)
     when, line = watch.exited(1.0, 70)
@@ -122,7 +122,7 @@ def test_a_dying_keeper_is_restarted_with_backoff_and_a_healthy_run_resets_it() 
     watch.started(5.0)
     assert watch.exited(6.0, 1)[0] == 10.0
     watch.started(10.0)
-    assert watch.exited(10.0 + keeperlink.RESTART_RESET, 1)[0] == 11.0 + keeperlink.RESTART_RESET
+    assert watch.exited(10.0 + RESTART_RESET, 1)[0] == 11.0 + RESTART_RESET
 
 
 def test_plan_carries_keep_and_defaults_into_the_keepers_specs(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_plan_carries_keep_and_defaults_into_the_keepers_specs(tmp_path: Path) -
     cfg = load_toml(config)
     text = plan(cfg.mappings)
     assert plan(cfg.mappings) == text  # stable: compared as text on SIGHUP
-    specs = keeper_child.specs(json.loads(text))
+    specs = mapping_keeper_process.specs(json.loads(text))
     assert specs == [
         MappingSpec(8080, 8080, "tcp", 60, "upnp", keep=True, description="homeport"),
         MappingSpec(51821, 51820, "udp", 3600, "auto", keep=False, description="homeport"),
@@ -146,7 +146,7 @@ def test_plan_carries_keep_and_defaults_into_the_keepers_specs(tmp_path: Path) -
 
 
 def test_router_source_answers_the_keepers_address_and_ipv4_only() -> None:
-    keeperlink.set_known_external_ip("203.0.113.7")
+    mapping_keeper_control.set_known_external_ip("203.0.113.7")
     try:
         settings = router_source.Settings()
         found = asyncio.run(router_source.detect(settings, 4, 1.0))
@@ -154,7 +154,7 @@ def test_router_source_answers_the_keepers_address_and_ipv4_only() -> None:
         with pytest.raises(LocalProtocolError):
             asyncio.run(router_source.detect(settings, 6, 1.0))
     finally:
-        keeperlink.set_known_external_ip(None)
+        mapping_keeper_control.set_known_external_ip(None)
 
 
 # --- the child process, in a namespace of its own (nothing it sends can leave it) -----------
@@ -164,20 +164,13 @@ def test_router_source_answers_the_keepers_address_and_ipv4_only() -> None:
 def netns() -> Iterator[str]:
     if os.geteuid() != 0:
         pytest.skip("needs root for a network namespace (CI runs as root)")
-    name = f"hp-keeper-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        subprocess.run(
-            ["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True
-        )
+    with network_namespace("hp-keeper") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 DRIVE = """
 import json, os, sys, time
-from homeport.agent.keeperlink import KeeperChild
+from homeport.agent.mapping_keeper_control import KeeperChild
 plan = json.dumps({"gateway": "127.0.0.1", "mappings": [{"protocol": "tcp",
     "internal_port": 8080, "external_port": 8080, "lease": 60, "method": "natpmp",
     "keep": False, "description": "homeport"}]})
