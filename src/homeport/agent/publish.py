@@ -16,6 +16,7 @@ from typing import Any
 
 from homeport.errors import LocalError, RemoteError, TransportError
 from homeport.providers.base import (
+    Flow,
     HostUpdate,
     HttpExchange,
     HttpReply,
@@ -57,7 +58,18 @@ async def update(
     provider: Provider, hosts: Sequence[HostUpdate], *, time_limit: float
 ) -> list[UpdateResult]:
     """One result per host; network trouble is RETRY, a flow's own LocalError is FATAL."""
-    flow = provider.update(hosts)
+    try:
+        return await drive(provider.update(hosts), time_limit=time_limit)
+    except RemoteError as exc:
+        code = "transport" if isinstance(exc, TransportError) else "badresponse"
+        return [UpdateResult(h.hostname, Status.RETRY, code, exc.message) for h in hosts]
+    except LocalError as exc:
+        # The provider refused our own request (bad setting): retrying cannot help.
+        return [UpdateResult(h.hostname, Status.FATAL, "config", exc.message) for h in hosts]
+
+
+async def drive(flow: Flow, *, time_limit: float) -> list[UpdateResult]:
+    """Run ``flow`` to its end (an update, a TXT change); RemoteError when the wire failed."""
     try:
         exchange = next(flow)
         while True:
@@ -70,12 +82,6 @@ async def update(
     except StopIteration as done:
         results: list[UpdateResult] = done.value
         return results
-    except RemoteError as exc:
-        code = "transport" if isinstance(exc, TransportError) else "badresponse"
-        return [UpdateResult(h.hostname, Status.RETRY, code, exc.message) for h in hosts]
-    except LocalError as exc:
-        # The provider refused our own request (bad setting): retrying cannot help.
-        return [UpdateResult(h.hostname, Status.FATAL, "config", exc.message) for h in hosts]
     finally:
         flow.close()
 
