@@ -38,6 +38,7 @@ class Lab:
 state_dir = "{path.parent / "state"}"
 
 [ipv4]
+allow_private = true  # 192.0.2.10 is documentation data, never connected to
 [[ipv4.source]]
 type = "static"
 address = "192.0.2.10"

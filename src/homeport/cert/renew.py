@@ -118,6 +118,27 @@ async def renew(
     return Outcome(name, decision, issued)
 
 
+async def keep(cfg: AgentConfig, state_dir: Path, now: float) -> float | None:
+    """The daemon's step: renew every due entry, log each outcome; when one is next due."""
+    try:
+        todo = entries(cfg, state_dir)
+    except HomeportError as exc:
+        log.error("certificates: %s", exc)
+        return None
+    times = []
+    for entry in todo:
+        outcome = await renew(entry, now)
+        if outcome.error:
+            log.error("%s: certificate not renewed: %s", outcome.name, outcome.error)
+        elif outcome.issued:
+            log.info("%s: new certificate in %s", outcome.name, outcome.issued.path)
+        try:
+            times.append(decide(entry, now).at)
+        except HomeportError:
+            continue
+    return min(times) if times else None
+
+
 async def run_hook(entry: Entry, issued: order.Issued) -> None:
     """Run the entry's hook (no shell) with the new files named in its environment."""
     if not entry.hook:
