@@ -171,11 +171,12 @@ def renew_(names: tuple[str, ...], config: str | None, force: bool, verbose: int
 
 def _report(outcome: Any, *, exit_on_error: bool = True) -> bool:
     from homeport.cert.store import utc
-    from homeport.errors import RemoteError
 
-    if outcome.error:
+    if outcome.failure is not None:
         if exit_on_error:
-            raise RemoteError(f"{outcome.name}: {outcome.error}")
+            failure = outcome.failure
+            failure.message = f"{outcome.name}: {failure.message}"
+            raise failure
         click.echo(f"homeport: error: {outcome.name}: {outcome.error}", err=True)
         return True
     issued = outcome.issued

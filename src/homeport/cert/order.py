@@ -166,11 +166,12 @@ async def issue(
     emit: Callable[[str], None] = log.info,
 ) -> Issued:
     """Obtain a certificate for ``request.names`` and write it under ``root/NAME``."""
+    # Fail before the order if this provider cannot set TXT at all (its generator raises
+    # at the first step; one that can stops there, before yielding anything to send).
+    _can_set_txt(provider, request.name)
     server = request.dns or provider.txt_server()
     if server is None:
         raise UsageError(f"say where {request.name}'s zone is served: --dns HOST:PORT")
-    # Fail before the order if this provider cannot set TXT at all.
-    provider.txt(TxtChange(f"_acme-challenge.{request.name}", "-", present=True)).close()
     session = await Session.open(request, root)
     key = store.new_key(request.key_type)
     key_pem = store.key_pem(key)
@@ -218,6 +219,14 @@ async def issue(
     path = store.write(root, request.name, fullchain, key_pem)
     cert = x509.load_pem_x509_certificate(fullchain)
     return Issued(path, request.names, cert.not_valid_after_utc.timestamp(), waited)
+
+
+def _can_set_txt(provider: Provider, name: str) -> None:
+    flow = provider.txt(TxtChange(f"_acme-challenge.{name}", "-", present=True))
+    try:
+        next(flow)
+    finally:
+        flow.close()
 
 
 async def _until_valid(

@@ -26,7 +26,7 @@ from homeport import __version__, providers
 from homeport.agent.config import AgentConfig, CertificateSection, certificate_provider
 from homeport.cert import order, store
 from homeport.core import certrenew
-from homeport.errors import ConfigError, HomeportError
+from homeport.errors import ConfigError, HomeportError, LocalError
 from homeport.providers.base import Provider
 
 log = logging.getLogger("homeport.cert")
@@ -50,7 +50,11 @@ class Outcome:
     name: str
     decision: certrenew.Renewal
     issued: order.Issued | None = None
-    error: str | None = None
+    failure: HomeportError | None = None
+
+    @property
+    def error(self) -> str | None:
+        return self.failure.message if self.failure is not None else None
 
 
 def entry_of(section: CertificateSection, cfg: AgentConfig, state_dir: Path) -> Entry:
@@ -105,14 +109,17 @@ async def renew(
     try:
         decision = decide(entry, now)
     except HomeportError as exc:
-        return Outcome(name, certrenew.Renewal(False, now, "unreadable"), error=exc.message)
+        return Outcome(name, certrenew.Renewal(False, now, "unreadable"), failure=exc)
     if not decision.due and not force:
         return Outcome(name, decision)
     try:
         issued = await order.issue(entry.request, entry.provider, entry.root, emit=emit)
+    except LocalError as exc:
+        # Our config or input: nothing reached the CA, so no retry delay either.
+        return Outcome(name, decision, failure=exc)
     except HomeportError as exc:
         store.note_attempt(entry.root, name, now)
-        return Outcome(name, decision, error=exc.message)
+        return Outcome(name, decision, failure=exc)
     store.note_attempt(entry.root, name, None)
     await run_hook(entry, issued)
     return Outcome(name, decision, issued)
