@@ -25,6 +25,9 @@ from homeport.errors import ConfigError, StoreError
 
 FULLCHAIN = "fullchain.pem"
 PRIVKEY = "privkey.pem"
+# haproxy (2.2+) loads the key of `crt fullchain.pem` from `fullchain.pem.key`: a link to
+# the key, so `homeport proxy haproxy` works on the same files without a second copy.
+HAPROXY_KEY = "fullchain.pem.key"
 STATE = "state.json"
 ACCOUNTS = ".accounts"
 CURVES: dict[str, ec.EllipticCurve] = {"ec256": ec.SECP256R1(), "ec384": ec.SECP384R1()}
@@ -111,6 +114,12 @@ def write(root: Path, name: str, fullchain: bytes, key: bytes) -> Path:
     path = name_dir(root, name)
     _write(path / PRIVKEY, key, 0o600)
     _write(path / FULLCHAIN, fullchain, 0o644)
+    link = path / HAPROXY_KEY
+    if not link.is_symlink():
+        try:
+            link.symlink_to(PRIVKEY)
+        except OSError as exc:
+            raise StoreError(f"{link}: cannot link: {exc.strerror or exc}") from exc
     return path
 
 
