@@ -6,8 +6,11 @@ validates against BIND; the files are checked with cryptography and openssl.
 
 from __future__ import annotations
 
+import json
+import ssl
 import stat
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +140,22 @@ def test_a_provider_without_txt_is_refused_before_any_order(tmp_path: Path) -> N
     assert done.returncode == 78, done.stderr
     assert "provider duckdns cannot set TXT records" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_revoke_tells_the_ca(lab: Lab, tmp_path: Path) -> None:
+    done = issue(lab, tmp_path)
+    assert done.returncode == 0, done.stderr
+    fullchain = tmp_path / "certs" / NAME / "fullchain.pem"
+    serial = format(x509.load_pem_x509_certificate(fullchain.read_bytes()).serial_number, "x")
+    config = tmp_path / "agent.toml"
+    revoked = run_homeport(
+        "cert", "revoke", NAME, "--config", str(config), "--acme", lab.pebble.directory,
+        "--ca-bundle", str(lab.pebble.api_ca), "--cert-dir", str(tmp_path / "certs"),
+        timeout=120,
+    )  # fmt: skip
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"{NAME}: revoked" in revoked.stdout
+    context = ssl.create_default_context(cafile=str(lab.pebble.api_ca))
+    url = f"{lab.pebble.management}/cert-status-by-serial/{serial}"
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+        assert json.loads(response.read())["Status"] == "Revoked"

@@ -277,6 +277,14 @@ def _certificates(
     if not isinstance(items, list):
         problems.add(("certificate",), "must be an array of tables: [[certificate]]")
         return ()
+    if items:
+        from homeport.cert import require_extra
+
+        try:
+            require_extra()
+        except ConfigError as exc:
+            problems.add(("certificate",), exc.message)
+            return ()
     found: list[CertificateSection] = []
     for index, item in enumerate(items):
         loc: tuple[str | int, ...] = ("certificate", index)

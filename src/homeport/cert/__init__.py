@@ -8,3 +8,17 @@
 
 The renewal decision itself is pure: :mod:`homeport.core.certrenew`.
 """
+
+from __future__ import annotations
+
+import importlib.util
+
+from homeport.errors import ConfigError
+
+EXTRA_HINT = "pip install 'homeport[cert]'"
+
+
+def require_extra() -> None:
+    """ConfigError unless the ``cert`` extra (certbot's ``acme``) is installed."""
+    if importlib.util.find_spec("acme") is None:
+        raise ConfigError(f"certificates need the cert extra (acme library): {EXTRA_HINT}")

@@ -103,6 +103,9 @@ def _acme_overrides(acme: str | None, staging: bool, **given: Any) -> dict[str, 
 @click.group()
 def cert() -> None:
     """Certificates for your names through DNS-01 (no inbound port needed)."""
+    from homeport.cert import require_extra
+
+    require_extra()
 
 
 @cert.command()
