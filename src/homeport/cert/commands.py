@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from homeport.agent.commands import DEFAULT_CONFIG, setup_logging
+from homeport.errors import EXIT_UNAVAILABLE
 
 # The EAB HMAC key is a secret: never an option (it would show in `ps` and shell history).
 EAB_KEY_ENV = "HOMEPORT_EAB_HMAC_KEY"
@@ -169,7 +170,7 @@ def renew_(names: tuple[str, ...], config: str | None, force: bool, verbose: int
     for outcome in asyncio.run(run()):
         failed |= _report(outcome, exit_on_error=False)
     if failed:
-        raise SystemExit(69)
+        raise SystemExit(EXIT_UNAVAILABLE)
 
 
 def _report(outcome: Any, *, exit_on_error: bool = True) -> bool:
