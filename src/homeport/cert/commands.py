@@ -205,7 +205,15 @@ def list_(config: str | None, cert_dir: str | None) -> None:
     from homeport.cert import store
     from homeport.core import certrenew
 
-    root = Path(cert_dir) if cert_dir else _root(None, _config(config))
+    if cert_dir:
+        root = Path(cert_dir)
+    elif config is None and not DEFAULT_CONFIG.exists():
+        from homeport.agent.files import default_state_dir
+        from homeport.cert.renew import CERT_SUBDIR
+
+        root = default_state_dir() / CERT_SUBDIR  # no agent config: the default place
+    else:
+        root = _root(None, _config(config))
     found = store.listing(root)
     if not found:
         click.echo(f"no certificates in {root}")

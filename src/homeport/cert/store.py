@@ -115,7 +115,7 @@ def write(root: Path, name: str, fullchain: bytes, key: bytes) -> Path:
     _write(path / PRIVKEY, key, 0o600)
     _write(path / FULLCHAIN, fullchain, 0o644)
     link = path / HAPROXY_KEY
-    if not link.is_symlink():
+    if not link.is_symlink() and not link.exists():  # a file of the user's own stays
         try:
             link.symlink_to(PRIVKEY)
         except OSError as exc:
