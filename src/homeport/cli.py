@@ -26,6 +26,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("homeport.agent.commands:agent", "keep names pointed at this network"),
     "ip": ("homeport.agent.commands:ip", "show the public addresses and which sources agreed"),
     "map": ("homeport.portmap.commands:map_", "add, list and remove router port mappings"),
+    "cert": ("homeport.cert.commands:cert", "obtain and renew TLS certificates (ACME DNS-01)"),
+    "proxy": (
+        "homeport.proxy.commands:proxy",
+        "print a Caddy, nginx or haproxy config with homeport's certificate",
+    ),
     "doctor": (
         "homeport.doctor.commands:doctor",
         "find the broken hop between a service and the world",

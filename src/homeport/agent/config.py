@@ -45,6 +45,13 @@ TOML schema (every key optional unless marked; full example in docs/agent-config
                            # to check, and the config in a file named *.toml)
     doctor_dns = "203.0.113.1:53"   # the zone's DNS server for the doctor (--dns)
 
+    [[certificate]]        # a certificate kept renewed through ACME DNS-01 (docs/cert.md)
+    name = "home.example.org"      # required; with wildcard = true also *.NAME
+    provider = "label"     # the [[provider]] that sets TXT (default: the one listing name)
+    directory = "/var/lib/homeport/certs"   # NAME/fullchain.pem, NAME/privkey.pem
+    acme = "letsencrypt"   # or "letsencrypt-staging", or a directory URL
+    hook = "systemctl reload caddy"         # run after the files changed
+
     [[mapping]]            # a router port mapping the daemon keeps alive (UPnP/NAT-PMP/PCP)
     protocol = "tcp"
     internal_port = 443
@@ -62,7 +69,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,6 +79,7 @@ from homeport.agent import credentials, sources
 from homeport.agent.files import read_text
 from homeport.agent.schema import (
     AgentSection,
+    CertificateSection,
     Duration,
     FamilySection,
     HooksSection,
@@ -90,6 +98,7 @@ from homeport.providers.base import ProviderSettings
 __all__ = [
     "AgentConfig",
     "AgentSection",
+    "CertificateSection",
     "Duration",
     "FamilyConfig",
     "HooksSection",
@@ -134,6 +143,7 @@ class AgentConfig:
     metrics: MetricsSection | None
     mappings: tuple[MappingSection, ...]
     warnings: tuple[str, ...] = ()
+    certificates: tuple[CertificateSection, ...] = ()
 
     @property
     def policy(self) -> hoststate.Policy:
@@ -193,6 +203,8 @@ def build(
     rest = dict(data)
     # Providers are checked one by one, so a bad [agent] key does not hide their problems.
     provider_items = rest.pop("provider", [])
+    # Certificates too: their secrets (eab_hmac_key_env, ...) are expanded before validation.
+    certificate_items = rest.pop("certificate", [])
     # Each section alone, so one bad section does not hide the others' problems.
     valid: dict[str, Any] = {}
     for name, value in rest.items():
@@ -229,6 +241,7 @@ def build(
             entries.append(entry)
     if need_providers and not provider_items:
         problems.add((), "no [[provider]] configured: nothing to update")
+    certificates = _certificates(certificate_items, entries, problems, env)
     ipv4 = _family(4, raw.ipv4, problems)
     ipv6 = _family(6, raw.ipv6, problems)
     # A section that failed validation is missing from raw: do not also say it is empty.
@@ -250,7 +263,62 @@ def build(
         raw.metrics,
         tuple(raw.mapping),
         warnings,
+        certificates,
     )
+
+
+def _certificates(
+    items: Any,
+    entries: list[ProviderEntry],
+    problems: _Problems,
+    env: Mapping[str, str] | None,
+) -> tuple[CertificateSection, ...]:
+    """``[[certificate]]`` entries, each naming a provider that exists (homeport.cert)."""
+    if not isinstance(items, list):
+        problems.add(("certificate",), "must be an array of tables: [[certificate]]")
+        return ()
+    if items:
+        from homeport.cert import require_extra
+
+        try:
+            require_extra()
+        except ConfigError as exc:
+            problems.add(("certificate",), exc.message)
+            return ()
+    found: list[CertificateSection] = []
+    for index, item in enumerate(items):
+        loc: tuple[str | int, ...] = ("certificate", index)
+        if not isinstance(item, dict):
+            problems.add(loc, "must be a table")
+            continue
+        expanded, secret_problems = credentials.expand(
+            item, set(CertificateSection.model_fields), env
+        )
+        for key, message in secret_problems.items():
+            problems.add((*loc, key), message)
+        try:
+            section = CertificateSection.model_validate(expanded)
+        except pydantic.ValidationError as exc:
+            problems.add_validation(loc, exc)
+            continue
+        if certificate_provider(section, entries) is None:
+            wanted = f"label {section.provider!r}" if section.provider else section.name
+            problems.add(
+                (*loc, "provider" if section.provider else "name"),
+                f"no [[provider]] with {wanted}: say which provider sets its TXT records",
+            )
+            continue
+        found.append(section)
+    return tuple(found)
+
+
+def certificate_provider(
+    section: CertificateSection, entries: Sequence[ProviderEntry]
+) -> ProviderEntry | None:
+    """The [[provider]] that sets ``section``'s TXT records: by label, else by host name."""
+    if section.provider:
+        return next((e for e in entries if e.label == section.provider), None)
+    return next((e for e in entries if section.name in e.hosts), None)
 
 
 def _summary(origin: str, items: list[str]) -> str:

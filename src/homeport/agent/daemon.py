@@ -72,6 +72,7 @@ class Agent:
         self.jitter = jitter
         self.emit = emit
         self.last_report: CycleReport | None = None
+        self.cert_due: float | None = None  # when a [[certificate]] is next due
 
     # --- one cycle ------------------------------------------------------------------
 
@@ -171,6 +172,10 @@ class Agent:
         if not self.dry_run:
             self.store.save(self.states)
             await self._run_hooks(events, want4, want6)
+            if cfg.certificates:  # renewed like names: due ones now, the rest at next_due()
+                from homeport.cert.renew import keep
+
+                self.cert_due = await keep(cfg, self.store.path.parent, now)
         self.last_report = report
         return report
 
@@ -190,6 +195,7 @@ class Agent:
     def next_due(self) -> float | None:
         """The earliest retry or refresh any host is waiting for."""
         times = [t for st in self.states.values() if (t := hs.next_due(st, self.config.policy))]
+        times += [self.cert_due] if self.cert_due is not None else []
         return min(times) if times else None
 
 

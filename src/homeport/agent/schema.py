@@ -158,6 +158,41 @@ class MappingSection(_Section):
     keep: bool = False
 
 
+class CertificateSection(pydantic.BaseModel):
+    """A certificate the agent keeps renewed (homeport.cert; docs/cert.md).
+
+    ``provider``: the label of the [[provider]] whose account sets the TXT records; default:
+    the one whose ``hosts`` list ``name``. ``directory``: where NAME/fullchain.pem and
+    NAME/privkey.pem go (default: STATE_DIR/certs). ``acme``: the CA's directory URL or
+    ``letsencrypt`` / ``letsencrypt-staging``. ``hook``: a command run after new files
+    are in place (``systemctl reload caddy``). Secrets (``eab_hmac_key``) may be given as
+    ``_env`` / ``_file`` / ``_credential`` like a provider's.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    wildcard: bool = True
+    provider: str | None = None
+    directory: str | None = None
+    acme: str = "letsencrypt"
+    ca_bundle: str | None = None
+    email: str | None = None
+    eab_kid: str | None = None
+    eab_hmac_key: pydantic.SecretStr | None = None
+    key_type: Literal["ec256", "ec384"] = "ec256"
+    hook: str | None = None
+    hook_timeout: Duration = 60.0
+    dns: str | None = pydantic.Field(default=None, pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:]+):\d+$")
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        if not _HOSTNAME.match(value) or value.startswith("*"):
+            raise ValueError(f"{value[:80]!r} is not a host name (the wildcard is `wildcard`)")
+        return value.lower().rstrip(".")
+
+
 class RawConfig(_Section):
     agent: AgentSection = AgentSection()
     ipv4: FamilySection = FamilySection()
@@ -165,3 +200,4 @@ class RawConfig(_Section):
     hooks: HooksSection = HooksSection()
     metrics: MetricsSection | None = None
     mapping: list[MappingSection] = []
+    certificate: list[CertificateSection] = []

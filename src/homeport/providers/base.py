@@ -87,6 +87,27 @@ Reply: TypeAlias = "HttpReply | dns.message.Message"
 Flow = Generator[Exchange, Any, list[UpdateResult]]
 
 
+@dataclass(frozen=True)
+class TxtChange:
+    """Add (``present``) or delete exactly one TXT value at ``fqdn`` (ACME DNS-01).
+
+    Adding never replaces: a certificate for NAME and ``*.NAME`` puts two values at
+    ``_acme-challenge.NAME`` at once (RFC 8555 §8.4), and deleting one leaves the other.
+    """
+
+    fqdn: str  # "_acme-challenge.home.example.org", no trailing dot
+    value: str
+    present: bool
+
+    @property
+    def verb(self) -> str:
+        return "present" if self.present else "cleanup"
+
+
+# Providers that can set TXT records today (docs/cert.md lists them for users).
+TXT_PROVIDERS = ("homeport", "rfc2136")
+
+
 class ProviderSettings(pydantic.BaseModel):
     """Base of each provider's settings; secrets are ``pydantic.SecretStr``."""
 
@@ -129,6 +150,22 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def update(self, hosts: Sequence[HostUpdate]) -> Flow:
         """Yield the exchanges that publish ``hosts``; return one result per host."""
+
+    def txt_server(self) -> tuple[str, int] | None:
+        """(address or name, port) of the DNS server that answers for our TXT records with
+        authority, queried directly to see a challenge published; None: unknown."""
+        return None
+
+    def txt(self, change: TxtChange) -> Flow:
+        """Yield the exchanges that make ``change``; return one result, for ``change.fqdn``.
+
+        Providers that cannot set TXT records keep this default: a ConfigError at once,
+        before any ACME order is placed.
+        """
+        raise ConfigError(
+            f"provider {self.name} cannot set TXT records (needed for ACME DNS-01); "
+            f"providers that can: {', '.join(TXT_PROVIDERS)}"
+        )
 
 
 def settings_or_config_error(

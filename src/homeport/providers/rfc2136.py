@@ -33,14 +33,17 @@ from typing import Any, ClassVar, Literal
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.tsig
 import dns.update
 import pydantic
 
-from homeport.core.update import HostUpdate, Status
+from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.errors import ConfigError
 from homeport.providers import _common as c
-from homeport.providers.base import DnsExchange, Flow, Provider, ProviderSettings
+from homeport.providers.base import DnsExchange, Flow, Provider, ProviderSettings, TxtChange
 
 Algorithm = Literal[
     "hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"
@@ -57,6 +60,8 @@ ALGORITHMS: dict[str, dns.name.Name] = {
 DNS_PORT = 53
 # Our own server's default record TTL (server/config.py): short, the address moves.
 DEFAULT_TTL = 60
+# A challenge value lives for minutes; a resolver must not cache it past the next order.
+CHALLENGE_TTL = 60
 
 ACCOUNT_RCODES = {dns.rcode.NOTAUTH, dns.rcode.REFUSED}  # the key, not the host, is refused
 
@@ -159,6 +164,33 @@ class RFC2136Provider(Provider):
         for rdtype, address in c.records_of(host):
             update.replace(name, self.config.ttl, rdtype, str(address))
         return update
+
+    def txt_message(self, change: TxtChange) -> dns.update.UpdateMessage:
+        """The signed UPDATE that adds (RFC 2136 §2.5.1) or deletes exactly one TXT
+        value (§2.5.4: "delete an RR from an RRset"); other values at the name stay."""
+        name = dns.name.from_text(change.fqdn)
+        if not name.is_subdomain(self.zone):
+            raise ConfigError(f"{change.fqdn} is not inside zone {self.config.zone}")
+        rdata = dns.rdtypes.ANY.TXT.TXT(
+            dns.rdataclass.IN, dns.rdatatype.TXT, [change.value.encode()]
+        )
+        update = dns.update.UpdateMessage(self.zone, keyring=self.key)
+        if change.present:
+            update.add(name, CHALLENGE_TTL, rdata)
+        else:
+            update.delete(name, rdata)
+        return update
+
+    def txt_server(self) -> tuple[str, int] | None:
+        return self.config.server, self.config.port
+
+    def txt(self, change: TxtChange) -> Flow:
+        cfg = self.config
+        response = yield DnsExchange(self.txt_message(change), cfg.server, cfg.port, cfg.tcp)
+        if not isinstance(response, dns.message.Message):
+            raise TypeError("an RFC 2136 flow takes DNS messages")
+        outcome = outcome_of(response)
+        return [UpdateResult(change.fqdn, outcome.status, outcome.code, outcome.message)]
 
     def update(self, hosts: Sequence[HostUpdate]) -> Flow:
         results = []

@@ -1,0 +1,1 @@
+"""``homeport proxy``: a TLS-terminating proxy config that uses homeport's certificate."""
