@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 from typing import Any
 
 from homeport.core.doctor import Address, DnsEvidence, RouterEvidence, parse_address
 from homeport.errors import HomeportError
 from homeport.proto import procnet
-
-# RFC 3849 documentation prefix: test networks use it as if it were global.
-DOCUMENTATION_V6 = IPv6Network("2001:db8::/32")
-# IFA_F_PERMANENT (linux/if_addr.h): set on addresses configured by hand, clear on
-# those a DHCP client (or SLAAC) added with a lifetime.
-IFA_F_PERMANENT = 0x80
+from homeport.proto.ifaddr import IFA_F_PERMANENT
 
 
 @dataclass(frozen=True)
@@ -275,17 +270,3 @@ async def dns_evidence(
         ttl = min((rr.ttl for rr in reply.answer), default=ttl)
         answers[f"{server}:{port}"] = tuple(values)
     return DnsEvidence(name, rdtype, answers, ttl, negative_ttl)
-
-
-def local_ipv6_public() -> IPv6Address | None:
-    """A stable global IPv6 address of this host (what a client would reach)."""
-    from homeport.io import routes
-
-    try:
-        text = Path("/proc/net/if_inet6").read_text()
-    except OSError:
-        return None
-    for address in routes.parse_if_inet6(text):
-        if address.is_global or address in DOCUMENTATION_V6:
-            return address
-    return None
