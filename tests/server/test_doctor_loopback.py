@@ -151,3 +151,59 @@ internal_port = {port}
         assert hops["reachable"][0]["subject"] == f"port {port} IPv4"
         assert hops["dns"][0]["verdict"] == "ok"
         assert secret not in result.stdout + result.stderr
+
+
+def doctor_against(url: str, dns: str, secret: str) -> dict[str, list[dict[str, str]]]:
+    """`homeport doctor --json` for a service on a closed port, against ``url``."""
+    result = run_homeport(
+        "doctor",
+        f"{HOST}:9",
+        "--server",
+        url,
+        "--login",
+        HOST,
+        "--password-env",
+        "DOC_SECRET",
+        "--dns",
+        dns,
+        "--no-router",
+        "--timeout",
+        "1",
+        "--json",
+        env={"DOC_SECRET": secret},
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert secret not in result.stdout + result.stderr
+    return by_hop(json.loads(result.stdout))
+
+
+def test_doctor_shows_why_the_server_could_not_be_asked() -> None:
+    """A refused connection and a silent peer each come back with their reason, not as
+    "unknown": the reason is what the user needs to fix the hop."""
+    # Bound but not listening: the kernel answers a SYN with a reset (connection refused).
+    with socket.socket() as closed, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
+        closed.bind(("127.0.0.1", 0))
+        mute.bind(("127.0.0.1", 0))  # a DNS server that never answers
+        dns = f"127.0.0.1:{mute.getsockname()[1]}"
+        hops = doctor_against(f"http://127.0.0.1:{closed.getsockname()[1]}", dns, "s3cret-x")
+        assert "connection refused" in hops["nat"][0]["evidence"], hops["nat"]
+        assert "connection refused" in hops["reachable"][0]["evidence"], hops["reachable"]
+        dns_check = hops["dns"][0]
+        assert dns_check["verdict"] == "fail"
+        assert "no answer within 1 s" in dns_check["evidence"], dns_check
+
+        # Listening, but never answering: the HTTP exchange times out.
+        with socket.create_server(("127.0.0.1", 0)) as silent:
+            url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+            hops = doctor_against(url, dns, "s3cret-x")
+        assert "no answer within 1 s" in hops["nat"][0]["evidence"], hops["nat"]
+        assert "no answer within 1 s" in hops["reachable"][0]["evidence"], hops["reachable"]
+
+
+def test_doctor_shows_the_probes_refusal(doc_server: tuple[ServerProc, str]) -> None:
+    srv, secret = doc_server
+    hops = doctor_against(srv.url, f"{srv.dns[0]}:{srv.dns[1]}", secret + "-wrong")
+    reachable = hops["reachable"][0]
+    assert reachable["verdict"] == "skipped"
+    assert "HTTP 401 badauth" in reachable["evidence"], reachable
+    assert hops["nat"][0]["verdict"] == "ok"  # checkip needs no credentials: it worked
