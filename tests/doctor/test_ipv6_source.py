@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.test_daemon_doctor import Proc, start_in
+from tests.agent.test_daemon_doctor import Proc, start_in, start_service
 from tests.helpers import HOMEPORT, ROOT, homeport_env, network_namespace, run_homeport
 from tests.server.conftest import add_hosts
 
@@ -100,13 +100,8 @@ def test_doctor_speaks_from_the_published_ipv6_address(tmp_path: Path, netns: st
         )  # fmt: skip
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.startswith(("good", "nochg")), sent.stdout
-        service_code = (
-            "import socket, time; s = socket.create_server(('::', 0), family=socket.AF_INET6); "
-            "print('port', s.getsockname()[1], flush=True); time.sleep(600)"
-        )
-        service = start_in(netns, [sys.executable, "-c", service_code], "port ")
+        service, port = start_service(netns, "::")
         procs.append(service)
-        port = int(service.lines[0].split()[1])
 
         result = _in(
             netns, *HOMEPORT, "doctor", f"{HOST}:{port}", "--server", url, "--login", HOST,

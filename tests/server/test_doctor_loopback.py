@@ -44,27 +44,23 @@ def doc_server(tmp_path: Path) -> Iterator[tuple[ServerProc, str]]:
         stop_server(srv)
 
 
-def doctor(srv: ServerProc, secret: str, port: int) -> tuple[int, dict[str, object]]:
+def run_doctor(
+    port: int, url: str, dns: str, secret: str, timeout: int = 2
+) -> tuple[int, dict[str, object]]:
+    """`homeport doctor --json` for HOST:port against the server at ``url``."""
     result = run_homeport(
-        "doctor",
-        f"{HOST}:{port}",
-        "--server",
-        srv.url,
-        "--login",
-        HOST,
-        "--password-env",
-        "DOC_SECRET",
-        "--dns",
-        f"{srv.dns[0]}:{srv.dns[1]}",
-        "--no-router",
-        "--timeout",
-        "2",
-        "--json",
+        "doctor", f"{HOST}:{port}", "--server", url, "--login", HOST,
+        "--password-env", "DOC_SECRET", "--dns", dns, "--no-router",
+        "--timeout", str(timeout), "--json",
         env={"DOC_SECRET": secret},
-    )
+    )  # fmt: skip
     assert "Traceback" not in result.stderr, result.stderr
     assert secret not in result.stdout + result.stderr
     return result.returncode, json.loads(result.stdout)
+
+
+def doctor(srv: ServerProc, secret: str, port: int) -> tuple[int, dict[str, object]]:
+    return run_doctor(port, srv.url, f"{srv.dns[0]}:{srv.dns[1]}", secret)
 
 
 def by_hop(report: dict[str, object]) -> dict[str, list[dict[str, str]]]:
@@ -154,27 +150,8 @@ internal_port = {port}
 
 
 def doctor_against(url: str, dns: str, secret: str) -> dict[str, list[dict[str, str]]]:
-    """`homeport doctor --json` for a service on a closed port, against ``url``."""
-    result = run_homeport(
-        "doctor",
-        f"{HOST}:9",
-        "--server",
-        url,
-        "--login",
-        HOST,
-        "--password-env",
-        "DOC_SECRET",
-        "--dns",
-        dns,
-        "--no-router",
-        "--timeout",
-        "1",
-        "--json",
-        env={"DOC_SECRET": secret},
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    assert secret not in result.stdout + result.stderr
-    return by_hop(json.loads(result.stdout))
+    """The doctor's checks by hop, for a service on a closed port (9), with 1 s to wait."""
+    return by_hop(run_doctor(9, url, dns, secret, timeout=1)[1])
 
 
 def test_doctor_shows_why_the_server_could_not_be_asked() -> None:
