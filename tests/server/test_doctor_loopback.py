@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from tests.helpers import run_homeport
 from tests.server.conftest import ServerProc, add_hosts, start_server, stop_server
 from tests.server.httpget import get
+from tests.server.test_probe import Listener, make_cert
 
 HOST = "doc.dyn.example.net"
 
@@ -175,6 +177,21 @@ def test_doctor_shows_why_the_server_could_not_be_asked() -> None:
             hops = doctor_against(url, dns, "s3cret-x")
         assert "no answer within 1 s" in hops["nat"][0]["evidence"], hops["nat"]
         assert "no answer within 1 s" in hops["reachable"][0]["evidence"], hops["reachable"]
+
+
+def test_doctor_shows_a_tls_failure(tmp_path: Path) -> None:
+    """An https server whose certificate the doctor cannot trust: the reason is the
+    verification error, not "unknown"."""
+    cert, key = make_cert(tmp_path, "self-signed.example")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    listener = Listener(context=context)
+    try:
+        hops = doctor_against(f"https://127.0.0.1:{listener.port}", "127.0.0.1:9", "s3cret-x")
+    finally:
+        listener.close()
+    assert "CERTIFICATE_VERIFY_FAILED" in hops["nat"][0]["evidence"], hops["nat"]
+    assert "CERTIFICATE_VERIFY_FAILED" in hops["reachable"][0]["evidence"], hops["reachable"]
 
 
 def test_doctor_shows_the_probes_refusal(doc_server: tuple[ServerProc, str]) -> None:
