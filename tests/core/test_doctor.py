@@ -147,3 +147,11 @@ def test_each_verdict_shows_why_evidence_is_missing() -> None:
     assert "no answer within 2 s" in doctor.judge_dns(silent, None).evidence
     no_gateway = RouterEvidence((), False, None, None, failure=doctor.Unavailable("no gateway"))
     assert "no gateway" in doctor.judge_router(888, LAN, no_gateway).evidence
+
+
+def test_lan_address_shows_why_it_is_unknown() -> None:
+    no_route = doctor.Unavailable("no route to 10.9.9.9: [Errno 101] Network is unreachable")
+    check = doctor.judge_lan_address(no_route, False, None)
+    assert check.verdict is Verdict.FAIL
+    assert "Network is unreachable" in check.evidence
+    assert "with a default route" in doctor.judge_lan_address(None, False, None).evidence

@@ -107,12 +107,15 @@ def judge_listening(port: int, listening: Sequence[Address], lan: Address | None
 # -- 2. the LAN address is stable ----------------------------------------------------
 
 
-def judge_lan_address(lan: Address | None, dynamic: bool, lease_seconds: float | None) -> Check:
-    if lan is None:
+def judge_lan_address(
+    lan: Address | Unavailable | None, dynamic: bool, lease_seconds: float | None
+) -> Check:
+    if lan is None or isinstance(lan, Unavailable):
+        why = f": {lan}" if lan is not None else " with a default route"
         return Check(
             "lan-address",
             Verdict.FAIL,
-            "no LAN address with a default route",
+            f"no LAN address{why}",
             "Connect this host to the router's network.",
         )
     if not dynamic:

@@ -45,17 +45,19 @@ def listening_addresses(port: int) -> list[Address]:
     return found
 
 
-def lan_address(gateway: str | None) -> tuple[Address | None, bool, float | None]:
-    """(this host's LAN address, whether it is dynamic, seconds of lease left)."""
+def lan_address(gateway: str | None) -> tuple[Address | Unavailable | None, bool, float | None]:
+    """(this host's LAN address, whether it is dynamic, seconds of lease left); the
+    address is None without a default route, Unavailable with the reason when the
+    kernel has no route to the gateway."""
     from homeport.io import routes
 
-    try:
-        gw = gateway or routes.default_gateway_v4()
-        if gw is None:
-            return None, False, None
-        lan = ip_address(routes.source_address(str(gw)))
-    except (HomeportError, OSError, ValueError):
+    gw = gateway or routes.default_gateway_v4()
+    if gw is None:
         return None, False, None
+    try:
+        lan = ip_address(routes.source_address(str(gw)))
+    except TransportError as exc:
+        return Unavailable(str(exc)), False, None
     try:
         from pyroute2 import IPRoute
     except ImportError:

@@ -52,7 +52,8 @@ def _server_for(plan: DoctorPlan, family: socket.AddressFamily) -> ServerAccess 
 async def run(plan: DoctorPlan) -> list[Check]:
     checks: list[Check] = []
     # pyroute2's synchronous API runs an event loop of its own: keep it off ours.
-    lan, dynamic, lease = await asyncio.to_thread(gather.lan_address, plan.gateway)
+    found_lan, dynamic, lease = await asyncio.to_thread(gather.lan_address, plan.gateway)
+    lan = None if isinstance(found_lan, Unavailable) else found_lan
     ports = sorted({t.port for t in plan.targets})
 
     server4 = _server_for(plan, socket.AF_INET)
@@ -72,7 +73,7 @@ async def run(plan: DoctorPlan) -> list[Check]:
         checks.append(check)
 
     # 2. the LAN address is stable
-    checks.append(doctor.judge_lan_address(lan, dynamic, lease))
+    checks.append(doctor.judge_lan_address(found_lan, dynamic, lease))
 
     # 3. the router maps each port, and 4. the NAT in front of us
     mapped: dict[int, bool] = {}

@@ -1,11 +1,12 @@
-"""The doctor checks the IPv6 address the agent publishes (core.addrpolicy), not the one the
-kernel would choose: real server, real doctor, in a network namespace of the test's own.
+"""`homeport doctor` in network namespaces of the test's own: real server, real doctor.
 
-The namespace has no default route, so nothing can leave it (the network rule). hp0 holds
-a stable documentation address (what the agent's interface source publishes) and a
-deprecated one; the server listens on a ULA on hp1. Left to itself the kernel speaks to
-a local ULA from that same ULA (RFC 6724 rule 1), so checkip and the probe would see, and
-test, an address that is not in DNS.
+The namespaces have no default route, so nothing can leave them (the network rule).
+
+IPv6 source: the doctor checks the address the agent publishes (core.addrpolicy), not
+the one the kernel would choose. hp0 holds a stable documentation address (what the
+agent's interface source publishes) and a deprecated one; the server listens on a ULA on
+hp1. Left to itself the kernel speaks to a local ULA from that same ULA (RFC 6724 rule
+1), so checkip and the probe would see, and test, an address that is not in DNS.
 """
 
 from __future__ import annotations
@@ -118,3 +119,25 @@ def test_doctor_speaks_from_the_published_ipv6_address(tmp_path: Path, netns: st
     finally:
         for proc in reversed(procs):
             proc.stop()
+
+
+def test_doctor_shows_why_the_lan_address_is_unknown() -> None:
+    """--gateway names an address this host has no route to: the lan-address hop says
+    so, with the kernel's reason. The namespace has only lo (checked below), so no packet
+    can leave it; a UDP connect() only asks the kernel for a route."""
+    with network_namespace("hp-doclan") as ns:
+        routes = subprocess.run(
+            ["ip", "-n", ns, "-4", "route", "show"], check=True, capture_output=True, text=True
+        )
+        assert routes.stdout.strip() == ""
+        result = _in(
+            ns, *HOMEPORT, "doctor", f"{HOST}:9", "--server", "http://127.0.0.1:9",
+            "--dns", "127.0.0.1:9", "--gateway", "10.9.9.9", "--no-router", "--timeout", "1",
+            "--json",
+        )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    checks = json.loads(result.stdout)["checks"]
+    lan = next(c for c in checks if c["hop"] == "lan-address")
+    assert lan["verdict"] == "fail"
+    assert "no route to 10.9.9.9" in lan["evidence"], lan
+    assert "unreachable" in lan["evidence"], lan
