@@ -70,6 +70,11 @@ class Unavailable:
         return self.reason
 
 
+def _because(missing: Unavailable | None, otherwise: str = "") -> str:
+    """`` (reason)`` to append to evidence that is missing for a known reason."""
+    return f" ({missing})" if missing is not None else otherwise
+
+
 # RFC 1918 (and RFC 4193 for IPv6). Not ipaddress's is_private, which also counts the
 # documentation ranges (RFC 5737) that test networks use as public addresses.
 PRIVATE_V4 = tuple(IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -111,11 +116,10 @@ def judge_lan_address(
     lan: Address | Unavailable | None, dynamic: bool, lease_seconds: float | None
 ) -> Check:
     if lan is None or isinstance(lan, Unavailable):
-        why = f": {lan}" if lan is not None else " with a default route"
         return Check(
             "lan-address",
             Verdict.FAIL,
-            f"no LAN address{why}",
+            f"no LAN address{_because(lan, ' with a default route')}",
             "Connect this host to the router's network.",
         )
     if not dynamic:
@@ -147,11 +151,10 @@ class RouterEvidence:
 def judge_router(port: int, lan: Address | None, ev: RouterEvidence) -> Check:
     subject = f"port {port}"
     if not ev.methods:
-        why = f" ({ev.failure})" if ev.failure is not None else ""
         return Check(
             "router",
             Verdict.WARN,
-            f"no router answered UPnP IGD, NAT-PMP or PCP{why}",
+            f"no router answered UPnP IGD, NAT-PMP or PCP{_because(ev.failure)}",
             "Enable UPnP or NAT-PMP on the router, or forward the port by hand in its admin page.",
             subject,
         )
@@ -203,7 +206,7 @@ def judge_nat(
         return Check(
             "nat",
             Verdict.SKIPPED,
-            f"the public address is unknown ({public or 'no checkip answer'})",
+            f"the public address is unknown{_because(public, ' (no checkip answer)')}",
             "Configure a checkip source (a homeport server) so the public address is known.",
         )
     if router_verdict == "cgnat" or (
@@ -279,11 +282,11 @@ def judge_dns(ev: DnsEvidence, expected: Address | Unavailable | None) -> Check:
             subject,
         )
     if expected is None or isinstance(expected, Unavailable):
-        because = f" ({expected})" if expected is not None else ""
         return Check(
             "dns",
             Verdict.SKIPPED,
-            f"{ev.family} not checked: no public {ev.family} address to compare with{because}",
+            f"{ev.family} not checked: no public {ev.family} address to compare with"
+            + _because(expected),
             "",
             subject,
         )
