@@ -228,7 +228,7 @@ async def probe(
     wait: float,
 ) -> dict[str, Any] | Unavailable:
     """Ask the server to connect back to us: its JSON answer, or why it could not be asked."""
-    import base64
+    from homeport.providers._common import basic_auth
 
     label = f"the probe over {_family_name(family)}"
     if not server.login or server.password is None:
@@ -238,8 +238,10 @@ async def probe(
     request: dict[str, Any] = {"port": port, "check": check}
     if server_name:
         request["server_name"] = server_name
-    token = base64.b64encode(f"{server.login}:{server.password}".encode()).decode("ascii")
-    headers = (("Authorization", f"Basic {token}"), ("Content-Type", "application/json"))
+    headers = (
+        ("Authorization", basic_auth(server.login, server.password)),
+        ("Content-Type", "application/json"),
+    )
     try:
         # The server waits up to its own probe timeout before it answers.
         response = await _http(
