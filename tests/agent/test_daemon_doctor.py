@@ -98,6 +98,18 @@ def start_in(
     return running
 
 
+def start_service(netns: str, host: str) -> tuple[Proc, int]:
+    """A TCP listener on ``host`` in ``netns`` (the service the doctor looks for), and its
+    port; it lives until stopped."""
+    code = (
+        "import socket, sys, time; s = socket.create_server((sys.argv[1], 0), "
+        "family=socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET); "
+        "print('port', s.getsockname()[1], flush=True); time.sleep(600)"
+    )
+    service = start_in(netns, [sys.executable, "-c", code, host], "port ")
+    return service, int(service.lines[0].split()[1])
+
+
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -153,13 +165,8 @@ def test_daemon_exports_the_doctors_verdicts(tmp_path: Path, netns: str) -> None
         assert http.startswith("127.0.0.1:")
         assert dns.startswith("127.0.0.1:")
         # The local service the doctor looks for, advertised by the agent.
-        service_code = (
-            "import socket, time; s = socket.create_server(('0.0.0.0', 0)); "
-            "print('port', s.getsockname()[1], flush=True); time.sleep(600)"
-        )
-        service = start_in(netns, [sys.executable, "-c", service_code], "port ")
+        service, port = start_service(netns, "0.0.0.0")
         procs.append(service)
-        port = int(service.lines[0].split()[1])
         # The namespace is ours alone; below the ephemeral range (32768+) the servers use.
         metrics_port = 20000 + secrets.randbelow(12000)
         config = tmp_path / "agent.toml"

@@ -129,3 +129,29 @@ def test_worst_and_exit_code() -> None:
     checks.append(doctor.Check("router", Verdict.FAIL, ""))
     assert doctor.worst(checks) is Verdict.FAIL
     assert doctor.exit_code(checks) == 2
+
+
+def test_each_verdict_shows_why_evidence_is_missing() -> None:
+    """A gather step's failure reaches the user with its reason, never as a bare "unknown"."""
+    refused = doctor.Unavailable("checkip over IPv4 at http://192.0.2.1: connection refused")
+    nat = doctor.judge_nat(None, refused)
+    assert nat.verdict is Verdict.SKIPPED
+    assert "connection refused" in nat.evidence
+    dns_ev = DnsEvidence("h.example.net", "A", {"192.0.2.53:53": ("192.0.2.1",)}, 60, 60)
+    skipped = doctor.judge_dns(dns_ev, refused)
+    assert skipped.verdict is Verdict.SKIPPED
+    assert "connection refused" in skipped.evidence
+    silent = DnsEvidence(
+        "h.example.net", "A", {}, None, None, (doctor.Unavailable("no answer within 2 s"),)
+    )
+    assert "no answer within 2 s" in doctor.judge_dns(silent, None).evidence
+    no_gateway = RouterEvidence((), False, None, None, failure=doctor.Unavailable("no gateway"))
+    assert "no gateway" in doctor.judge_router(888, LAN, no_gateway).evidence
+
+
+def test_lan_address_shows_why_it_is_unknown() -> None:
+    no_route = doctor.Unavailable("no route to 10.9.9.9: [Errno 101] Network is unreachable")
+    check = doctor.judge_lan_address(no_route, False, None)
+    assert check.verdict is Verdict.FAIL
+    assert "Network is unreachable" in check.evidence
+    assert "with a default route" in doctor.judge_lan_address(None, False, None).evidence

@@ -1,48 +1,45 @@
+"""io.routes only reads the kernel's tables (proto.procnet parses them): read real files."""
+
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
 
+import pytest
+
+from homeport.errors import TransportError
 from homeport.io import routes
-
-ROUTE = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
-wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0
-eth0\t00000000\t014DA8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0
-eth0\t004DA8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0
-"""
-
-IPV6_ROUTE = (
-    "20010db8007700000000000000000000 40 00000000000000000000000000000000 00 "
-    "00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n"
-    "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
-    "20010db8007700000000000000000001 00000400 00000001 00000000 00000003 eth0\n"
-    "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
-    "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n"
-)
-
-IF_INET6 = (
-    "00000000000000000000000000000001 01 80 10 80 lo\n"
-    "fe800000000000000000000000000001 02 40 20 80 eth0\n"
-    "20010db8007700000000000000000099 02 40 00 01 eth0\n"
-    "20010db8007700000000000000000010 02 40 00 80 eth0\n"
-    "20010db8007700000000000000000055 02 40 00 40 eth0\n"
-)
+from tests.proto.test_procnet import IF_INET6, IPV6_ROUTE, ROUTE
 
 
-def test_default_gateway_v4_lowest_metric() -> None:
-    assert routes.parse_route_v4(ROUTE) == IPv4Address("192.168.77.1")
-    assert routes.parse_route_v4(ROUTE.splitlines()[0]) is None
+def test_reads_the_tables_it_is_given(tmp_path: Path) -> None:
+    (tmp_path / "route").write_text(ROUTE)
+    (tmp_path / "ipv6_route").write_text(IPV6_ROUTE)
+    (tmp_path / "if_inet6").write_text(IF_INET6)
+    assert routes.default_gateway_v4(str(tmp_path / "route")) == IPv4Address("192.168.77.1")
+    assert routes.default_route_v6(str(tmp_path / "ipv6_route")) == (
+        IPv6Address("2001:db8:77::1"),
+        "eth0",
+    )
+    found = routes.interface_addresses_v6(str(tmp_path / "if_inet6"))
+    assert [e.address for e in found][:2] == [IPv6Address("::1"), IPv6Address("fe80::1")]
 
 
-def test_default_gateway_v6() -> None:
-    assert routes.parse_route_v6(IPV6_ROUTE) == IPv6Address("2001:db8:77::1")
-    assert routes.parse_route_v6("") is None
+def test_a_missing_routing_table_is_no_route(tmp_path: Path) -> None:
+    assert routes.default_gateway_v4(str(tmp_path / "absent")) is None
+    assert routes.default_route_v6(str(tmp_path / "absent")) is None
 
 
-def test_global_ipv6_addresses_skip_tentative_and_prefer_stable() -> None:
-    assert routes.parse_if_inet6(IF_INET6) == [
-        IPv6Address("2001:db8:77::10"),
-        IPv6Address("2001:db8:77::99"),
-    ]
+def test_a_missing_address_table_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(TransportError, match="cannot read"):
+        routes.interface_addresses_v6(str(tmp_path / "absent"))
+
+
+def test_reads_the_kernels_own_table() -> None:
+    if not Path(routes.IF_INET6).exists():
+        pytest.skip("IPv6 is disabled in this kernel")
+    loopback = [e for e in routes.interface_addresses_v6() if e.name == "lo"]
+    assert [e.address for e in loopback] == [IPv6Address("::1")]
 
 
 def test_source_address_for_loopback_sends_nothing() -> None:

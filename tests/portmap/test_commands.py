@@ -6,11 +6,13 @@ real router is in tests/lab/.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_homeport
+from tests.helpers import HOMEPORT, ROOT, homeport_env, network_namespace, run_homeport
 
 NOWHERE = ["--gateway", "127.0.0.1", "--upnp-url", "http://127.0.0.1:9/rootDesc.xml"]
 
@@ -64,3 +66,29 @@ def test_help_lists_subcommands() -> None:
     assert result.returncode == 0
     for name in ("add", "list", "rm", "status"):
         assert name in result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
+def test_pinhole_host_follows_the_agents_address_policy(tmp_path: Path) -> None:
+    """A pinhole opens to the address the agent publishes (core.addrpolicy): never a ULA
+    (the internet cannot route to it) nor a deprecated address. With only those, the
+    command says so before it asks any router."""
+    with network_namespace("hp-pin") as ns:
+        for args in (
+            ["link", "add", "hp0", "type", "veth", "peer", "name", "hp1"],
+            ["link", "set", "hp0", "up"],
+            ["-6", "addr", "add", "fd00:1::10/64", "dev", "hp0", "nodad"],
+            ["-6", "addr", "add", "2001:db8:1::20/64", "dev", "hp0", "nodad", "preferred_lft", "0"],
+        ):
+            subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True)
+        result = subprocess.run(
+            ["ip", "netns", "exec", ns, *HOMEPORT, "map", "add", "8080", "--ipv6", *NOWHERE],
+            cwd=ROOT,
+            env=homeport_env({"HOMEPORT_STATE_DIR": str(tmp_path)}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 64, result.stderr
+    assert "no stable global IPv6 address" in _one_line_error(result.stderr)

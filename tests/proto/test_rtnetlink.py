@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from homeport.proto import rtnetlink
+from homeport.proto import ifaddr, rtnetlink
 from homeport.proto.rtnetlink import AF_INET, AF_INET6, AddressEvent
 
 
@@ -24,7 +24,7 @@ def test_ipv4_new_and_del_are_final() -> None:
 
 
 def test_tentative_ipv6_waits_for_dad() -> None:
-    tentative = rtnetlink.parse(message(rtnetlink.RTM_NEWADDR, AF_INET6, rtnetlink.IFA_F_TENTATIVE))
+    tentative = rtnetlink.parse(message(rtnetlink.RTM_NEWADDR, AF_INET6, ifaddr.IFA_F_TENTATIVE))
     assert tentative == [AddressEvent("new", AF_INET6, tentative=True)]
     assert not rtnetlink.settled(tentative)
     done = rtnetlink.parse(message(rtnetlink.RTM_NEWADDR, AF_INET6))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from tests.helpers import run_homeport
 from tests.server.conftest import ServerProc, add_hosts, start_server, stop_server
 from tests.server.httpget import get
+from tests.server.test_probe import Listener, make_cert
 
 HOST = "doc.dyn.example.net"
 
@@ -44,27 +46,23 @@ def doc_server(tmp_path: Path) -> Iterator[tuple[ServerProc, str]]:
         stop_server(srv)
 
 
-def doctor(srv: ServerProc, secret: str, port: int) -> tuple[int, dict[str, object]]:
+def run_doctor(
+    port: int, url: str, dns: str, secret: str, timeout: int = 2
+) -> tuple[int, dict[str, object]]:
+    """`homeport doctor --json` for HOST:port against the server at ``url``."""
     result = run_homeport(
-        "doctor",
-        f"{HOST}:{port}",
-        "--server",
-        srv.url,
-        "--login",
-        HOST,
-        "--password-env",
-        "DOC_SECRET",
-        "--dns",
-        f"{srv.dns[0]}:{srv.dns[1]}",
-        "--no-router",
-        "--timeout",
-        "2",
-        "--json",
+        "doctor", f"{HOST}:{port}", "--server", url, "--login", HOST,
+        "--password-env", "DOC_SECRET", "--dns", dns, "--no-router",
+        "--timeout", str(timeout), "--json",
         env={"DOC_SECRET": secret},
-    )
+    )  # fmt: skip
     assert "Traceback" not in result.stderr, result.stderr
     assert secret not in result.stdout + result.stderr
     return result.returncode, json.loads(result.stdout)
+
+
+def doctor(srv: ServerProc, secret: str, port: int) -> tuple[int, dict[str, object]]:
+    return run_doctor(port, srv.url, f"{srv.dns[0]}:{srv.dns[1]}", secret)
 
 
 def by_hop(report: dict[str, object]) -> dict[str, list[dict[str, str]]]:
@@ -151,3 +149,55 @@ internal_port = {port}
         assert hops["reachable"][0]["subject"] == f"port {port} IPv4"
         assert hops["dns"][0]["verdict"] == "ok"
         assert secret not in result.stdout + result.stderr
+
+
+def doctor_against(url: str, dns: str, secret: str) -> dict[str, list[dict[str, str]]]:
+    """The doctor's checks by hop, for a service on a closed port (9), with 1 s to wait."""
+    return by_hop(run_doctor(9, url, dns, secret, timeout=1)[1])
+
+
+def test_doctor_shows_why_the_server_could_not_be_asked() -> None:
+    """A refused connection and a silent peer each come back with their reason, not as
+    "unknown": the reason is what the user needs to fix the hop."""
+    # Bound but not listening: the kernel answers a SYN with a reset (connection refused).
+    with socket.socket() as closed, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
+        closed.bind(("127.0.0.1", 0))
+        mute.bind(("127.0.0.1", 0))  # a DNS server that never answers
+        dns = f"127.0.0.1:{mute.getsockname()[1]}"
+        hops = doctor_against(f"http://127.0.0.1:{closed.getsockname()[1]}", dns, "s3cret-x")
+        assert "connection refused" in hops["nat"][0]["evidence"], hops["nat"]
+        assert "connection refused" in hops["reachable"][0]["evidence"], hops["reachable"]
+        dns_check = hops["dns"][0]
+        assert dns_check["verdict"] == "fail"
+        assert "no answer within 1 s" in dns_check["evidence"], dns_check
+
+        # Listening, but never answering: the HTTP exchange times out.
+        with socket.create_server(("127.0.0.1", 0)) as silent:
+            url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+            hops = doctor_against(url, dns, "s3cret-x")
+        assert "no answer within 1 s" in hops["nat"][0]["evidence"], hops["nat"]
+        assert "no answer within 1 s" in hops["reachable"][0]["evidence"], hops["reachable"]
+
+
+def test_doctor_shows_a_tls_failure(tmp_path: Path) -> None:
+    """An https server whose certificate the doctor cannot trust: the reason is the
+    verification error, not "unknown"."""
+    cert, key = make_cert(tmp_path, "self-signed.example")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    listener = Listener(context=context)
+    try:
+        hops = doctor_against(f"https://127.0.0.1:{listener.port}", "127.0.0.1:9", "s3cret-x")
+    finally:
+        listener.close()
+    assert "CERTIFICATE_VERIFY_FAILED" in hops["nat"][0]["evidence"], hops["nat"]
+    assert "CERTIFICATE_VERIFY_FAILED" in hops["reachable"][0]["evidence"], hops["reachable"]
+
+
+def test_doctor_shows_the_probes_refusal(doc_server: tuple[ServerProc, str]) -> None:
+    srv, secret = doc_server
+    hops = doctor_against(srv.url, f"{srv.dns[0]}:{srv.dns[1]}", secret + "-wrong")
+    reachable = hops["reachable"][0]
+    assert reachable["verdict"] == "skipped"
+    assert "HTTP 401 badauth" in reachable["evidence"], reachable
+    assert hops["nat"][0]["verdict"] == "ok"  # checkip needs no credentials: it worked

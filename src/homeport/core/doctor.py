@@ -59,6 +59,22 @@ def exit_code(checks: Iterable[Check]) -> int:
 Address = IPv4Address | IPv6Address
 
 
+@dataclass(frozen=True)
+class Unavailable:
+    """Evidence a gather step could not get, and why ("checkip over IPv4: connection
+    refused"): the verdict shows the reason, since finding it is the doctor's job."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def _because(missing: Unavailable | None, otherwise: str = "") -> str:
+    """`` (reason)`` to append to evidence that is missing for a known reason."""
+    return f" ({missing})" if missing is not None else otherwise
+
+
 # RFC 1918 (and RFC 4193 for IPv6). Not ipaddress's is_private, which also counts the
 # documentation ranges (RFC 5737) that test networks use as public addresses.
 PRIVATE_V4 = tuple(IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -96,12 +112,14 @@ def judge_listening(port: int, listening: Sequence[Address], lan: Address | None
 # -- 2. the LAN address is stable ----------------------------------------------------
 
 
-def judge_lan_address(lan: Address | None, dynamic: bool, lease_seconds: float | None) -> Check:
-    if lan is None:
+def judge_lan_address(
+    lan: Address | Unavailable | None, dynamic: bool, lease_seconds: float | None
+) -> Check:
+    if lan is None or isinstance(lan, Unavailable):
         return Check(
             "lan-address",
             Verdict.FAIL,
-            "no LAN address with a default route",
+            f"no LAN address{_because(lan, ' with a default route')}",
             "Connect this host to the router's network.",
         )
     if not dynamic:
@@ -127,6 +145,7 @@ class RouterEvidence:
     mapping_target: Address | None  # where it points
     mapping_port: int | None
     refused_code: str | None = None  # e.g. "UPnP 501", "NAT-PMP 3"
+    failure: Unavailable | None = None  # why the router could not be asked at all
 
 
 def judge_router(port: int, lan: Address | None, ev: RouterEvidence) -> Check:
@@ -135,7 +154,7 @@ def judge_router(port: int, lan: Address | None, ev: RouterEvidence) -> Check:
         return Check(
             "router",
             Verdict.WARN,
-            "no router answered UPnP IGD, NAT-PMP or PCP",
+            f"no router answered UPnP IGD, NAT-PMP or PCP{_because(ev.failure)}",
             "Enable UPnP or NAT-PMP on the router, or forward the port by hand in its admin page.",
             subject,
         )
@@ -166,7 +185,7 @@ def judge_router(port: int, lan: Address | None, ev: RouterEvidence) -> Check:
 
 def judge_nat(
     router_external: Address | None,
-    public: Address | None,
+    public: Address | Unavailable | None,
     hops: Sequence[Address | None] = (),
     router_verdict: str | None = None,
     router_reasons: Sequence[str] = (),
@@ -183,11 +202,11 @@ def judge_nat(
         "(e.g. `ssh -R` or WireGuard) to a VPS relay, or ask the ISP for a public IPv4 address."
     )
     upstream = [h for h in list(hops)[1:] if h is not None and _private(h)]
-    if public is None:
+    if public is None or isinstance(public, Unavailable):
         return Check(
             "nat",
             Verdict.SKIPPED,
-            "the public address is unknown (no checkip answer)",
+            f"the public address is unknown{_because(public, ' (no checkip answer)')}",
             "Configure a checkip source (a homeport server) so the public address is known.",
         )
     if router_verdict == "cgnat" or (
@@ -239,16 +258,18 @@ class DnsEvidence:
     servers: dict[str, tuple[str, ...] | None]  # server -> answers (None: no answer)
     ttl: int | None
     negative_ttl: int | None
+    failures: tuple[Unavailable, ...] = ()  # the queries that got no answer, and why
 
 
-def judge_dns(ev: DnsEvidence, expected: Address | None) -> Check:
+def judge_dns(ev: DnsEvidence, expected: Address | Unavailable | None) -> Check:
     subject = f"{ev.name} {ev.family}"
     answered = {s: a for s, a in ev.servers.items() if a is not None}
+    why = f" ({'; '.join(str(f) for f in ev.failures)})" if ev.failures else ""
     if not ev.servers:
         return Check(
             "dns",
             Verdict.FAIL,
-            f"no authoritative server found for {ev.name}",
+            f"no authoritative server found for {ev.name}{why}",
             "Check the zone's NS records and delegation at the parent zone.",
             subject,
         )
@@ -256,15 +277,16 @@ def judge_dns(ev: DnsEvidence, expected: Address | None) -> Check:
         return Check(
             "dns",
             Verdict.FAIL,
-            f"none of {', '.join(ev.servers)} answered for {ev.name}",
+            f"none of {', '.join(ev.servers)} answered for {ev.name}{why}",
             "Make sure the DNS server is running and reachable on port 53 (UDP and TCP).",
             subject,
         )
-    if expected is None:
+    if expected is None or isinstance(expected, Unavailable):
         return Check(
             "dns",
             Verdict.SKIPPED,
-            f"{ev.family} not checked: no public {ev.family} address to compare with",
+            f"{ev.family} not checked: no public {ev.family} address to compare with"
+            + _because(expected),
             "",
             subject,
         )

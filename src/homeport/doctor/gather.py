@@ -7,21 +7,20 @@ servers as that server's DNS names them.
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from homeport.core.doctor import Address, DnsEvidence, RouterEvidence, parse_address
-from homeport.errors import HomeportError
+from homeport.core.addrpolicy import publishable_ipv6
+from homeport.core.doctor import Address, DnsEvidence, RouterEvidence, Unavailable, parse_address
+from homeport.errors import HomeportError, RemoteProtocolError, TransportError
 from homeport.proto import procnet
-
-# RFC 3849 documentation prefix: test networks use it as if it were global.
-DOCUMENTATION_V6 = IPv6Network("2001:db8::/32")
-# IFA_F_PERMANENT (linux/if_addr.h): set on addresses configured by hand, clear on
-# those a DHCP client (or SLAAC) added with a lifetime.
-IFA_F_PERMANENT = 0x80
+from homeport.proto.http1 import Response
+from homeport.proto.ifaddr import IFA_F_PERMANENT
 
 
 @dataclass(frozen=True)
@@ -46,17 +45,19 @@ def listening_addresses(port: int) -> list[Address]:
     return found
 
 
-def lan_address(gateway: str | None) -> tuple[Address | None, bool, float | None]:
-    """(this host's LAN address, whether it is dynamic, seconds of lease left)."""
+def lan_address(gateway: str | None) -> tuple[Address | Unavailable | None, bool, float | None]:
+    """(this host's LAN address, whether it is dynamic, seconds of lease left); the
+    address is None without a default route, Unavailable with the reason when the
+    kernel has no route to the gateway."""
     from homeport.io import routes
 
-    try:
-        gw = gateway or routes.default_gateway_v4()
-        if gw is None:
-            return None, False, None
-        lan = ip_address(routes.source_address(str(gw)))
-    except (HomeportError, OSError, ValueError):
+    gw = gateway or routes.default_gateway_v4()
+    if gw is None:
         return None, False, None
+    try:
+        lan = ip_address(routes.source_address(str(gw)))
+    except TransportError as exc:
+        return Unavailable(str(exc)), False, None
     try:
         from pyroute2 import IPRoute
     except ImportError:
@@ -81,8 +82,8 @@ async def router_evidence(
 
     try:
         router = Router(gateway)
-    except HomeportError:
-        return RouterEvidence((), False, None, None), None
+    except HomeportError as exc:
+        return RouterEvidence((), False, None, None, failure=Unavailable(str(exc))), None
     try:
         status = await router.status(observed_public_ip=public)
         methods = tuple(m.method for m in status.methods if m.answered)
@@ -112,8 +113,8 @@ async def router_evidence(
             ),
             status,
         )
-    except HomeportError:
-        return RouterEvidence((), False, None, None), None
+    except HomeportError as exc:
+        return RouterEvidence((), False, None, None, failure=Unavailable(str(exc))), None
     finally:
         await router.close()
 
@@ -130,8 +131,6 @@ def _remembered_mapping(port: int) -> Any:
 
 def reachable_over(url: str, family: socket.AddressFamily) -> bool:
     """False when the URL names a literal address of the other family."""
-    from urllib.parse import urlsplit
-
     host = urlsplit(url).hostname or ""
     try:
         literal = ip_address(host)
@@ -140,31 +139,84 @@ def reachable_over(url: str, family: socket.AddressFamily) -> bool:
     return (literal.version == 6) == (family == socket.AF_INET6)
 
 
-def _connector(family: socket.AddressFamily) -> Any:
-    import aiohttp
+def own_ipv6() -> IPv6Address | None:
+    """The IPv6 address the agent publishes for this host (core.addrpolicy), if any."""
+    from homeport.io import routes
 
-    return aiohttp.TCPConnector(family=family, use_dns_cache=False)
+    try:
+        found = publishable_ipv6(routes.interface_addresses_v6())
+    except TransportError:  # no /proc/net/if_inet6: IPv6 is off in this kernel
+        return None
+    return found[0].address if found else None
+
+
+def _source_for(url: str, family: socket.AddressFamily) -> str | None:
+    """Over IPv6, speak from the address the agent publishes: the kernel would prefer a
+    temporary address (RFC 6724 rule 7), so checkip and the probe would see, and test,
+    an address that is not in DNS. Loopback servers (tests) keep the kernel's choice."""
+    if family != socket.AF_INET6:
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        if ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    own = own_ipv6()
+    return str(own) if own is not None else None
+
+
+def _why(exc: HomeportError) -> str:
+    """io.http's reason, with a refusal named as one: asyncio words it "Connect call
+    failed", which does not say that the host answered with a reset."""
+    if isinstance(exc.__cause__, ConnectionRefusedError):
+        return f"connection refused ({exc})"
+    return str(exc)
+
+
+async def _http(
+    method: str,
+    url: str,
+    family: socket.AddressFamily,
+    wait: float,
+    headers: tuple[tuple[str, str], ...] = (),
+    body: bytes = b"",
+) -> Response:
+    """One exchange over ``family`` with the shipped HTTP client; TransportError or
+    RemoteProtocolError when it fails (the only failures that mean "this hop failed")."""
+    from homeport.io import http
+
+    return await http.request(
+        method,
+        url,
+        time_limit=wait,
+        headers=headers,
+        body=body,
+        family=6 if family == socket.AF_INET6 else 4,
+        local_address=_source_for(url, family),
+    )
 
 
 async def public_address(
     server: ServerAccess, family: socket.AddressFamily, wait: float
-) -> Address | None:
-    """The address the homeport server sees us at, over ``family``."""
-    import aiohttp
-
+) -> Address | Unavailable:
+    """The address the homeport server sees us at over ``family``, or why it is unknown."""
+    label = f"checkip over {_family_name(family)}"
     if not reachable_over(server.url, family):
-        return None
+        return Unavailable(f"{label}: the server's URL has no {_family_name(family)} address")
     try:
-        async with (
-            aiohttp.ClientSession(
-                connector=_connector(family), timeout=aiohttp.ClientTimeout(total=wait)
-            ) as session,
-            session.get(f"{server.url}/checkip?format=json") as response,
-        ):
-            data = await response.json(content_type=None)
-        return ip_address(str(data["ip"]))
-    except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError, TypeError):
-        return None
+        response = await _http("GET", f"{server.url}/checkip?format=json", family, wait)
+    except (TransportError, RemoteProtocolError) as exc:
+        return Unavailable(f"{label} at {server.url}: {_why(exc)}")
+    if response.status != 200:
+        return Unavailable(f"{label} at {server.url}: the server said HTTP {response.status}")
+    try:
+        data = json.loads(response.body)
+        if isinstance(data, dict) and isinstance(data.get("ip"), str):
+            return ip_address(data["ip"])
+    except ValueError:  # not JSON (json.JSONDecodeError), or not an address
+        pass
+    return Unavailable(f"{label} at {server.url}: the answer holds no IP address")
 
 
 async def probe(
@@ -174,31 +226,44 @@ async def probe(
     check: str,
     server_name: str | None,
     wait: float,
-) -> dict[str, Any]:
-    """Ask the server to connect back to us; {"error": ...} when it cannot be asked."""
-    import aiohttp
+) -> dict[str, Any] | Unavailable:
+    """Ask the server to connect back to us: its JSON answer, or why it could not be asked."""
+    from homeport.providers._common import basic_auth
 
+    label = f"the probe over {_family_name(family)}"
     if not server.login or server.password is None:
-        return {"unavailable": "no credentials for the server's probe"}
+        return Unavailable("no credentials for the server's probe")
     if not reachable_over(server.url, family):
-        return {"unavailable": f"the server's URL has no {_family_name(family)} address"}
-    body: dict[str, Any] = {"port": port, "check": check}
+        return Unavailable(f"the server's URL has no {_family_name(family)} address")
+    request: dict[str, Any] = {"port": port, "check": check}
     if server_name:
-        body["server_name"] = server_name
-    headers = {"Authorization": aiohttp.encode_basic_auth(server.login, server.password)}
+        request["server_name"] = server_name
+    headers = (
+        ("Authorization", basic_auth(server.login, server.password)),
+        ("Content-Type", "application/json"),
+    )
     try:
-        async with (
-            aiohttp.ClientSession(
-                connector=_connector(family), timeout=aiohttp.ClientTimeout(total=wait + 10)
-            ) as session,
-            session.post(f"{server.url}/probe", json=body, headers=headers) as response,
-        ):
-            data = await response.json(content_type=None)
-            if response.status != 200:
-                return {"unavailable": f"the server said {response.status}: {data}"}
-            return dict(data)
-    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-        return {"unavailable": f"cannot reach the server over {_family_name(family)}: {exc}"}
+        # The server waits up to its own probe timeout before it answers.
+        response = await _http(
+            "POST",
+            f"{server.url}/probe",
+            family,
+            wait + 10,
+            headers,
+            json.dumps(request).encode(),
+        )
+    except (TransportError, RemoteProtocolError) as exc:
+        return Unavailable(f"{label}: cannot reach {server.url}: {_why(exc)}")
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        data = None
+    if response.status != 200 or not isinstance(data, dict):
+        detail = data.get("error") if isinstance(data, dict) else None
+        said = f"HTTP {response.status}" + (f" {detail}" if detail else "")
+        hint = " (check --login and the password)" if response.status == 401 else ""
+        return Unavailable(f"{label}: the server said {said}{hint}")
+    return data
 
 
 def _family_name(family: socket.AddressFamily) -> str:
@@ -222,21 +287,27 @@ async def dns_evidence(
     import dns.rdatatype
 
     fqdn = dns.name.from_text(name)
+    failures: list[Unavailable] = []
 
     async def ask(qname: Any, qtype: str, server: str, port: int) -> Any:
         query = dns.message.make_query(qname, qtype)
         query.flags &= ~dns.flags.RD
+        where = f"{qname} {qtype} at {server}:{port}"
         try:
             return await dns.asyncquery.udp(query, server, port=port, timeout=wait)
-        except (dns.exception.DNSException, OSError):
-            return None
+        except dns.exception.Timeout:
+            failures.append(Unavailable(f"{where}: no answer within {wait:g} s"))
+        except (dns.exception.DNSException, OSError) as exc:
+            failures.append(Unavailable(f"{where}: {exc}"))
+        return None
 
     first = await ask(fqdn, "SOA", *bootstrap)
     if first is None:
-        return DnsEvidence(name, rdtype, {}, None, None)
+        return DnsEvidence(name, rdtype, {}, None, None, tuple(failures))
     soa_sets = [r for r in first.answer + first.authority if r.rdtype == dns.rdatatype.SOA]
     if not soa_sets:
-        return DnsEvidence(name, rdtype, {}, None, None)
+        failures.append(Unavailable(f"{bootstrap[0]}:{bootstrap[1]} knows no zone for {name}"))
+        return DnsEvidence(name, rdtype, {}, None, None, tuple(failures))
     zone = soa_sets[0].name
     negative_ttl = min(soa_sets[0].ttl, soa_sets[0][0].minimum)
     ns_reply = await ask(zone, "NS", *bootstrap)
@@ -263,6 +334,8 @@ async def dns_evidence(
     for server in sorted(set(servers)):
         port = bootstrap[1] if server == bootstrap[0] else 53
         reply = await ask(fqdn, rdtype, server, port)
+        if reply is not None and not reply.flags & dns.flags.AA:
+            failures.append(Unavailable(f"{server}:{port} is not authoritative for {name}"))
         if reply is None or not reply.flags & dns.flags.AA:
             answers[f"{server}:{port}"] = None
             continue
@@ -274,18 +347,4 @@ async def dns_evidence(
         )
         ttl = min((rr.ttl for rr in reply.answer), default=ttl)
         answers[f"{server}:{port}"] = tuple(values)
-    return DnsEvidence(name, rdtype, answers, ttl, negative_ttl)
-
-
-def local_ipv6_public() -> IPv6Address | None:
-    """A stable global IPv6 address of this host (what a client would reach)."""
-    from homeport.io import routes
-
-    try:
-        text = Path("/proc/net/if_inet6").read_text()
-    except OSError:
-        return None
-    for address in routes.parse_if_inet6(text):
-        if address.is_global or address in DOCUMENTATION_V6:
-            return address
-    return None
+    return DnsEvidence(name, rdtype, answers, ttl, negative_ttl, tuple(failures))

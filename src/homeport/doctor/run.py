@@ -9,7 +9,7 @@ from ipaddress import IPv4Address, ip_address
 from urllib.parse import urlsplit
 
 from homeport.core import doctor
-from homeport.core.doctor import Check, Verdict
+from homeport.core.doctor import Address, Check, Unavailable, Verdict
 from homeport.doctor import gather
 from homeport.doctor.gather import ServerAccess
 
@@ -52,13 +52,18 @@ def _server_for(plan: DoctorPlan, family: socket.AddressFamily) -> ServerAccess 
 async def run(plan: DoctorPlan) -> list[Check]:
     checks: list[Check] = []
     # pyroute2's synchronous API runs an event loop of its own: keep it off ours.
-    lan, dynamic, lease = await asyncio.to_thread(gather.lan_address, plan.gateway)
+    found_lan, dynamic, lease = await asyncio.to_thread(gather.lan_address, plan.gateway)
+    lan = None if isinstance(found_lan, Unavailable) else found_lan
     ports = sorted({t.port for t in plan.targets})
 
     server4 = _server_for(plan, socket.AF_INET)
     server6 = _server_for(plan, socket.AF_INET6)
-    public4 = await gather.public_address(server4, socket.AF_INET, plan.wait) if server4 else None
-    public6 = await gather.public_address(server6, socket.AF_INET6, plan.wait) if server6 else None
+    public4: Address | Unavailable | None = None
+    public6: Address | Unavailable | None = None
+    if server4 is not None:
+        public4 = await gather.public_address(server4, socket.AF_INET, plan.wait)
+    if server6 is not None:
+        public6 = await gather.public_address(server6, socket.AF_INET6, plan.wait)
 
     # 1. the service listens
     listening_on: dict[int, bool] = {}
@@ -68,7 +73,7 @@ async def run(plan: DoctorPlan) -> list[Check]:
         checks.append(check)
 
     # 2. the LAN address is stable
-    checks.append(doctor.judge_lan_address(lan, dynamic, lease))
+    checks.append(doctor.judge_lan_address(found_lan, dynamic, lease))
 
     # 3. the router maps each port, and 4. the NAT in front of us
     mapped: dict[int, bool] = {}
@@ -121,16 +126,14 @@ async def run(plan: DoctorPlan) -> list[Check]:
         if target.name in published6 or dns_server is None:
             families.append((socket.AF_INET6, "IPv6", server6, public6))
         for family, label, server, public in families:
-            if server is None or public is None:
-                why = "no server for " + label if server is None else "the server cannot be reached"
+            if server is None or public is None or isinstance(public, Unavailable):
+                why = f"no server for {label}" if server is None else str(public)
                 checks.append(doctor.judge_reachable(target.port, label, None, why, False, True))
                 continue
             result = await gather.probe(server, family, target.port, "tcp", target.name, plan.wait)
-            if "unavailable" in result:
+            if isinstance(result, Unavailable):
                 checks.append(
-                    doctor.judge_reachable(
-                        target.port, label, None, str(result["unavailable"]), False, True
-                    )
+                    doctor.judge_reachable(target.port, label, None, str(result), False, True)
                 )
                 continue
             checks.append(
@@ -145,13 +148,16 @@ async def run(plan: DoctorPlan) -> list[Check]:
             )
             if target.tls and result.get("reachable"):
                 tls = await gather.probe(server, family, target.port, "tls", target.name, plan.wait)
+                if isinstance(tls, Unavailable):
+                    checks.append(doctor.judge_tls(target.name, [], None, str(tls)))
+                    continue
                 info = tls.get("tls") or {}
                 checks.append(
                     doctor.judge_tls(
                         target.name,
                         list(info.get("names", [])),
                         info.get("days_left"),
-                        tls.get("error") or tls.get("unavailable"),
+                        tls.get("error"),
                     )
                 )
     return checks

@@ -34,8 +34,12 @@ async def request(
     headers: tuple[tuple[str, str], ...] = (),
     body: bytes = b"",
     family: int | None = None,
+    local_address: str | None = None,
 ) -> Response:
-    """Send one request; TransportError for network trouble, RemoteProtocolError for garbage."""
+    """Send one request; TransportError for network trouble, RemoteProtocolError for garbage.
+
+    ``local_address`` pins the source address (the doctor speaks from the IPv6 address
+    the agent publishes, not from whichever one the kernel would choose)."""
     parts = urlsplit(url)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)  # ValueError: bad port
@@ -67,6 +71,7 @@ async def request(
                 ssl=context,
                 family=sock_family,
                 server_hostname=host if context else None,
+                local_addr=(local_address, 0) if local_address else None,
             )
             try:
                 writer.write(wire)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from homeport.core.addrpolicy import publishable_ipv6
 from homeport.errors import HomeportError, RouterError, TransportError, UsageError
 from homeport.io import routes
 from homeport.portmap.base import DEFAULT_DESCRIPTION, DEFAULT_LEASE, METHODS, PROTOCOLS, Mapping
@@ -163,10 +164,18 @@ def add(
 
 
 def _ipv6_host() -> str:
-    found = routes.global_ipv6_addresses()
+    """The address a pinhole opens to: the one the agent publishes (core.addrpolicy)."""
+    try:
+        entries = routes.interface_addresses_v6()
+    except TransportError:
+        entries = []  # no /proc/net/if_inet6: IPv6 is disabled in this kernel
+    found = publishable_ipv6(entries)
     if not found:
-        raise UsageError("this host has no global IPv6 address")
-    return str(found[0])
+        raise UsageError(
+            "this host has no stable global IPv6 address to open a pinhole to "
+            "(temporary, deprecated and tentative addresses do not count)"
+        )
+    return str(found[0].address)
 
 
 def _add_pinhole(

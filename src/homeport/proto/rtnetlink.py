@@ -15,6 +15,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from homeport.proto.ifaddr import IFA_F_TENTATIVE
+
 NLMSG_HEADER = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 IFADDRMSG = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
 NLMSG_ALIGNTO = 4
@@ -23,8 +25,6 @@ RTM_DELADDR = 21
 RTM_NEWPREFIX = 52
 AF_INET = 2
 AF_INET6 = 10
-# if_addr.h: the low byte of the flags lives in ifaddrmsg.ifa_flags.
-IFA_F_TENTATIVE = 0x40
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def parse(datagram: bytes) -> list[AddressEvent]:
         if msg_type in (RTM_NEWADDR, RTM_DELADDR) and length >= NLMSG_HEADER.size + IFADDRMSG.size:
             family, _plen, flags, _scope, _index = IFADDRMSG.unpack_from(datagram, body)
             kind = "new" if msg_type == RTM_NEWADDR else "del"
+            # ifaddrmsg.ifa_flags holds the low byte of the flags, where TENTATIVE lives.
             events.append(AddressEvent(kind, family, bool(flags & IFA_F_TENTATIVE)))
         elif msg_type == RTM_NEWPREFIX:
             events.append(AddressEvent("prefix", AF_INET6))
