@@ -38,8 +38,8 @@ from yarl import URL
 
 from homeport.core.zone import Catalog
 from homeport.server import auth
+from homeport.server.admin import add_zone
 from homeport.server.app import build_app
-from homeport.server.commands import _add_zone
 from homeport.server.config import ServerConfig
 from homeport.server.context import ApiContext
 from homeport.server.service import DdnsService
@@ -186,8 +186,8 @@ async def service_on(data: Path) -> AsyncIterator[DdnsService]:
 async def provision(data: Path) -> dict[str, str]:
     store = await Store.open(data, announce=True)
     try:
-        await _add_zone(store, "dyn.example.net.", [], 60)
-        await _add_zone(store, "lan.example.", [], 60, allow_private=True)
+        await add_zone(store, "dyn.example.net.", [], 60)
+        await add_zone(store, "lan.example.", [], 60, allow_private=True)
         secrets = {}
         for fqdn in HOSTS:
             secrets[fqdn] = auth.new_secret()
