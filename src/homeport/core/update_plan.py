@@ -1,4 +1,7 @@
-"""Update planning for the two update APIs (dyndns2 and the DuckDNS-style token API), without I/O.
+"""The server's update planning for its two update APIs (dyndns2, DuckDNS-style token), no I/O.
+
+(The agent's side of an update, what it asks a provider and the verdict it gets
+back, is :mod:`homeport.core.update`.)
 
 An update takes three steps, because what it changes is decided in the server's
 store task against the host's state *at commit time* (several requests for one
