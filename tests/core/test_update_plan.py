@@ -435,6 +435,8 @@ APPLY = [
     # (current row, intent fields, published after)
     (Row(HOME, ipv4="192.0.2.1"), {"ipv6": V6}, Published("192.0.2.1", str(V6))),
     (Row(HOME, ipv4="192.0.2.1"), {"clear_ipv4": True, "ipv4": V4}, Published(str(V4))),
+    (Row(HOME, "x", "192.0.2.1", str(V6)), {"clear_ipv6": True}, Published("192.0.2.1")),
+    (Row(HOME, "x", "192.0.2.1", str(V6)), {"clear_ipv4": True}, Published(None, str(V6))),
     (Row(HOME, ipv4="192.0.2.1", txt="t"), {"clear_txt": True}, Published("192.0.2.1")),
     (Row(HOME, txt="t"), {"txt": ""}, Published(txt="")),
     (Row(HOME, ipv4="192.0.2.1"), {"offline": True}, Published("192.0.2.1", offline=True)),
