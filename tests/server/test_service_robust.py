@@ -19,7 +19,7 @@ import pytest
 from homeport.core.zone import Catalog
 from homeport.errors import StoreError, UsageError
 from homeport.server import auth
-from homeport.server.commands import _add_zone
+from homeport.server.admin import add_zone
 from homeport.server.service import DdnsService, UpdateIntent
 from homeport.server.store import AuditEntry, HostRow, Store
 from homeport.server.store_sqlite import DB_NAME
@@ -30,7 +30,7 @@ TWO = "two.dyn.example.net."
 
 async def _service(data: Path) -> DdnsService:
     store = await Store.open(data, announce=True)
-    await _add_zone(store, "dyn.example.net.", [], 60)
+    await add_zone(store, "dyn.example.net.", [], 60)
     for fqdn in (ONE, TWO):
         row = HostRow(fqdn, "dyn.example.net.", None, auth.sha256_hex(fqdn), created=time.time())
         await store.add_host(row, AuditEntry("test", "host add", fqdn, ""))

@@ -38,9 +38,10 @@ from yarl import URL
 
 from homeport.core.zone import Catalog
 from homeport.server import auth
-from homeport.server.app import Api, build_app
-from homeport.server.commands import _add_zone
+from homeport.server.admin import add_zone
+from homeport.server.app import build_app
 from homeport.server.config import ServerConfig
+from homeport.server.context import ApiContext
 from homeport.server.service import DdnsService
 from homeport.server.store import AuditEntry, HostRow, Store
 from tests.helpers import run_homeport
@@ -185,8 +186,8 @@ async def service_on(data: Path) -> AsyncIterator[DdnsService]:
 async def provision(data: Path) -> dict[str, str]:
     store = await Store.open(data, announce=True)
     try:
-        await _add_zone(store, "dyn.example.net.", [], 60)
-        await _add_zone(store, "lan.example.", [], 60, allow_private=True)
+        await add_zone(store, "dyn.example.net.", [], 60)
+        await add_zone(store, "lan.example.", [], 60, allow_private=True)
         secrets = {}
         for fqdn in HOSTS:
             secrets[fqdn] = auth.new_secret()
@@ -229,7 +230,7 @@ def check_acknowledged(call: Call, body: str, host: HostRow) -> None:
 async def run_calls(data: Path, secrets: dict[str, str], calls: list[Call]) -> None:
     config = ServerConfig.build({"data": data, "limits": {"enabled": False}})
     async with service_on(data) as service:
-        api = Api(service, config, prometheus_client.CollectorRegistry())
+        api = ApiContext(service, config, prometheus_client.CollectorRegistry())
         async with TestClient(TestServer(build_app(api))) as client:
             for call in calls:
                 secret = secrets[call.host]

@@ -7,7 +7,6 @@ server picks their changes up within a fraction of a second.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import json
 import sys
@@ -18,71 +17,18 @@ from typing import Any, TypeVar
 
 import click
 
-from homeport.core.hostdata import address_problem, name_problem
-from homeport.core.zone import Catalog, Record, Soa
-from homeport.errors import ConfigError, HomeportError, NotFoundError, UsageError
-from homeport.proto import dyndns2
-from homeport.server import auth
-from homeport.server.config import (
-    DEFAULT_EXPIRE,
-    DEFAULT_REFRESH,
-    DEFAULT_RETRY,
-    DEFAULT_SOA_MINIMUM,
-    DEFAULT_SOA_TTL,
-    DEFAULT_TTL,
-    ServerConfig,
-    default_data_dir,
-)
-from homeport.server.store import AuditEntry, HostRow, Store, UserRow
+from homeport.server import admin
+from homeport.server.config import DEFAULT_TTL, ServerConfig, default_data_dir
+from homeport.server.store import HostRow, Store
 
 T = TypeVar("T")
-
-
-def _audit(action: str, subject: str, detail: str = "") -> AuditEntry:
-    return AuditEntry(actor="admin", action=action, subject=subject, detail=detail, ts=time.time())
-
-
-def absolute(name: str, *, min_labels: int = 2) -> str:
-    """``name`` lower case with the trailing dot; UsageError unless it is a valid DNS name.
-
-    The same rule as updates (:func:`homeport.core.hostdata.name_problem`): what an
-    admin command stores, the server must be able to serve after any restart.
-    """
-    name = name.strip().lower()
-    if not name or name == ".":
-        raise UsageError("a name is required")
-    problem = name_problem(name.removesuffix("."), min_labels=min_labels)
-    if problem is not None:
-        raise UsageError(f"not a valid name: {name[:80]!r}: {problem}")
-    return name if name.endswith(".") else name + "."
-
-
-def zone_origin(name: str) -> str:
-    """A zone's origin: like :func:`absolute`, one label allowed (a LAN zone ``lan.``)."""
-    return absolute(name, min_labels=1)
-
-
-def _check_renders(origin: str, soa: Soa, records: list[Record]) -> None:
-    """UsageError unless the server can serve the zone exactly as it will be stored."""
-    try:
-        Catalog().load_zone(origin, soa, records)
-    except HomeportError as exc:
-        raise UsageError(f"zone {origin} cannot be served: {exc}") from exc
 
 
 def with_store(
     data: Path, work: Callable[[Store], Awaitable[T]], *, database: str | None = None
 ) -> T:
-    database = database or _database()
-
-    async def go() -> T:
-        store = await Store.open(data, announce=True, database=database)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
+    """:func:`admin.with_store` on the store this command's --data and --database name."""
+    return admin.with_store(data, work, database=database or _database())
 
 
 def emit(as_json: bool, value: Any, human: str) -> None:
@@ -206,7 +152,9 @@ def run(
         config = config.model_copy(
             update={"limits": config.limits.model_copy(update={"enabled": limits == "on"})}
         )
-    demo_info = with_store(config.data, _ensure_demo, database=config.database) if demo else None
+    demo_info = (
+        with_store(config.data, admin.ensure_demo, database=config.database) if demo else None
+    )
 
     def announce(running: runner.RunningServer) -> None:
         click.echo(runner.ready_line(running))
@@ -217,31 +165,6 @@ def run(
     runner.run(config, announce)
 
 
-DEMO_ZONE = "dyn.example.net."  # RFC 2606: example.net is reserved for documentation
-DEMO_HOST = "myhome.dyn.example.net."
-DEMO_SECRET_FILE = "demo-secret"  # noqa: S105 - a file name, not a secret
-
-
-async def _ensure_demo(store: Store) -> tuple[str, str]:
-    secret_path = store.data_dir / DEMO_SECRET_FILE
-    # With PostgreSQL the data directory holds only this file: create it on demand.
-    secret_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not await store.zones():
-        await _add_zone(store, DEMO_ZONE, [f"ns1.{DEMO_ZONE}=127.0.0.1"], DEFAULT_TTL)
-    if await store.host(DEMO_HOST) is None:
-        secret = auth.new_secret()
-        await store.add_host(
-            HostRow(DEMO_HOST, DEMO_ZONE, None, auth.sha256_hex(secret), created=time.time()),
-            _audit("host add", DEMO_HOST),
-        )
-        # A demo keeps its credentials so the printed instructions work on every start.
-        secret_path.touch(mode=0o600)
-        secret_path.write_text(secret + "\n")
-    if not secret_path.exists():
-        return DEMO_HOST, "(secret unknown: rotate it with `homeport server host rotate-secret`)"
-    return DEMO_HOST, secret_path.read_text().strip()
-
-
 def _demo_instructions(running: Any, host: str, secret: str) -> str:
     http = running.http_addresses[0]
     dns_host, dns_port = running.dns[0].udp_address
@@ -249,7 +172,7 @@ def _demo_instructions(running: Any, host: str, secret: str) -> str:
     base = f"http://{http[0]}:{http[1]}"
     return f"""
 homeport demo server is running (Ctrl-C to stop).
-  zone {DEMO_ZONE}  host {name}  secret {secret}
+  zone {admin.DEMO_ZONE}  host {name}  secret {secret}
 
 Update the host (what ddclient, inadyn or a router sends):
   curl -u '{name}:{secret}' '{base}/nic/update?hostname={name}&myip=192.0.2.10'
@@ -270,55 +193,6 @@ Add your own:  homeport server zone add ZONE --ns NS   /   homeport server host 
 @server.group()
 def zone() -> None:
     """Create, import, list and remove served zones."""
-
-
-def _parse_ns(origin: str, ns: list[str], ttl: int) -> tuple[list[str], list[Record]]:
-    names: list[str] = []
-    records: list[Record] = []
-    for item in ns:
-        name, _, address = item.partition("=")
-        try:
-            name = absolute(name)
-        except UsageError as exc:
-            raise UsageError(f"--ns {item[:80]!r}: {exc}") from None
-        names.append(name)
-        records.append(Record(origin, "NS", ttl, name))
-        if address:
-            try:
-                ip = dyndns2.parse_address(address)
-            except ValueError:
-                raise UsageError(f"--ns {item}: {address!r} is not an IP address") from None
-            problem = address_problem(ip, allow_private=True)
-            if problem is not None:
-                raise UsageError(f"--ns {item}: {problem}")
-            if not (name == origin or name.endswith("." + origin)):
-                raise UsageError(f"--ns {item}: glue only for names inside {origin}")
-            records.append(Record(name, "A" if ip.version == 4 else "AAAA", ttl, str(ip)))
-    return names, records
-
-
-async def _add_zone(
-    store: Store, origin: str, ns: list[str], ttl: int, *, allow_private: bool = False
-) -> Soa:
-    ns = ns or [f"ns1.{origin}"]
-    names, records = _parse_ns(origin, ns, DEFAULT_SOA_TTL)
-    # Date-based start (YYYYMMDDnn, RFC 1912 §2.2), then +1 per change.
-    serial = int(datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")) * 100 + 1
-    soa = Soa(
-        mname=names[0],
-        rname=f"hostmaster.{origin}",
-        serial=serial,
-        refresh=DEFAULT_REFRESH,
-        retry=DEFAULT_RETRY,
-        expire=DEFAULT_EXPIRE,
-        minimum=DEFAULT_SOA_MINIMUM,
-        ttl=DEFAULT_SOA_TTL,
-    )
-    _check_renders(origin, soa, records)
-    await store.add_zone(
-        origin, soa, ttl, records, _audit("zone add", origin), allow_private=allow_private
-    )
-    return soa
 
 
 # Default off: a public provider must not publish addresses that point into its users'
@@ -349,10 +223,10 @@ def zone_add(
     as_json: bool,
 ) -> None:
     """Create zone NAME with its SOA and NS records."""
-    origin = zone_origin(name)
+    origin = admin.zone_origin(name)
     soa = with_store(
         _data(data),
-        lambda s: _add_zone(s, origin, list(ns), ttl, allow_private=allow_private),
+        lambda s: admin.add_zone(s, origin, list(ns), ttl, allow_private=allow_private),
     )
     emit(
         as_json,
@@ -379,14 +253,8 @@ def zone_add(
 @data_option
 def zone_set(name: str, allow_private: bool, data: Path | None) -> None:
     """Change zone NAME's settings (running servers follow within a second)."""
-    origin = zone_origin(name)
-    detail = f"allow_private={allow_private}"
-    with_store(
-        _data(data),
-        lambda s: s.set_zone_allow_private(
-            origin, allow_private, _audit("zone set", origin, detail)
-        ),
-    )
+    origin = admin.zone_origin(name)
+    with_store(_data(data), lambda s: admin.set_zone_allow_private(s, origin, allow_private))
     click.echo(
         f"zone {origin}: " + ("private addresses allowed" if allow_private else "public only")
     )
@@ -404,25 +272,10 @@ def zone_import(zonefile: Path, zone_name: str, ttl: int, data: Path | None, as_
     Nothing is dropped: a record that would not be served exactly as written
     (see homeport.core.zone_check) stops the import with its line.
     """
-    from homeport.core.zone_check import Refused, check_import
-    from homeport.server.zonefile import load_zone_file
-
-    origin = zone_origin(zone_name)
+    origin = admin.zone_origin(zone_name)
     started = time.monotonic()
-    parsed = load_zone_file(zonefile, origin)
-    soa, records = parsed.soa, parsed.records
-    # check_import builds the zone exactly as the server will (no _check_renders needed).
-    checked = check_import(origin, soa, records)
-    if isinstance(checked, Refused):
-        also = f" (see line {parsed.lines[checked.other]})" if checked.other is not None else ""
-        where = parsed.filename if checked.index is None else parsed.where(checked.index)
-        raise ConfigError(f"{where}: {checked.reason}{also}")
-    count = with_store(
-        _data(data),
-        lambda s: s.import_zone(
-            origin, soa, ttl, records, _audit("zone import", origin, str(zonefile))
-        ),
-    )
+    checked = admin.check_zone_file(zonefile, origin)
+    count = with_store(_data(data), lambda s: admin.import_zone(s, checked, ttl, str(zonefile)))
     elapsed = time.monotonic() - started
     served = checked.served
     merged = f" ({checked.duplicates} duplicate records merged)" if checked.duplicates else ""
@@ -444,7 +297,7 @@ def zone_import(zonefile: Path, zone_name: str, ttl: int, data: Path | None, as_
 @json_option
 def zone_list(data: Path | None, as_json: bool) -> None:
     """List served zones."""
-    zones = with_store(_data(data), lambda s: s.zones())
+    zones = with_store(_data(data), admin.zones)
     emit(
         as_json,
         [
@@ -469,8 +322,8 @@ def zone_list(data: Path | None, as_json: bool) -> None:
 @data_option
 def zone_rm(name: str, data: Path | None) -> None:
     """Remove zone NAME with all its records and hosts."""
-    origin = zone_origin(name)
-    with_store(_data(data), lambda s: s.remove_zone(origin, _audit("zone rm", origin)))
+    origin = admin.zone_origin(name)
+    with_store(_data(data), lambda s: admin.remove_zone(s, origin))
     click.echo(f"zone {origin} removed")
 
 
@@ -482,13 +335,6 @@ def host() -> None:
     """Add, list and remove updatable hosts; rotate their secrets."""
 
 
-def _zone_for(zones: list[str], fqdn: str) -> str:
-    best = [z for z in zones if fqdn == z or fqdn.endswith("." + z)]
-    if not best:
-        raise NotFoundError(f"no zone contains {fqdn}; add one with `homeport server zone add`")
-    return max(best, key=len)
-
-
 @host.command("add")
 @click.argument("fqdn")
 @click.option("--user", "owner", help="Account that may update this host with its password.")
@@ -496,21 +342,8 @@ def _zone_for(zones: list[str], fqdn: str) -> str:
 @json_option
 def host_add(fqdn: str, owner: str | None, data: Path | None, as_json: bool) -> None:
     """Add host FQDN and print its secret (shown once)."""
-    name = absolute(fqdn)
-    secret = auth.new_secret()
-
-    async def work(store: Store) -> None:
-        zone = _zone_for([z.origin for z in await store.zones()], name)
-        if name == zone:
-            raise UsageError("a host cannot be the zone apex; use a name inside the zone")
-        if owner is not None and await store.user(owner) is None:
-            raise NotFoundError(f"no user {owner}")
-        await store.add_host(
-            HostRow(name, zone, owner, auth.sha256_hex(secret), created=time.time()),
-            _audit("host add", name),
-        )
-
-    with_store(_data(data), work)
+    name = admin.absolute(fqdn)
+    secret = with_store(_data(data), lambda s: admin.add_host(s, name, owner))
     emit(
         as_json,
         {"host": name.rstrip("."), "secret": secret},
@@ -535,7 +368,7 @@ def _state(h: HostRow) -> str:
 @json_option
 def host_list(data: Path | None, as_json: bool) -> None:
     """List hosts with their current addresses, last update and state."""
-    hosts = with_store(_data(data), lambda s: s.hosts())
+    hosts = with_store(_data(data), admin.hosts)
     rows = [
         {
             "host": h.fqdn.rstrip("."),
@@ -569,8 +402,8 @@ def host_list(data: Path | None, as_json: bool) -> None:
 @data_option
 def host_rm(fqdn: str, data: Path | None) -> None:
     """Remove host FQDN (its records stop being served)."""
-    name = absolute(fqdn)
-    with_store(_data(data), lambda s: s.remove_host(name, _audit("host rm", name)))
+    name = admin.absolute(fqdn)
+    with_store(_data(data), lambda s: admin.remove_host(s, name))
     click.echo(f"host {name.rstrip('.')} removed")
 
 
@@ -580,12 +413,8 @@ def host_rm(fqdn: str, data: Path | None) -> None:
 @json_option
 def host_rotate(fqdn: str, data: Path | None, as_json: bool) -> None:
     """Give host FQDN a new secret (the old one stops working at once)."""
-    name = absolute(fqdn)
-    secret = auth.new_secret()
-    with_store(
-        _data(data),
-        lambda s: s.set_host_secret(name, auth.sha256_hex(secret), _audit("host rotate", name)),
-    )
+    name = admin.absolute(fqdn)
+    secret = with_store(_data(data), lambda s: admin.rotate_secret(s, name))
     emit(
         as_json,
         {"host": name.rstrip("."), "secret": secret},
@@ -606,16 +435,8 @@ def _read_password(from_stdin: bool) -> str:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise UsageError("the password needs at least 8 characters")
+    admin.check_password(password)
     return password
-
-
-def _check_user_name(name: str) -> None:
-    # RFC 7617 §2: the user-id of Basic auth cannot contain a colon; whitespace and
-    # control characters would not survive clients' config files or our logs.
-    if not 0 < len(name) <= 64 or not name.isprintable() or any(c in name for c in ": \t"):
-        raise UsageError("a user name has 1-64 printable characters, no space and no colon")
 
 
 @user.command("add")
@@ -625,11 +446,9 @@ def _check_user_name(name: str) -> None:
 @json_option
 def user_add(name: str, password_stdin: bool, data: Path | None, as_json: bool) -> None:
     """Add account NAME; prints its API token (for the token API) once."""
-    _check_user_name(name)
+    admin.check_user_name(name)
     password = _read_password(password_stdin)
-    token = auth.new_secret()
-    row = UserRow(name, auth.PasswordHasher().hash(password), auth.sha256_hex(token), time.time())
-    with_store(_data(data), lambda s: s.add_user(row, _audit("user add", name)))
+    token = with_store(_data(data), lambda s: admin.add_user(s, name, password))
     emit(
         as_json,
         {"user": name, "token": token},
@@ -642,19 +461,10 @@ def user_add(name: str, password_stdin: bool, data: Path | None, as_json: bool) 
 @json_option
 def user_list(data: Path | None, as_json: bool) -> None:
     """List accounts and how many hosts each owns."""
-
-    async def work(store: Store) -> list[dict[str, Any]]:
-        hosts = await store.hosts()
-        return [
-            {
-                "user": u.name,
-                "hosts": sum(1 for h in hosts if h.owner == u.name),
-                "created": _iso(u.created),
-            }
-            for u in await store.users()
-        ]
-
-    rows = with_store(_data(data), work)
+    summaries = with_store(_data(data), admin.users)
+    rows = [
+        {"user": u.user.name, "hosts": u.hosts, "created": _iso(u.user.created)} for u in summaries
+    ]
     emit(as_json, rows, "\n".join(f"{r['user']}\t{r['hosts']} hosts" for r in rows) or "no users")
 
 
@@ -663,7 +473,7 @@ def user_list(data: Path | None, as_json: bool) -> None:
 @data_option
 def user_rm(name: str, data: Path | None) -> None:
     """Remove account NAME (its hosts stay, without an owner)."""
-    with_store(_data(data), lambda s: s.remove_user(name, _audit("user rm", name)))
+    with_store(_data(data), lambda s: admin.remove_user(s, name))
     click.echo(f"user {name} removed")
 
 
@@ -673,7 +483,7 @@ def user_rm(name: str, data: Path | None) -> None:
 @json_option
 def audit_cmd(limit: int, data: Path | None, as_json: bool) -> None:
     """Show the newest audit-log entries (who changed what, from where)."""
-    entries = with_store(_data(data), lambda s: s.audit_log(limit))
+    entries = with_store(_data(data), lambda s: admin.audit_log(s, limit))
     rows = [
         {
             "ts": _iso(e.ts),

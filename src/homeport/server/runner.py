@@ -20,14 +20,9 @@ from homeport.core.hostport import parse_hostport
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError, StoreError
 from homeport.io.dns_server import DnsServer, start_dns
-from homeport.server.app import (
-    AccessLogger,
-    Api,
-    build_app,
-    build_metrics_app,
-    quiet_secret_logging,
-)
+from homeport.server.app import AccessLogger, build_app, build_metrics_app, quiet_secret_logging
 from homeport.server.config import ServerConfig
+from homeport.server.context import ApiContext
 from homeport.server.dns_metrics import DnsStatsCollector
 from homeport.server.httpguard import HttpGuard
 from homeport.server.service import DdnsService
@@ -100,7 +95,7 @@ async def start(config: ServerConfig) -> RunningServer:
             host, port = parse_hostport(listen)
             dns.append(await start_dns(catalog, host, port, rrl=rrl))
         registry.register(DnsStatsCollector(*(d.stats for d in dns)))
-        api = Api(service, config, registry)
+        api = ApiContext(service, config, registry)
         app = build_app(api, metrics=not config.metrics_listen)
         limits = config.limits
         runner = web.AppRunner(

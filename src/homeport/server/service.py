@@ -21,9 +21,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address, IPv6Address
 
-from homeport.core.hostdata import address_problem, txt_problem, txt_rdata
+from homeport.core.hostdata import txt_rdata
+from homeport.core.update_plan import Published, UpdateIntent, apply_intent, intent_problem
 from homeport.core.zone import Catalog, PreparedName, Record, record_problem
 from homeport.errors import ConfigError, HomeportError, StoreError, UsageError
 from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow
@@ -37,22 +37,6 @@ WATCH_INTERVAL = 0.1
 # Largest batch committed in one transaction: bounds the latency of the batch's
 # first update while still sharing one fsync among many concurrent clients.
 MAX_BATCH = 512
-
-
-@dataclass(frozen=True)
-class UpdateIntent:
-    """What one client asked for one host. ``None`` fields leave that part alone."""
-
-    fqdn: str
-    actor: str
-    source: str
-    ipv4: IPv4Address | None = None
-    ipv6: IPv6Address | None = None
-    clear_ipv4: bool = False
-    clear_ipv6: bool = False
-    txt: str | None = None
-    clear_txt: bool = False
-    offline: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -73,31 +57,6 @@ def host_records(host: HostRow, static: list[Record], ttl: int) -> list[Record]:
     if host.txt is not None:
         records.append(Record(host.fqdn, "TXT", ttl, txt_rdata(host.txt)))
     return records
-
-
-def apply_intent(host: HostRow, intent: UpdateIntent, now: float) -> HostRow:
-    """The host's state after ``intent`` (pure)."""
-    ipv4 = host.ipv4
-    ipv6 = host.ipv6
-    txt = host.txt
-    if intent.clear_ipv4:
-        ipv4 = None
-    if intent.clear_ipv6:
-        ipv6 = None
-    if intent.ipv4 is not None:
-        ipv4 = str(intent.ipv4)
-    if intent.ipv6 is not None:
-        ipv6 = str(intent.ipv6)
-    if intent.clear_txt:
-        txt = None
-    if intent.txt is not None:
-        txt = intent.txt
-    offline = host.offline if intent.offline is None else intent.offline
-    return replace(host, ipv4=ipv4, ipv6=ipv6, txt=txt, offline=offline)
-
-
-def _same_data(a: HostRow, b: HostRow) -> bool:
-    return (a.ipv4, a.ipv6, a.txt, a.offline) == (b.ipv4, b.ipv6, b.txt, b.offline)
 
 
 def _servable(origin: str, records: list[Record]) -> list[Record]:
@@ -196,15 +155,9 @@ class DdnsService:
         """UsageError if an address or TXT value of ``intent`` may not be published."""
         zone = self.zone_of(intent.fqdn)
         allow_private = self.allow_private.get(zone, False) if zone else False
-        for address in (intent.ipv4, intent.ipv6):
-            if address is not None:
-                problem = address_problem(address, allow_private=allow_private)
-                if problem is not None:
-                    raise UsageError(f"{address}: {problem}")
-        if intent.txt is not None:
-            problem = txt_problem(intent.txt)
-            if problem is not None:
-                raise UsageError(problem)
+        problem = intent_problem(intent, allow_private=allow_private)
+        if problem is not None:
+            raise UsageError(problem)
 
     def _wake(self) -> None:
         """Another process committed: have the store task catch up now, not at its next poll."""
@@ -278,9 +231,12 @@ class DdnsService:
             if current is None:
                 outcomes.append((future, None, False))
                 continue
-            new = apply_intent(current, intent, now)
-            changed = not _same_data(current, new)
+            after = apply_intent(current, intent)
+            changed = after != Published.of(current)
             if changed:
+                new = replace(
+                    current, ipv4=after.ipv4, ipv6=after.ipv6, txt=after.txt, offline=after.offline
+                )
                 try:
                     # Rendered before it is stored: what cannot be served is refused, alone.
                     prepared[intent.fqdn] = self._prepare(new)
