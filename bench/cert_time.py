@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from tests.cert.conftest import KEY, NAME, Lab, start_bind  # noqa: E402
 from tests.pebble import running_pebble  # noqa: E402
-from tests.providers.test_rfc2136_bind import KEYS  # noqa: E402
+from tests.providers.dns_peers import KEYS  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## cert_time"

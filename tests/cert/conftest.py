@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.pebble import Pebble, running_pebble
-from tests.providers.dns_peers import ZONE, free_port, running
-from tests.providers.test_rfc2136_bind import KEYS, NAMED, write_config
+from tests.providers.dns_peers import KEYS, NAMED, ZONE, free_port, running, write_bind_config
 
 NAME = f"home.{ZONE}"
 KEY = "key-hmac-sha256"
@@ -65,7 +64,7 @@ def start_bind(directory: Path) -> Iterator[int]:
     assert shutil.which(NAMED), "named (bind9) is needed"
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    config = write_config(directory, port)
+    config = write_bind_config(directory, port)
     with running([NAMED, "-g", "-4", "-n", "1", "-c", str(config)], port, directory / "log"):
         yield port
 

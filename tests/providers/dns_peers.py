@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 STARTUP_LIMIT = 20.0  # seconds for a server to load its zone on a busy 2-core machine
@@ -85,3 +86,52 @@ def dig_quietly(port: int) -> list[str]:
         return dig(port, f"ns1.{ZONE}", "A")
     except subprocess.SubprocessError:
         return []
+
+
+NAMED = "/usr/sbin/named"
+ALGORITHMS = ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"]
+
+
+KEYS = {f"key-{alg}": (alg, secret(alg)) for alg in ALGORITHMS}
+KEYS["key-readonly"] = ("hmac-sha256", secret("readonly"))
+
+
+@dataclass(frozen=True)
+class Bind:
+    port: int
+    directory: Path
+
+
+def write_bind_config(directory: Path, port: int) -> Path:
+    keys = "".join(
+        f'key "{name}" {{ algorithm {alg}; secret "{sec}"; }};\n'
+        for name, (alg, sec) in KEYS.items()
+    )
+    updaters = " ".join(f'key "{name}";' for name in KEYS if name != "key-readonly")
+    (directory / "zone.db").write_text(zone_text())
+    (directory / "bind.keys").write_text("")  # no trust anchors: never read /etc/bind's
+    config = directory / "named.conf"
+    config.write_text(
+        f"""options {{
+    directory "{directory}";
+    pid-file "{directory}/named.pid";
+    session-keyfile "{directory}/session.key";
+    managed-keys-directory "{directory}";
+    bindkeys-file "{directory}/bind.keys";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    notify no;
+    allow-transfer {{ none; }};
+}};
+controls {{ }};
+{keys}
+zone "{ZONE}" {{
+    type primary;
+    file "{directory}/zone.db";
+    allow-update {{ {updaters} }};
+}};
+"""
+    )
+    return config

@@ -13,9 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
-from pathlib import Path
 
 import pytest
 
@@ -23,57 +21,20 @@ from homeport import providers
 from homeport.agent import publish
 from homeport.core.update import HostUpdate, Status, UpdateResult
 from homeport.providers.base import Provider
-from tests.providers.dns_peers import ZONE, dig, free_port, running, secret, zone_text
+from tests.providers.dns_peers import (
+    ALGORITHMS,
+    KEYS,
+    NAMED,
+    ZONE,
+    Bind,
+    dig,
+    free_port,
+    running,
+    secret,
+    write_bind_config,
+)
 
 pytestmark = pytest.mark.peer
-
-NAMED = "/usr/sbin/named"
-ALGORITHMS = ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"]
-
-
-KEYS = {f"key-{alg}": (alg, secret(alg)) for alg in ALGORITHMS}
-KEYS["key-readonly"] = ("hmac-sha256", secret("readonly"))
-
-
-@dataclass(frozen=True)
-class Bind:
-    port: int
-    directory: Path
-
-
-def write_config(directory: Path, port: int) -> Path:
-    keys = "".join(
-        f'key "{name}" {{ algorithm {alg}; secret "{sec}"; }};\n'
-        for name, (alg, sec) in KEYS.items()
-    )
-    updaters = " ".join(f'key "{name}";' for name in KEYS if name != "key-readonly")
-    (directory / "zone.db").write_text(zone_text())
-    (directory / "bind.keys").write_text("")  # no trust anchors: never read /etc/bind's
-    config = directory / "named.conf"
-    config.write_text(
-        f"""options {{
-    directory "{directory}";
-    pid-file "{directory}/named.pid";
-    session-keyfile "{directory}/session.key";
-    managed-keys-directory "{directory}";
-    bindkeys-file "{directory}/bind.keys";
-    listen-on port {port} {{ 127.0.0.1; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    dnssec-validation no;
-    notify no;
-    allow-transfer {{ none; }};
-}};
-controls {{ }};
-{keys}
-zone "{ZONE}" {{
-    type primary;
-    file "{directory}/zone.db";
-    allow-update {{ {updaters} }};
-}};
-"""
-    )
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +43,7 @@ def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
     assert shutil.which("dig"), "dig (bind9-dnsutils) is needed"
     directory = tmp_path_factory.mktemp(f"named-{uuid.uuid4().hex[:8]}")
     port = free_port()
-    config = write_config(directory, port)
+    config = write_bind_config(directory, port)
     command = [NAMED, "-g", "-4", "-n", "1", "-c", str(config)]
     with running(command, port, directory / "named.stderr"):
         yield Bind(port, directory)
