@@ -39,6 +39,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]  # the peers' configs are the test suite's (tests/providers/dns_peers)
+
+from tests.providers.dns_peers import nsd_command  # noqa: E402
+
 ORIGIN = "bench.example."
 SEED = 20201001
 # Same for every server: 4 client sockets, up to 200 queries in flight, 2 s timeout,
@@ -162,31 +166,7 @@ def running(
 
 
 def nsd_cmd(tmp: Path, zone: Path, port: int) -> list[str]:
-    conf = tmp / "nsd.conf"
-    conf.write_text(
-        f"""server:
-    server-count: 1
-    ip-address: 127.0.0.1
-    port: {port}
-    username: ""
-    chroot: ""
-    zonesdir: "{tmp}"
-    database: ""
-    zonelistfile: "{tmp}/zone.list"
-    xfrdfile: "{tmp}/xfrd.state"
-    xfrdir: "{tmp}"
-    pidfile: "{tmp}/nsd.pid"
-    logfile: "{tmp}/nsd.log"
-    rrl-ratelimit: 0
-    verbosity: 0
-remote-control:
-    control-enable: no
-zone:
-    name: {ORIGIN}
-    zonefile: "{zone}"
-"""
-    )
-    return ["nsd", "-d", "-c", str(conf)]
+    return nsd_command(tmp, port, ORIGIN, zone, "verbosity: 0")
 
 
 def knot_cmd(tmp: Path, zone: Path, port: int) -> list[str]:

@@ -135,3 +135,36 @@ zone "{ZONE}" {{
 """
     )
     return config
+
+
+def nsd_command(tmp: Path, port: int, origin: str, zone_file: Path, *options: str) -> list[str]:
+    """NSD serving ``origin`` from ``zone_file`` on 127.0.0.1:``port``, everything in ``tmp``.
+
+    ``options``: further ``server:`` lines (e.g. ``minimal-responses: yes``). Username and
+    chroot empty: NSD stays the user that started it, in ``tmp``; no RRL, no control socket.
+    """
+    extra = "".join(f"    {line}\n" for line in options)
+    conf = tmp / "nsd.conf"
+    conf.write_text(
+        f"""server:
+    server-count: 1
+    ip-address: 127.0.0.1
+    port: {port}
+    username: ""
+    chroot: ""
+    zonesdir: "{tmp}"
+    database: ""
+    zonelistfile: "{tmp}/zone.list"
+    xfrdfile: "{tmp}/xfrd.state"
+    xfrdir: "{tmp}"
+    pidfile: "{tmp}/nsd.pid"
+    logfile: "{tmp}/nsd.log"
+    rrl-ratelimit: 0
+{extra}remote-control:
+    control-enable: no
+zone:
+    name: {origin}
+    zonefile: "{zone_file}"
+"""
+    )
+    return ["nsd", "-d", "-c", str(conf)]

@@ -71,7 +71,7 @@ import dns.zone
 import pytest
 
 from tests.helpers import run_homeport
-from tests.providers.dns_peers import free_port
+from tests.providers.dns_peers import free_port, nsd_command
 
 from .conftest import ServerProc, start_server, stop_server
 
@@ -286,32 +286,7 @@ def running(cmd: list[str], port: int, log: Path) -> Iterator[int]:
 
 
 def nsd(tmp: Path, port: int) -> list[str]:
-    # username "" and chroot "": NSD stays the user that started it, in tmp
-    conf = tmp / "nsd.conf"
-    conf.write_text(
-        f"""server:
-    server-count: 1
-    ip-address: 127.0.0.1
-    port: {port}
-    username: ""
-    chroot: ""
-    zonesdir: "{tmp}"
-    database: ""
-    zonelistfile: "{tmp}/zone.list"
-    xfrdfile: "{tmp}/xfrd.state"
-    xfrdir: "{tmp}"
-    pidfile: "{tmp}/nsd.pid"
-    logfile: "{tmp}/nsd.log"
-    rrl-ratelimit: 0
-    minimal-responses: yes
-remote-control:
-    control-enable: no
-zone:
-    name: {ORIGIN}
-    zonefile: "{ZONE_FILE}"
-"""
-    )
-    return ["nsd", "-d", "-c", str(conf)]
+    return nsd_command(tmp, port, ORIGIN, ZONE_FILE, "minimal-responses: yes")
 
 
 def knot(tmp: Path, port: int) -> list[str]:
