@@ -29,7 +29,7 @@ import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 import dns.rrset
 
-from homeport.core import zone_render
+from homeport.core import xfr_journal, zone_render
 from homeport.core.zone_render import BAD_DNS_INPUT, Node, Stored, ZoneState
 from homeport.errors import ConfigError, NotFoundError
 from homeport.proto import dns_answer
@@ -176,6 +176,8 @@ class Catalog:
         self._answers: dict[bytes, Answer] = {}
         self._resolve_cb = self._resolve
         self._packet_cache: dict[bytes, bytes] = {}
+        # Zone diffs for IXFR (RFC 1995); None: no transfers, nothing recorded.
+        self.journal: xfr_journal.Journal | None = None
 
     # --- changes (event-loop thread) ---
 
@@ -190,6 +192,8 @@ class Catalog:
         self._withdraw_ancestors_below(origin_wire)
         self._publish_zone(zone)
         self._changed()
+        if self.journal is not None:
+            self.journal.reset(origin_wire)
 
     def drop_zone(self, origin: str) -> None:
         """Stop serving a zone; a parent zone's names below it are served again."""
@@ -203,6 +207,8 @@ class Catalog:
             if _is_below(origin_wire, other.origin):
                 self._publish_zone(other, below=origin_wire)
         self._changed()
+        if self.journal is not None:
+            self.journal.reset(origin_wire)
 
     def replace_name(self, origin: str, name: str, records: Iterable[Record], serial: int) -> None:
         """Replace every RRset at ``name`` (none = the name goes) and set the SOA serial."""
@@ -227,10 +233,17 @@ class Catalog:
         """Serve what :meth:`prepare_name` parsed (once) and set the SOA serial."""
         zone = self._zone(prepared.origin)
         _check_serial(serial)
+        old = zone.names.get(prepared.wire)
+        old_rrs = xfr_journal.node_rrs(prepared.wire, old.rrsets) if old is not None else []
+        old_serial = zone.soa.serial
         try:
             self._replace_node(zone, prepared.wire, prepared.node, serial)
         finally:
             self._changed()
+        if self.journal is not None:
+            new_rrs = xfr_journal.node_rrs(prepared.wire, prepared.node.rrsets)
+            removed, added = xfr_journal.diff(old_rrs, new_rrs)
+            self.journal.record(zone.origin, old_serial, serial, removed, added)
 
     def _replace_node(self, zone: ZoneState, wire: bytes, new: Node, serial: int) -> None:
         old = zone.names.get(wire)
@@ -256,8 +269,11 @@ class Catalog:
         """Set a zone's SOA serial without changing any name."""
         zone = self._zone(origin)
         _check_serial(serial)
+        old_serial = zone.soa.serial
         self._set_serial(zone, serial)
         self._changed()
+        if self.journal is not None:
+            self.journal.record(zone.origin, old_serial, serial, [], [])
 
     # --- reads ---
 
@@ -266,6 +282,10 @@ class Catalog:
 
     def serial(self, origin: str) -> int:
         return self._zone(origin).soa.serial
+
+    def zone_state(self, origin_wire: bytes) -> ZoneState | None:
+        """The served zone at this origin (lower-case wire name), for zone transfers."""
+        return self._zones.get(origin_wire)
 
     def respond(self, query: bytes, *, tcp: bool) -> bytes | None:
         """The response to a DNS query message; None means drop it."""

@@ -694,3 +694,9 @@ def audit_cmd(limit: int, data: Path | None, as_json: bool) -> None:
         )
         or "no entries",
     )
+
+
+# Registered last: the group's module imports this one's helpers.
+from homeport.server.secondary_commands import secondary  # noqa: E402
+
+server.add_command(secondary)

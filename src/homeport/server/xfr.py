@@ -1,0 +1,267 @@
+"""The hidden primary: zone transfers, NOTIFY and the catalog zone, wired to the catalog.
+
+- :class:`Transfers` answers AXFR/IXFR over TCP to the configured secondaries'
+  TSIG keys only (issue 14; DESIGN §8 "zone transfers only with TSIG"); IXFR
+  from the catalog's journal (:mod:`homeport.core.xfr_journal`), AXFR when the
+  journal does not reach back to the asked serial.
+- :class:`Notifier` sends NOTIFY to every secondary after a change, one in
+  flight per (zone, secondary): changes made while one is out are coalesced
+  into the next.
+- the catalog zone (RFC 9432, version 2) lists every served zone, so BIND and
+  Knot follow new zones without a change to their configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import dns.tsig
+
+from homeport.core.xfr_journal import Journal, Step
+from homeport.core.zone import Catalog, Record, Soa, wire_name
+from homeport.core.zone_render import ZoneState, rrset
+from homeport.errors import ConfigError
+from homeport.io.notify import send_notify
+from homeport.proto import xfr
+from homeport.server.store import SecondaryRow, Store
+
+log = logging.getLogger(__name__)
+
+# RFC 9432 §4.1: the catalog's name is the operator's choice; ".invalid"
+# (RFC 6761 §6.4) can never collide with a real zone or be resolved.
+DEFAULT_CATALOG_ZONE = "catalog.homeport.invalid."
+# RFC 9432 §4.2.1 asks for a single NS record with target "invalid.".
+_CATALOG_NS = "invalid."
+# RFC 9432 §4.2.2: schema version 2.
+_CATALOG_VERSION = '"2"'
+# The catalog's SOA timers: secondaries learn of changes by NOTIFY; refresh is
+# the safety net (BIND's default for its own zones is one hour).
+_CATALOG_SOA = Soa("invalid.", "invalid.", 1, 3600, 600, 86400 * 14, 0, 0)
+# TSIG algorithms the secondaries support (RFC 8945 §6: HMAC-SHA256 mandatory).
+ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha1")
+
+_AXFR = dns.rdatatype.AXFR
+_IXFR = dns.rdatatype.IXFR
+
+
+def key_name(secondary: str) -> dns.name.Name:
+    """The TSIG key name of a secondary (its name, absolute)."""
+    return dns.name.from_text(secondary)
+
+
+def keyring_of(rows: list[SecondaryRow]) -> dict[dns.name.Name, dns.tsig.Key]:
+    ring = {}
+    for row in rows:
+        name = key_name(row.name)
+        ring[name] = dns.tsig.Key(name, base64.b64decode(row.secret), row.algorithm)
+    return ring
+
+
+def member_id(origin: str) -> str:
+    """RFC 9432 §4.3: a unique, stable member label; a hash of the zone's name."""
+    return hashlib.sha256(origin.lower().encode()).hexdigest()[:16]
+
+
+def catalog_records(catalog_origin: str, zones: list[str]) -> list[Record]:
+    """The catalog zone's records (less its SOA): NS, version, one PTR per member."""
+    records = [
+        Record(catalog_origin, "NS", 0, _CATALOG_NS),
+        Record("version." + catalog_origin, "TXT", 0, _CATALOG_VERSION),
+    ]
+    for origin in zones:
+        owner = f"{member_id(origin)}.zones.{catalog_origin}"
+        records.append(Record(owner, "PTR", 0, origin))
+    return records
+
+
+def _question(query: bytes) -> tuple[bytes, int] | None:
+    """(lower-case wire name, qtype) of a one-question query with a plain name."""
+    if len(query) < 17 or query[4:6] != b"\x00\x01" or query[2] & 0x80:
+        return None
+    end = query.find(0, 12)
+    if end < 0 or len(query) < end + 5:
+        return None
+    return query[12 : end + 1].lower(), struct.unpack(">H", query[end + 1 : end + 3])[0]
+
+
+def _rrsets(zone: ZoneState) -> Iterator[dns.rrset.RRset]:
+    for wire, node in zone.names.items():
+        if not node.rrsets:
+            continue
+        owner = dns.name.from_wire(wire, 0)[0]
+        for rdtype, stored in node.rrsets.items():
+            yield rrset(owner, rdtype, stored)
+
+
+def _step_rrsets(rrs: tuple[tuple[bytes, int, int, bytes], ...]) -> list[dns.rrset.RRset]:
+    return [
+        rrset(dns.name.from_wire(owner, 0)[0], rdtype, (ttl, (wire,)))
+        for owner, rdtype, ttl, wire in rrs
+    ]
+
+
+class Transfers:
+    """AXFR/IXFR answers for the catalog's zones, to the secondaries' keys."""
+
+    def __init__(self, catalog: Catalog, journal: Journal) -> None:
+        self.catalog = catalog
+        self.journal = journal
+        self.keyring: dict[dns.name.Name, dns.tsig.Key] = {}
+        self.sent = {"axfr": 0, "ixfr": 0, "refused": 0}
+
+    def respond(self, query: bytes, address: bytes) -> list[bytes] | None:
+        """The messages answering a transfer query; None if ``query`` is no transfer."""
+        question = _question(query)
+        if question is None or question[1] not in (_AXFR, _IXFR):
+            return None
+        checked = xfr.verify(query, self.keyring)
+        if isinstance(checked, bytes):
+            self.sent["refused"] += 1
+            return [checked] if checked else []
+        msg = checked.message
+        if checked.key is None or checked.key not in self.keyring:
+            # Unsigned: REFUSED (a policy answer, RFC 5936 §6); never the zone.
+            self.sent["refused"] += 1
+            return [xfr.error(msg, dns.rcode.REFUSED)]
+        zone = self.catalog.zone_state(question[0])
+        if zone is None:
+            self.sent["refused"] += 1
+            return [xfr.error(msg, dns.rcode.NOTAUTH)]  # RFC 5936 §2.2.1: not authoritative
+        soa = zone.soa_rrset()
+        if question[1] == _IXFR:
+            serial = xfr.ixfr_serial(msg)
+            if serial is not None:
+                if serial == zone.soa.serial:
+                    self.sent["ixfr"] += 1
+                    return [xfr.soa_only(msg, soa)]
+                steps = self.journal.since(zone.origin, serial)
+                if steps is not None:
+                    self.sent["ixfr"] += 1
+                    return list(xfr.messages(msg, xfr.ixfr_stream(soa, _deltas(steps))))
+        # AXFR, or an IXFR the journal cannot answer: the whole zone (RFC 1995 §4).
+        self.sent["axfr"] += 1
+        return list(xfr.messages(msg, xfr.axfr_stream(soa, _rrsets(zone))))
+
+
+def _deltas(steps: list[Step]) -> Iterator[xfr.Delta]:
+    for step in steps:
+        yield (
+            step.old_serial,
+            step.new_serial,
+            _step_rrsets(step.removed),
+            _step_rrsets(step.added),
+        )
+
+
+@dataclass
+class _Flight:
+    running: bool = False
+    again: bool = False
+
+
+class Notifier:
+    """NOTIFY each secondary of each changed zone; one in flight per pair, the rest coalesced."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.secondaries: list[SecondaryRow] = []
+        self.keyring: dict[dns.name.Name, dns.tsig.Key] = {}
+        self._flights: dict[tuple[bytes, str], _Flight] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def poke(self, origin: bytes) -> None:
+        """A zone changed: NOTIFY its secondaries (now, or when the NOTIFY out comes back)."""
+        for secondary in self.secondaries:
+            flight = self._flights.setdefault((origin, secondary.name), _Flight())
+            if flight.running:
+                flight.again = True
+                continue
+            flight.running = True
+            task = asyncio.get_running_loop().create_task(self._fly(origin, secondary, flight))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _fly(self, origin: bytes, secondary: SecondaryRow, flight: _Flight) -> None:
+        try:
+            while True:
+                flight.again = False
+                zone = self.catalog.zone_state(origin)
+                if zone is None:
+                    return  # dropped: the catalog zone's change tells the secondary
+                soa = zone.soa_rrset()
+                key = self.keyring.get(key_name(secondary.name))
+
+                def build(
+                    qid: int, soa: dns.rrset.RRset = soa, key: dns.tsig.Key | None = key
+                ) -> bytes:
+                    return xfr.notify(soa, key, lambda: qid)[1]
+
+                ok = await send_notify((secondary.address, secondary.port), build)
+                if not ok:
+                    log.warning(
+                        "NOTIFY of %s to secondary %s was not answered",
+                        zone.origin_name,
+                        secondary.name,
+                    )
+                if not flight.again:
+                    return
+        finally:
+            flight.running = False
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class HiddenPrimary:
+    """Transfers + NOTIFY + catalog zone, following the store's secondaries and zones."""
+
+    def __init__(self, store: Store, catalog: Catalog, journal: Journal, catalog_zone: str) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.transfers = Transfers(catalog, journal)
+        self.notifier = Notifier(catalog)
+        self.catalog_zone = dns.name.from_text(catalog_zone).to_text().lower()
+        self._members: list[str] | None = None
+        self._catalog_serial = 0
+        journal.listeners.append(self.notifier.poke)
+
+    async def refresh(self) -> None:
+        """Reload the secondaries and (if the zones changed) the catalog zone."""
+        rows = await self.store.secondaries()
+        ring = keyring_of(rows)
+        self.transfers.keyring = ring
+        self.notifier.keyring = ring
+        added = {r.name for r in rows} - {s.name for s in self.notifier.secondaries}
+        self.notifier.secondaries = rows
+        members = [z for z in self.catalog.zones() if z != self.catalog_zone]
+        if members != self._members:
+            self._members = members
+            # A serial that only grows, across restarts too: the clock's seconds,
+            # or one more than the last when zones change faster than that.
+            self._catalog_serial = max(self._catalog_serial + 1, int(time.time()))
+            soa = Soa(**{**_CATALOG_SOA.__dict__, "serial": self._catalog_serial})
+            try:
+                self.catalog.load_zone(
+                    self.catalog_zone, soa, catalog_records(self.catalog_zone, members)
+                )
+            except ConfigError as exc:
+                log.error("catalog zone %s not served: %s", self.catalog_zone, exc)
+        elif added:
+            for origin in self.catalog.zones():
+                self.notifier.poke(wire_name(origin)[1])
+
+    async def close(self) -> None:
+        await self.notifier.close()
