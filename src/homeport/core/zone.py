@@ -178,6 +178,8 @@ class Catalog:
         self._packet_cache: dict[bytes, bytes] = {}
         # Zone diffs for IXFR (RFC 1995); None: no transfers, nothing recorded.
         self.journal: xfr_journal.Journal | None = None
+        # Answers TSIG-signed queries (secondaries' SOA checks); set before serving.
+        self.signed: dns_answer.Signed | None = None
 
     # --- changes (event-loop thread) ---
 
@@ -289,7 +291,7 @@ class Catalog:
 
     def respond(self, query: bytes, *, tcp: bool) -> bytes | None:
         """The response to a DNS query message; None means drop it."""
-        return dns_answer.respond(query, tcp, self._answers, self._resolve_cb)
+        return dns_answer.respond(query, tcp, self._answers, self._resolve_cb, self.signed)
 
     def packet_cache(self) -> dict[bytes, bytes]:
         """A dict a UDP listener may fill with query[2:] -> response[2:].
@@ -304,7 +306,9 @@ class Catalog:
 
     def udp_responder(self) -> Callable[[bytes], bytes | None]:
         """``respond(query, tcp=False)`` as a one-argument function, for the UDP hot loop."""
-        return functools.partial(dns_answer.respond_to, self._answers, self._resolve_cb, False)
+        return functools.partial(
+            dns_answer.respond_to, self._answers, self._resolve_cb, False, self.signed
+        )
 
     # --- internals ---
 

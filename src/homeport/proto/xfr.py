@@ -87,6 +87,38 @@ def _header_error(wire: bytes, rcode: int) -> bytes:
     return wire[:2] + struct.pack(">HHHHH", flags, 0, 0, 0, 0)
 
 
+def unsigned_copy(query: dns.message.Message) -> bytes:
+    """``query`` without its TSIG: ID, flags, question and EDNS, for the ordinary responder."""
+    plain = dns.message.Message(id=query.id)
+    plain.flags = query.flags
+    plain.question = list(query.question)
+    if query.edns >= 0:
+        plain.use_edns(query.edns, query.ednsflags, query.payload, options=list(query.options))
+    return plain.to_wire()
+
+
+def sign_response(query: dns.message.Message, response: bytes, limit: int) -> bytes:
+    """``response`` (unsigned, to :func:`unsigned_copy` of ``query``) signed as ``query`` was.
+
+    RFC 8945 §5.3: the answer to a signed query is signed with the same key. If
+    the TSIG makes it too big for ``limit``, the answer is cut to its header and
+    question with TC set (RFC 8945 §5.3.1 lets a truncated answer keep its TSIG).
+    """
+    unsigned = dns.message.from_wire(response)
+    resp = dns.message.make_response(query)
+    resp.flags = unsigned.flags
+    resp.set_rcode(unsigned.rcode())
+    resp.answer = unsigned.answer
+    resp.authority = unsigned.authority
+    resp.additional = unsigned.additional
+    try:
+        return resp.to_wire(max_size=limit)
+    except dns.exception.TooBig:
+        resp.answer, resp.authority, resp.additional = [], [], []
+        resp.flags |= dns.flags.TC
+        return resp.to_wire(max_size=limit)
+
+
 def error(query: dns.message.Message, rcode: int) -> bytes:
     """A signed-if-the-query-was error response (REFUSED, NOTAUTH ...)."""
     resp = dns.message.make_response(query)
@@ -180,8 +212,8 @@ def notify(
 ) -> tuple[int, bytes]:
     """A NOTIFY for the zone of ``soa`` (RFC 1996 §3.7), signed with ``key``: (id, wire)."""
     msg = dns.message.make_query(soa.name, _SOA, dns.rdataclass.IN)
-    msg.set_opcode(dns.opcode.NOTIFY)
-    msg.flags = dns.flags.AA
+    msg.flags = dns.flags.AA  # RFC 1996 §3.7: AA set, RD clear
+    msg.set_opcode(dns.opcode.NOTIFY)  # after: the opcode lives in the flags word
     msg.id = make_id()
     msg.answer.append(soa)
     if key is not None:

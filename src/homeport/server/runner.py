@@ -91,6 +91,7 @@ async def start(config: ServerConfig) -> RunningServer:
     service = DdnsService(store, catalog)
     primary = HiddenPrimary(store, catalog, catalog.journal, config.transfer.catalog_zone)
     service.after_reload.append(primary.refresh)
+    catalog.signed = primary.transfers.signed
     try:
         await store.claim_server()
         await service.start()

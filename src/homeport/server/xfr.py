@@ -34,6 +34,7 @@ from homeport.core.zone_render import ZoneState, rrset
 from homeport.errors import ConfigError
 from homeport.io.notify import send_notify
 from homeport.proto import xfr
+from homeport.proto.dns_answer import EDNS_PAYLOAD, MAX_TCP_SIZE, MIN_UDP_SIZE
 from homeport.server.store import SecondaryRow, Store
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,23 @@ class Transfers:
         self.keyring: dict[dns.name.Name, dns.tsig.Key] = {}
         self.sent = {"axfr": 0, "ixfr": 0, "refused": 0}
 
+    def signed(self, query: bytes, tcp: bool) -> bytes | None:
+        """The answer to a TSIG-signed query other than a transfer (a secondary's SOA check).
+
+        The ordinary responder answers the query without its TSIG; the answer is
+        then signed with the query's key. Keys other than the secondaries' get
+        NOTAUTH (RFC 8945 §5.2).
+        """
+        checked = xfr.verify(query, self.keyring)
+        if isinstance(checked, bytes):
+            return checked or None
+        msg = checked.message
+        answer = self.catalog.respond(xfr.unsigned_copy(msg), tcp=tcp)
+        if answer is None:
+            return None
+        limit = MAX_TCP_SIZE if tcp else max(MIN_UDP_SIZE, min(msg.payload, EDNS_PAYLOAD))
+        return xfr.sign_response(msg, answer, limit)
+
     def respond(self, query: bytes, address: bytes) -> list[bytes] | None:
         """The messages answering a transfer query; None if ``query`` is no transfer."""
         question = _question(query)
@@ -139,19 +157,33 @@ class Transfers:
             self.sent["refused"] += 1
             return [xfr.error(msg, dns.rcode.NOTAUTH)]  # RFC 5936 §2.2.1: not authoritative
         soa = zone.soa_rrset()
+        out: list[bytes] | None = None
+        kind = "IXFR"
         if question[1] == _IXFR:
             serial = xfr.ixfr_serial(msg)
             if serial is not None:
                 if serial == zone.soa.serial:
-                    self.sent["ixfr"] += 1
-                    return [xfr.soa_only(msg, soa)]
-                steps = self.journal.since(zone.origin, serial)
-                if steps is not None:
-                    self.sent["ixfr"] += 1
-                    return list(xfr.messages(msg, xfr.ixfr_stream(soa, _deltas(steps))))
-        # AXFR, or an IXFR the journal cannot answer: the whole zone (RFC 1995 §4).
-        self.sent["axfr"] += 1
-        return list(xfr.messages(msg, xfr.axfr_stream(soa, _rrsets(zone))))
+                    out = [xfr.soa_only(msg, soa)]
+                else:
+                    steps = self.journal.since(zone.origin, serial)
+                    if steps is not None:
+                        out = list(xfr.messages(msg, xfr.ixfr_stream(soa, _deltas(steps))))
+        if out is None:
+            # AXFR, or an IXFR the journal cannot answer: the whole zone (RFC 1995 §4).
+            kind = "AXFR"
+            out = list(xfr.messages(msg, xfr.axfr_stream(soa, _rrsets(zone))))
+        self.sent[kind.lower()] += 1
+        # The key's name says which secondary; never the key itself.
+        log.info(
+            "%s of %s serial %d to %s: %d messages, %d bytes",
+            kind,
+            zone.origin_name,
+            zone.soa.serial,
+            checked.key,
+            len(out),
+            sum(len(m) for m in out),
+        )
+        return out
 
 
 def _deltas(steps: list[Step]) -> Iterator[xfr.Delta]:
