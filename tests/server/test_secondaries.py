@@ -291,3 +291,24 @@ def test_a_zone_added_on_homeport_reaches_bind_and_knot_through_the_catalog(lab:
     primary = lab.primary_contents(new)
     for kind in ("bind", "knot"):
         assert lab.peers[kind].contents(new) == primary, kind
+
+
+def test_status_shows_each_secondarys_serial_lag(lab: Lab) -> None:
+    lab.converge("bind", "knot", "nsd")
+    rows = lab.srv.admin_json("status")
+    assert isinstance(rows, list)
+    mine = {r["secondary"]: r for r in rows if r["zone"] == ZONE}
+    assert set(mine) == {"bind.", "knot.", "nsd."}
+    for row in mine.values():
+        assert row["serial"] == lab.serial()
+        assert row["lag"] == 0
+    bind = lab.peers["bind"]
+    bind.stop()
+    try:
+        rows = lab.srv.admin_json("status")
+        assert isinstance(rows, list)
+        down = [r for r in rows if r["secondary"] == "bind." and r["zone"] == ZONE]
+        assert down[0]["serial"] is None
+    finally:
+        bind.start()
+    lab.converge("bind")

@@ -697,6 +697,7 @@ def audit_cmd(limit: int, data: Path | None, as_json: bool) -> None:
 
 
 # Registered last: the group's module imports this one's helpers.
-from homeport.server.secondary_commands import secondary  # noqa: E402
+from homeport.server.secondary_commands import secondary, status  # noqa: E402
 
 server.add_command(secondary)
+server.add_command(status)

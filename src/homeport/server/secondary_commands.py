@@ -7,6 +7,7 @@ included for the two that read catalog zones (BIND 9.18, Knot 3.2; RFC 9432).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import secrets
@@ -15,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.rdatatype
 
 from homeport.core.hostport import parse_hostport
 from homeport.errors import UsageError
@@ -178,3 +184,63 @@ def secondary_rm(name: str, data: Path | None) -> None:
     key = absolute(name, min_labels=1)
     with_store(_data(data), lambda s: s.remove_secondary(key, _audit("secondary rm", key)))
     click.echo(f"secondary {key} removed")
+
+
+# How long `server status` waits for each secondary's SOA answer.
+STATUS_TIMEOUT = 2.0
+
+
+def serial_lag(primary: int, secondary: int) -> int:
+    """How many serials ``secondary`` is behind ``primary`` (RFC 1982 arithmetic, mod 2**32)."""
+    return (primary - secondary) % 2**32
+
+
+async def _soa_serial(host: str, port: int, zone: str) -> int | None:
+    query = dns.message.make_query(zone, dns.rdatatype.SOA)
+    query.flags &= ~dns.flags.RD
+    try:
+        answer = await dns.asyncquery.udp(query, host, port=port, timeout=STATUS_TIMEOUT)
+    except (OSError, dns.exception.DNSException):
+        return None
+    for rrset in answer.answer:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return int(rrset[0].serial)
+    return None
+
+
+@click.command("status")
+@data_option
+@json_option
+def status(data: Path | None, as_json: bool) -> None:
+    """Each secondary's serial of each zone, and how far it lags (SOA queries to each)."""
+
+    async def work(store: Store) -> list[dict[str, Any]]:
+        zones = await store.zones()
+        rows = []
+        for sec in await store.secondaries():
+            serials = await asyncio.gather(
+                *(_soa_serial(sec.address, sec.port, z.origin) for z in zones)
+            )
+            for zone, serial in zip(zones, serials, strict=True):
+                rows.append(
+                    {
+                        "secondary": sec.name,
+                        "zone": zone.origin,
+                        "primary_serial": zone.soa.serial,
+                        "serial": serial,
+                        "lag": None if serial is None else serial_lag(zone.soa.serial, serial),
+                    }
+                )
+        return rows
+
+    rows = with_store(_data(data), work)
+    emit(
+        as_json,
+        rows,
+        "\n".join(
+            f"{r['secondary']}\t{r['zone']}\t"
+            + ("no answer" if r["serial"] is None else f"serial {r['serial']} lag {r['lag']}")
+            for r in rows
+        )
+        or "no secondaries",
+    )
