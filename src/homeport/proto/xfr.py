@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import dns.exception
 import dns.flags
@@ -137,21 +138,67 @@ def soa_only(query: dns.message.Message, soa: dns.rrset.RRset) -> bytes:
     return resp.to_wire()
 
 
-def messages(query: dns.message.Message, stream: Iterable[dns.rrset.RRset]) -> Iterator[bytes]:
+class WireRecords(dns.rrset.RRset):
+    """Resource records already in wire form, written into a message as they are.
+
+    dnspython frames the message and signs it; building an RRset object per
+    record costs ~150 us here (100,000 names: 15 s), writing stored bytes ~1 us.
+    The bytes are what dnspython writes for the same records without name
+    compression, which RFC 1035 §4.1.4 makes optional (RFC 3597 §4 forbids it in
+    new types' RDATA).
+    """
+
+    __slots__ = ["count", "wire"]
+
+    def __init__(self, wire: bytes, count: int) -> None:
+        super().__init__(dns.name.root, dns.rdataclass.IN, dns.rdatatype.NONE)
+        self.wire = wire
+        self.count = count
+
+    def to_wire(  # type: ignore[override]
+        self, file: Any, compress: object = None, origin: object = None, **kw: object
+    ) -> int:
+        file.write(self.wire)
+        return self.count
+
+
+def rr_wire(owner: bytes, rdtype: int, ttl: int, rdata: bytes) -> bytes:
+    """One RR from its uncompressed owner and RDATA (RFC 1035 §4.1.3)."""
+    return owner + struct.pack(">HHIH", rdtype, dns.rdataclass.IN, ttl, len(rdata)) + rdata
+
+
+# A transfer's stream: dnspython RRsets (the SOAs) and single RRs as rr_wire bytes.
+Item = dns.rrset.RRset | bytes
+
+
+def messages(query: dns.message.Message, stream: Iterable[Item]) -> Iterator[bytes]:
     """The response messages carrying ``stream``, signed as a TSIG sequence if the query was."""
     ctx = None
     resp = _response(query)
     size = 0
-    for rrset in stream:
-        cost = _estimate(rrset)
-        if resp.answer and size + cost > MESSAGE_BUDGET:
+    raw: list[bytes] = []
+    for item in stream:
+        cost = len(item) if isinstance(item, bytes) else _estimate(item)
+        if (resp.answer or raw) and size + cost > MESSAGE_BUDGET:
+            _flush(resp, raw)
             yield resp.to_wire(max_size=65535, multi=True, tsig_ctx=ctx)
             ctx = resp.tsig_ctx
             resp = _response(query)
             size = 0
-        resp.answer.append(rrset)
+        if isinstance(item, bytes):
+            raw.append(item)
+        else:
+            _flush(resp, raw)
+            resp.answer.append(item)
         size += cost
+    _flush(resp, raw)
     yield resp.to_wire(max_size=65535, multi=True, tsig_ctx=ctx)
+
+
+def _flush(resp: dns.message.Message, raw: list[bytes]) -> None:
+    if raw:
+        resp.answer.append(WireRecords(b"".join(raw), len(raw)))
+        raw.clear()
 
 
 def _response(query: dns.message.Message) -> dns.message.Message:
@@ -166,12 +213,10 @@ def _estimate(rrset: dns.rrset.RRset) -> int:
     return sum(owner + 10 + len(rd.to_wire() or b"") for rd in rrset)
 
 
-def axfr_stream(
-    soa: dns.rrset.RRset, rrsets: Iterable[dns.rrset.RRset]
-) -> Iterator[dns.rrset.RRset]:
+def axfr_stream(soa: dns.rrset.RRset, records: Iterable[Item]) -> Iterator[Item]:
     """RFC 5936 §2.2: the SOA, every other RRset, the SOA again."""
     yield soa
-    yield from rrsets
+    yield from records
     yield soa
 
 
@@ -182,11 +227,11 @@ def with_serial(soa: dns.rrset.RRset, serial: int) -> dns.rrset.RRset:
     return dns.rrset.from_rdata(soa.name, soa.ttl, rd.replace(serial=serial))
 
 
-# One journal step as (old serial, new serial, removed RRsets, added RRsets).
-Delta = tuple[int, int, list[dns.rrset.RRset], list[dns.rrset.RRset]]
+# One journal step as (old serial, new serial, removed RRs, added RRs).
+Delta = tuple[int, int, list[bytes], list[bytes]]
 
 
-def ixfr_stream(soa: dns.rrset.RRset, deltas: Iterable[Delta]) -> Iterator[dns.rrset.RRset]:
+def ixfr_stream(soa: dns.rrset.RRset, deltas: Iterable[Delta]) -> Iterator[Item]:
     """RFC 1995 §4: current SOA, then per step old SOA, removed, new SOA, added; current SOA."""
     yield soa
     for old, new, removed, added in deltas:

@@ -30,7 +30,7 @@ import dns.tsig
 
 from homeport.core.xfr_journal import Journal, Step
 from homeport.core.zone import Catalog, Record, Soa, wire_name
-from homeport.core.zone_render import ZoneState, rrset
+from homeport.core.zone_render import ZoneState
 from homeport.errors import ConfigError
 from homeport.io.notify import send_notify
 from homeport.proto import xfr
@@ -96,20 +96,15 @@ def _question(query: bytes) -> tuple[bytes, int] | None:
     return query[12 : end + 1].lower(), struct.unpack(">H", query[end + 1 : end + 3])[0]
 
 
-def _rrsets(zone: ZoneState) -> Iterator[dns.rrset.RRset]:
+def _records(zone: ZoneState) -> Iterator[bytes]:
     for wire, node in zone.names.items():
-        if not node.rrsets:
-            continue
-        owner = dns.name.from_wire(wire, 0)[0]
-        for rdtype, stored in node.rrsets.items():
-            yield rrset(owner, rdtype, stored)
+        for rdtype, (ttl, rdatas) in node.rrsets.items():
+            for rdata in rdatas:
+                yield xfr.rr_wire(wire, rdtype, ttl, rdata)
 
 
-def _step_rrsets(rrs: tuple[tuple[bytes, int, int, bytes], ...]) -> list[dns.rrset.RRset]:
-    return [
-        rrset(dns.name.from_wire(owner, 0)[0], rdtype, (ttl, (wire,)))
-        for owner, rdtype, ttl, wire in rrs
-    ]
+def _step_records(rrs: tuple[tuple[bytes, int, int, bytes], ...]) -> list[bytes]:
+    return [xfr.rr_wire(owner, rdtype, ttl, rdata) for owner, rdtype, ttl, rdata in rrs]
 
 
 class Transfers:
@@ -171,7 +166,7 @@ class Transfers:
         if out is None:
             # AXFR, or an IXFR the journal cannot answer: the whole zone (RFC 1995 §4).
             kind = "AXFR"
-            out = list(xfr.messages(msg, xfr.axfr_stream(soa, _rrsets(zone))))
+            out = list(xfr.messages(msg, xfr.axfr_stream(soa, _records(zone))))
         self.sent[kind.lower()] += 1
         # The key's name says which secondary; never the key itself.
         log.info(
@@ -191,8 +186,8 @@ def _deltas(steps: list[Step]) -> Iterator[xfr.Delta]:
         yield (
             step.old_serial,
             step.new_serial,
-            _step_rrsets(step.removed),
-            _step_rrsets(step.added),
+            _step_records(step.removed),
+            _step_records(step.added),
         )
 
 
