@@ -227,6 +227,8 @@ zone:
     xfrdir: "{d}"
     pidfile: "{d}/nsd.pid"
     verbosity: 2
+    # NSD's default (1) reloads at most once a second, which sets its update latency.
+    xfrd-reload-timeout: 0
 remote-control:
     control-enable: no
 key:

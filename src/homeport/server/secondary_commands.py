@@ -98,7 +98,9 @@ def snippets(
         f"pattern:\n    name: homeport\n"
         f"    request-xfr: {_hostport(host, port, '@')} {name}\n"
         f"    allow-notify: {host} {name}\n"
-        "# NSD 4.6 reads no catalog zones: add each new zone here\n" + nsd_zones
+        "# NSD 4.6 reads no catalog zones: add each new zone here. In server:,\n"
+        "# xfrd-reload-timeout: 0 serves each transfer at once (default: once a second)\n"
+        + nsd_zones
     )
     pdns = f"pdnsutil import-tsig-key {name} {alg} {secret}\n" + "".join(
         f"pdnsutil create-secondary-zone {z} {_hostport(host, port, ':')}\n"
