@@ -6,10 +6,13 @@ paths run against BIND, Knot and NSD in test_secondaries.py.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
+import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
@@ -17,7 +20,9 @@ import dns.tsig
 
 from homeport.core.xfr_journal import Journal
 from homeport.core.zone import Catalog, Record, Soa
-from homeport.server.xfr import Transfers, catalog_records, member_id
+from homeport.proto import xfr
+from homeport.server.store import SecondaryRow
+from homeport.server.xfr import Notifier, Transfers, catalog_records, member_id
 
 ORIGIN = "dyn.example.net."
 SOA = Soa("ns1.dyn.example.net.", "hostmaster.dyn.example.net.", 100, 3600, 600, 86400, 60, 3600)
@@ -156,3 +161,63 @@ def test_the_catalog_zone_lists_members_by_stable_ids() -> None:
     assert ("version.catalog.homeport.invalid.", "TXT", '"2"') in {
         (r.name, r.rdtype, r.rdata) for r in records
     }
+
+
+def test_notify_is_an_aa_notify_with_the_soa_signed_by_the_secondarys_key() -> None:
+    catalog, _ = setup()
+    state = catalog.zone_state(b"\x03dyn\x07example\x03net\x00")
+    assert state is not None
+    qid, wire = xfr.notify(state.soa_rrset(), KEY, lambda: 4242)
+    msg = dns.message.from_wire(wire, keyring={KEY.name: KEY})
+    assert qid == msg.id == 4242
+    assert msg.opcode() == dns.opcode.NOTIFY
+    assert msg.flags & dns.flags.AA
+    assert not msg.flags & dns.flags.RD
+    assert msg.had_tsig
+    assert msg.answer[0][0].serial == 100
+
+
+def test_changes_while_a_notify_is_out_are_coalesced_into_one_more() -> None:
+    async def go() -> list[int]:
+        catalog, _ = setup()
+        loop = asyncio.get_running_loop()
+        received: asyncio.Queue[int] = asyncio.Queue()
+        release = asyncio.Event()
+        tasks: set[asyncio.Task[None]] = set()
+
+        class Secondary(asyncio.DatagramProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.transport = transport
+
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                msg = dns.message.from_wire(data, keyring=False)
+                received.put_nowait(int(msg.answer[0][0].serial))
+                tasks.add(loop.create_task(self.ack(msg, addr)))
+
+            async def ack(self, msg: dns.message.Message, addr: tuple[str, int]) -> None:
+                await release.wait()  # hold the first answer while changes pile up
+                resp = dns.message.make_response(msg)
+                resp.keyring = None
+                resp.tsig = None
+                self.transport.sendto(resp.to_wire(), addr)  # type: ignore[attr-defined]
+
+        transport, _ = await loop.create_datagram_endpoint(Secondary, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        notifier = Notifier(catalog)
+        notifier.secondaries = [SecondaryRow("sec.", "127.0.0.1", port, "hmac-sha256", "")]
+        assert catalog.journal is not None
+        catalog.journal.listeners.append(notifier.poke)
+        for serial in range(101, 111):
+            catalog.replace_name(ORIGIN, f"h1.{ORIGIN}", [], serial)
+        first = await asyncio.wait_for(received.get(), 10)
+        for serial in range(111, 121):
+            catalog.replace_name(ORIGIN, f"h2.{ORIGIN}", [], serial)
+        release.set()
+        second = await asyncio.wait_for(received.get(), 10)
+        await notifier.close()
+        transport.close()
+        return [first, second]
+
+    # The first NOTIFY carries the serial after the first batch of changes; the
+    # ten changes made while it was out travel in one more NOTIFY, of the last serial.
+    assert asyncio.run(go()) == [110, 120]
