@@ -221,3 +221,25 @@ def test_changes_while_a_notify_is_out_are_coalesced_into_one_more() -> None:
     # The first NOTIFY carries the serial after the first batch of changes; the
     # ten changes made while it was out travel in one more NOTIFY, of the last serial.
     assert asyncio.run(go()) == [110, 120]
+
+
+def test_ixfr_over_udp_gets_the_current_soa_alone() -> None:
+    catalog, _ = setup()
+    q = query("IXFR", serial=90)
+    wire = catalog.respond(q.to_wire(), tcp=False)
+    assert wire is not None
+    resp = dns.message.from_wire(wire, keyring={KEY.name: KEY}, request_mac=q.mac)
+    assert [r.rdtype for r in resp.answer] == [dns.rdatatype.SOA]
+    assert resp.answer[0][0].serial == 100
+
+
+def test_with_source_checks_the_right_key_from_another_address_is_refused() -> None:
+    _, transfers = setup()
+    transfers.sources = {KEY.name: b"\x7f\x00\x00\x02"}
+    q = query("AXFR")
+    refused = transfers.respond(q.to_wire(), b"\x7f\x00\x00\x01")
+    assert refused is not None
+    assert dns.message.from_wire(refused[0], keyring=False).rcode() == dns.rcode.REFUSED
+    allowed = transfers.respond(q.to_wire(), b"\x7f\x00\x00\x02")
+    assert allowed is not None
+    assert len(rrs(receive(q, allowed))) > 3

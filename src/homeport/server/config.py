@@ -122,6 +122,9 @@ class TransferConfig(pydantic.BaseModel):
     journal_steps: int = pydantic.Field(default=10_000, ge=1, le=10_000_000)
     # The catalog zone's name (RFC 9432); see homeport.server.xfr.DEFAULT_CATALOG_ZONE.
     catalog_zone: str = "catalog.homeport.invalid."
+    # Transfers also only from each secondary's own address (its --address), not
+    # only with its key: for secondaries that do not sit behind NAT or a proxy.
+    check_source: bool = False
 
 
 Listen = Annotated[str, pydantic.AfterValidator(lambda v: (parse_hostport(v), v)[1])]

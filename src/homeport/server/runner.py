@@ -89,7 +89,13 @@ async def start(config: ServerConfig) -> RunningServer:
     catalog = Catalog()
     catalog.journal = Journal(config.transfer.journal_steps)
     service = DdnsService(store, catalog)
-    primary = HiddenPrimary(store, catalog, catalog.journal, config.transfer.catalog_zone)
+    primary = HiddenPrimary(
+        store,
+        catalog,
+        catalog.journal,
+        config.transfer.catalog_zone,
+        check_source=config.transfer.check_source,
+    )
     service.after_reload.append(primary.refresh)
     catalog.signed = primary.transfers.signed
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ipaddress
 import logging
 import struct
 import time
@@ -114,6 +115,9 @@ class Transfers:
         self.catalog = catalog
         self.journal = journal
         self.keyring: dict[dns.name.Name, dns.tsig.Key] = {}
+        # key name -> the packed address its transfers must come from, when
+        # [transfer] check_source is on (an absent key: any address).
+        self.sources: dict[dns.name.Name, bytes] = {}
         self.sent = {"axfr": 0, "ixfr": 0, "refused": 0}
 
     def signed(self, query: bytes, tcp: bool) -> bytes | None:
@@ -127,6 +131,13 @@ class Transfers:
         if isinstance(checked, bytes):
             return checked or None
         msg = checked.message
+        question = _question(query)
+        if question is not None and question[1] == _IXFR and not tcp:
+            # RFC 1995 §2: an IXFR over UDP may be answered with the current SOA
+            # alone; the secondary then comes over TCP if it is behind.
+            zone = self.catalog.zone_state(question[0])
+            if zone is not None:
+                return xfr.soa_only(msg, zone.soa_rrset())
         answer = self.catalog.respond(xfr.unsigned_copy(msg), tcp=tcp)
         if answer is None:
             return None
@@ -145,6 +156,12 @@ class Transfers:
         msg = checked.message
         if checked.key is None or checked.key not in self.keyring:
             # Unsigned: REFUSED (a policy answer, RFC 5936 §6); never the zone.
+            self.sent["refused"] += 1
+            return [xfr.error(msg, dns.rcode.REFUSED)]
+        source = self.sources.get(checked.key)
+        if source is not None and source != address:
+            # The right key from the wrong address (RFC 5936 §6: access control
+            # by address and by key, both).
             self.sent["refused"] += 1
             return [xfr.error(msg, dns.rcode.REFUSED)]
         zone = self.catalog.zone_state(question[0])
@@ -255,8 +272,17 @@ class Notifier:
 class HiddenPrimary:
     """Transfers + NOTIFY + catalog zone, following the store's secondaries and zones."""
 
-    def __init__(self, store: Store, catalog: Catalog, journal: Journal, catalog_zone: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        journal: Journal,
+        catalog_zone: str,
+        *,
+        check_source: bool = False,
+    ) -> None:
         self.store = store
+        self.check_source = check_source
         self.catalog = catalog
         self.transfers = Transfers(catalog, journal)
         self.notifier = Notifier(catalog)
@@ -270,6 +296,10 @@ class HiddenPrimary:
         rows = await self.store.secondaries()
         ring = keyring_of(rows)
         self.transfers.keyring = ring
+        if self.check_source:
+            self.transfers.sources = {
+                key_name(r.name): ipaddress.ip_address(r.address).packed for r in rows
+            }
         self.notifier.keyring = ring
         added = {r.name for r in rows} - {s.name for s in self.notifier.secondaries}
         self.notifier.secondaries = rows
