@@ -11,7 +11,8 @@
    the HTTP acknowledgement until every secondary answers the new address
    (polled over UDP every millisecond); p50/p99 (goal p99 <= 1 s).
 
-Writes the figures into bench/RESULTS.md under "## axfr".
+Writes the figures into bench/RESULTS.md under "## axfr". ``AXFR_BENCH_TRACE=1`` prints
+each update's time per secondary.
 
     /work/main/.venv/bin/python bench/axfr.py [--names 100000] [--rounds 3] [--updates 200]
 """
@@ -272,6 +273,8 @@ def bench_latency(tmp: Path, updates: int) -> dict[str, Any]:
                 if time.perf_counter() - acked > 60:
                     raise SystemExit(f"update {i} not answered by {[p.kind for p in waiting]}")
             latencies.append(time.perf_counter() - acked)
+            if os.environ.get("AXFR_BENCH_TRACE"):
+                print(i, {k: round(v[-1] * 1000) for k, v in per_peer.items()}, flush=True)
     finally:
         for peer in peers:
             peer.stop()
