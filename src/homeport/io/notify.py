@@ -32,8 +32,12 @@ class _Receiver(asyncio.DatagramProtocol):
         self._on_datagram(data)
 
 
-async def send_notify(address: tuple[str, int], build: Callable[[int], bytes]) -> bool:
-    """Send the NOTIFY ``build(id)`` makes until it is answered; True if it was (NOERROR)."""
+async def send_notify(address: tuple[str, int], build: Callable[[int], bytes]) -> bool | None:
+    """Send the NOTIFY ``build(id)`` makes until it is answered.
+
+    True: acknowledged (NOERROR); False: answered with an error (a secondary
+    that does not carry the zone); None: no answer after every try.
+    """
     loop = asyncio.get_running_loop()
     query_id = secrets.randbelow(65536)
     answered: asyncio.Future[bool] = loop.create_future()
@@ -49,7 +53,7 @@ async def send_notify(address: tuple[str, int], build: Callable[[int], bytes]) -
         )
     except OSError as exc:
         log.warning("NOTIFY to %s:%d: %s", address[0], address[1], exc)
-        return False
+        return None
     try:
         wire = build(query_id)
         wait = NOTIFY_FIRST_WAIT
@@ -60,6 +64,6 @@ async def send_notify(address: tuple[str, int], build: Callable[[int], bytes]) -
                 return await asyncio.wait_for(asyncio.shield(answered), wait)
             except TimeoutError:
                 wait *= 2
-        return False
+        return None
     finally:
         transport.close()

@@ -252,11 +252,15 @@ class Notifier:
                     return xfr.notify(soa, key, lambda: qid)[1]
 
                 ok = await send_notify((secondary.address, secondary.port), build)
-                if not ok:
+                if ok is None:
                     log.warning(
                         "NOTIFY of %s to secondary %s was not answered",
                         zone.origin_name,
                         secondary.name,
+                    )
+                elif not ok:  # e.g. NSD, which reads no catalog zone, refuses its NOTIFY
+                    log.info(
+                        "NOTIFY of %s refused by secondary %s", zone.origin_name, secondary.name
                     )
                 if not flight.again:
                     return
