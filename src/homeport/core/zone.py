@@ -29,7 +29,7 @@ import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 import dns.rrset
 
-from homeport.core import zone_render
+from homeport.core import xfr_journal, zone_render
 from homeport.core.zone_render import BAD_DNS_INPUT, Node, Stored, ZoneState
 from homeport.errors import ConfigError, NotFoundError
 from homeport.proto import dns_answer
@@ -176,6 +176,10 @@ class Catalog:
         self._answers: dict[bytes, Answer] = {}
         self._resolve_cb = self._resolve
         self._packet_cache: dict[bytes, bytes] = {}
+        # Zone diffs for IXFR (RFC 1995); None: no transfers, nothing recorded.
+        self.journal: xfr_journal.Journal | None = None
+        # Answers TSIG-signed queries (secondaries' SOA checks); set before serving.
+        self.signed: dns_answer.Signed | None = None
 
     # --- changes (event-loop thread) ---
 
@@ -190,6 +194,8 @@ class Catalog:
         self._withdraw_ancestors_below(origin_wire)
         self._publish_zone(zone)
         self._changed()
+        if self.journal is not None:
+            self.journal.reset(origin_wire)
 
     def drop_zone(self, origin: str) -> None:
         """Stop serving a zone; a parent zone's names below it are served again."""
@@ -203,6 +209,8 @@ class Catalog:
             if _is_below(origin_wire, other.origin):
                 self._publish_zone(other, below=origin_wire)
         self._changed()
+        if self.journal is not None:
+            self.journal.reset(origin_wire)
 
     def replace_name(self, origin: str, name: str, records: Iterable[Record], serial: int) -> None:
         """Replace every RRset at ``name`` (none = the name goes) and set the SOA serial."""
@@ -227,10 +235,17 @@ class Catalog:
         """Serve what :meth:`prepare_name` parsed (once) and set the SOA serial."""
         zone = self._zone(prepared.origin)
         _check_serial(serial)
+        old = zone.names.get(prepared.wire)
+        old_rrs = xfr_journal.node_rrs(prepared.wire, old.rrsets) if old is not None else []
+        old_serial = zone.soa.serial
         try:
             self._replace_node(zone, prepared.wire, prepared.node, serial)
         finally:
             self._changed()
+        if self.journal is not None:
+            new_rrs = xfr_journal.node_rrs(prepared.wire, prepared.node.rrsets)
+            removed, added = xfr_journal.diff(old_rrs, new_rrs)
+            self.journal.record(zone.origin, old_serial, serial, removed, added)
 
     def _replace_node(self, zone: ZoneState, wire: bytes, new: Node, serial: int) -> None:
         old = zone.names.get(wire)
@@ -256,8 +271,11 @@ class Catalog:
         """Set a zone's SOA serial without changing any name."""
         zone = self._zone(origin)
         _check_serial(serial)
+        old_serial = zone.soa.serial
         self._set_serial(zone, serial)
         self._changed()
+        if self.journal is not None:
+            self.journal.record(zone.origin, old_serial, serial, [], [])
 
     # --- reads ---
 
@@ -267,9 +285,13 @@ class Catalog:
     def serial(self, origin: str) -> int:
         return self._zone(origin).soa.serial
 
+    def zone_state(self, origin_wire: bytes) -> ZoneState | None:
+        """The served zone at this origin (lower-case wire name), for zone transfers."""
+        return self._zones.get(origin_wire)
+
     def respond(self, query: bytes, *, tcp: bool) -> bytes | None:
         """The response to a DNS query message; None means drop it."""
-        return dns_answer.respond(query, tcp, self._answers, self._resolve_cb)
+        return dns_answer.respond(query, tcp, self._answers, self._resolve_cb, self.signed)
 
     def packet_cache(self) -> dict[bytes, bytes]:
         """A dict a UDP listener may fill with query[2:] -> response[2:].
@@ -284,7 +306,9 @@ class Catalog:
 
     def udp_responder(self) -> Callable[[bytes], bytes | None]:
         """``respond(query, tcp=False)`` as a one-argument function, for the UDP hot loop."""
-        return functools.partial(dns_answer.respond_to, self._answers, self._resolve_cb, False)
+        return functools.partial(
+            dns_answer.respond_to, self._answers, self._resolve_cb, False, self.signed
+        )
 
     # --- internals ---
 

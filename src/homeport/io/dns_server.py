@@ -54,6 +54,9 @@ SOCKET_BUFFER = 4 * 1024 * 1024
 # Largest UDP query we read; bigger datagrams are no DNS query anyone sends.
 MAX_UDP_QUERY = 4096
 _BIND_ATTEMPTS = 20
+# transfer(query, client's packed address) -> the messages of an AXFR/IXFR answer,
+# or None when the query is no zone transfer.
+Transfer = Callable[[bytes, bytes], "list[bytes] | None"]
 
 
 class DnsStats:
@@ -206,10 +209,19 @@ def _address(sockaddr: bytes) -> bytes:
     return sockaddr[8:24] if sockaddr[:2] == b"\x0a\x00" else sockaddr[4:8]
 
 
-def _tcp_responder(catalog: Catalog, jar: CookieJar | None) -> TcpResponder:
-    """Answers over TCP: never rate-limited; cookies answered (RFC 7873 §5.2.3)."""
+def _tcp_responder(
+    catalog: Catalog, jar: CookieJar | None, transfer: Transfer | None = None
+) -> TcpResponder:
+    """Answers over TCP: never rate-limited; cookies answered (RFC 7873 §5.2.3).
 
-    def respond(query: bytes, address: bytes) -> bytes | None:
+    ``transfer`` answers zone transfers (several messages), None for other queries.
+    """
+
+    def respond(query: bytes, address: bytes) -> bytes | list[bytes] | None:
+        if transfer is not None:
+            messages = transfer(query, address)
+            if messages is not None:
+                return messages
         resp = catalog.respond(query, tcp=True)
         if resp is None or jar is None or len(query) < 12 or not query[11]:
             return resp
@@ -276,13 +288,15 @@ async def start_dns(
     cookies: bool = True,
     batch: bool = True,
     cache: bool = True,
+    transfer: Transfer | None = None,
 ) -> DnsServer:
     """Serve ``catalog`` on UDP and TCP at host:port (port 0 = one ephemeral port for both).
 
     ``rrl=False`` turns response-rate limiting off (benchmarks, tests), ``rrl_config``
     sets its rates; ``cookies=False`` ignores DNS cookies (RFC 7873);
     ``batch=False`` uses one recvfrom/sendto per query instead of recvmmsg/sendmmsg;
-    ``cache=False`` turns the UDP packet cache off (benchmarks).
+    ``cache=False`` turns the UDP packet cache off (benchmarks); ``transfer``
+    answers AXFR/IXFR over TCP (:class:`homeport.server.xfr.Transfers`).
     """
     udp, tcp = _bind_pair(host, port)
     stats = DnsStats()
@@ -291,7 +305,7 @@ async def start_dns(
     # The server secret lives as long as the process (RFC 7873 §7.1 asks for a
     # change at least every 36 days; a restart is one, and clients relearn).
     jar = CookieJar(secrets.token_bytes(dns_cookie.SECRET_LEN)) if cookies else None
-    respond_tcp = _tcp_responder(catalog, jar)
+    respond_tcp = _tcp_responder(catalog, jar, transfer)
     try:
         tcp_server = await loop.create_server(
             lambda: TcpConnection(respond_tcp, stats.tcp, conns), sock=tcp

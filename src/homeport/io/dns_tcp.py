@@ -40,8 +40,9 @@ MAX_TCP_CONNECTIONS = 100
 # NAT or a resolver farm behind one address, and filling the table takes ten sources.
 MAX_TCP_PER_SOURCE = 10
 
-# respond(query, client's packed address) -> the response, or None to close.
-TcpResponder = Callable[[bytes, bytes], "bytes | None"]
+# respond(query, client's packed address) -> the response (several messages for a
+# zone transfer, RFC 5936 §2.2), or None to close.
+TcpResponder = Callable[[bytes, bytes], "bytes | list[bytes] | None"]
 
 # Connection states, for eviction: idle connections go first.
 _IDLE, _READING, _WRITING = 0, 1, 2
@@ -190,6 +191,10 @@ class TcpConnection(asyncio.Protocol):
                 self._counts[16] += 1
                 self.evict()
                 return
+            if isinstance(resp, list):
+                self._counts[resp[0][3] & 15 if resp else 16] += 1
+                transport.writelines([struct.pack(">H", len(m)) + m for m in resp])
+                continue
             self._counts[resp[3] & 15] += 1
             transport.write(struct.pack(">H", len(resp)) + resp)
         if self.state == _WRITING:

@@ -43,6 +43,9 @@ Headers = tuple[bytes, ...]
 Answer = tuple[Headers, bytes]
 # resolve(lower-case wire name, label offsets, qtype) -> Answer, or None = not ours (REFUSED).
 Resolver = Callable[[bytes, list[int], int], "Answer | None"]
+# signed(query, tcp) -> the (signed) response to a TSIG-signed query (a secondary's
+# SOA check), or None to drop it; without one, signed queries get NOTAUTH.
+Signed = Callable[[bytes, bool], "bytes | None"]
 
 QR = 0x8000
 AA = 0x0400
@@ -192,7 +195,11 @@ class NegativeTemplate:
 
 
 def respond(
-    query: bytes, tcp: bool, answers: Mapping[bytes, Answer], resolve: Resolver
+    query: bytes,
+    tcp: bool,
+    answers: Mapping[bytes, Answer],
+    resolve: Resolver,
+    signed: Signed | None = None,
 ) -> bytes | None:
     """The response to ``query``, or None when it must be dropped."""
     # QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT < 256; QR=0 and opcode QUERY.
@@ -204,7 +211,7 @@ def respond(
                 # queries are lower case), then lower-cased (0x20), then resolve().
                 ans = answers.get(query[12 : qend + 2]) or _lookup(query, qend, answers, resolve)
                 if ans is None:
-                    return _respond_slow(query, tcp, answers, resolve)
+                    return _respond_slow(query, tcp, answers, resolve, signed)
                 resp = query[:2] + ans[0][query[2] & 1]
                 resp += query[12:] + ans[1]
                 if len(resp) > MIN_UDP_SIZE and (not tcp or len(resp) > MAX_TCP_SIZE):
@@ -223,7 +230,7 @@ def respond(
             ):
                 ans = answers.get(query[12 : qend + 2]) or _lookup(query, qend, answers, resolve)
                 if ans is None:
-                    return _respond_slow(query, tcp, answers, resolve)
+                    return _respond_slow(query, tcp, answers, resolve, signed)
                 opt = _OPT_DO if query[qend + 11] & 0x80 else _OPT
                 if ans is REFUSED:
                     opt = _OPT_DO_REFUSED if opt is _OPT_DO else _OPT_REFUSED
@@ -233,7 +240,7 @@ def respond(
                 if len(resp) > limit:
                     return _truncated(resp, qend + 4, opt)
                 return resp
-    return _respond_slow(query, tcp, answers, resolve)
+    return _respond_slow(query, tcp, answers, resolve, signed)
 
 
 def _options_ok(query: bytes, rdlength_at: int) -> bool:
@@ -252,10 +259,14 @@ def _options_ok(query: bytes, rdlength_at: int) -> bool:
 
 
 def respond_to(
-    answers: Mapping[bytes, Answer], resolve: Resolver, tcp: bool, query: bytes
+    answers: Mapping[bytes, Answer],
+    resolve: Resolver,
+    tcp: bool,
+    signed: Signed | None,
+    query: bytes,
 ) -> bytes | None:
     """:func:`respond` with the query last, for :func:`functools.partial`."""
-    return respond(query, tcp, answers, resolve)
+    return respond(query, tcp, answers, resolve, signed)
 
 
 def _lookup(
@@ -289,13 +300,19 @@ def _header_only(query: bytes, rcode: int) -> bytes:
 
 
 def _respond_slow(
-    query: bytes, tcp: bool, answers: Mapping[bytes, Answer], resolve: Resolver
+    query: bytes,
+    tcp: bool,
+    answers: Mapping[bytes, Answer],
+    resolve: Resolver,
+    signed: Signed | None = None,
 ) -> bytes | None:
     if len(query) < 12 or query[2] & 0x80:
         return None  # no header, or a response: answering responses makes loops
     try:
         msg = dns.message.from_wire(query)
     except dns.message.UnknownTSIGKey:
+        if signed is not None:
+            return signed(query, tcp)
         return _header_only(query, dns.rcode.NOTAUTH)  # RFC 8945 §5.2: unknown key
     except Exception:  # dnspython raises many types on garbage; all mean FORMERR
         return _header_only(query, dns.rcode.FORMERR)

@@ -504,3 +504,10 @@ def audit_cmd(limit: int, data: Path | None, as_json: bool) -> None:
         )
         or "no entries",
     )
+
+
+# Registered last: the group's module imports this one's helpers.
+from homeport.server.secondary_commands import secondary, status  # noqa: E402
+
+server.add_command(secondary)
+server.add_command(status)

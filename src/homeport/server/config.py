@@ -112,6 +112,21 @@ class ProbeConfig(pydantic.BaseModel):
     lab_networks: list[pydantic.IPvAnyNetwork] = []
 
 
+class TransferConfig(pydantic.BaseModel):
+    """Zone transfers (``[transfer]``); the secondaries themselves are kept in the store."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    # Steps of each zone's history kept for IXFR (RFC 1995); a secondary further
+    # behind gets an AXFR. See homeport.core.xfr_journal.DEFAULT_JOURNAL_STEPS.
+    journal_steps: int = pydantic.Field(default=10_000, ge=1, le=10_000_000)
+    # The catalog zone's name (RFC 9432); see homeport.server.xfr.DEFAULT_CATALOG_ZONE.
+    catalog_zone: str = "catalog.homeport.invalid."
+    # Transfers also only from each secondary's own address (its --address), not
+    # only with its key: for secondaries that do not sit behind NAT or a proxy.
+    check_source: bool = False
+
+
 Listen = Annotated[str, pydantic.AfterValidator(lambda v: (parse_hostport(v), v)[1])]
 
 
@@ -144,6 +159,7 @@ class ServerConfig(pydantic.BaseModel):
     metrics_token: str | None = pydantic.Field(default=None, min_length=16, repr=False)
     limits: LimitsConfig = LimitsConfig()
     probe: ProbeConfig = ProbeConfig()
+    transfer: TransferConfig = TransferConfig()
 
     @pydantic.model_validator(mode="after")
     def _tls_complete(self) -> ServerConfig:
@@ -160,10 +176,10 @@ class ServerConfig(pydantic.BaseModel):
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
         section = data.get("server", {})
-        for name in ("limits", "probe"):
+        for name in ("limits", "probe", "transfer"):
             if name in data:
                 section = {**section, name: data[name]}
-        unknown = set(data) - {"server", "limits", "probe"}
+        unknown = set(data) - {"server", "limits", "probe", "transfer"}
         if unknown:
             raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
         return cls.build({**section, **overrides}, source=str(path))

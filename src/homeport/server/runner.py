@@ -17,6 +17,7 @@ import prometheus_client
 from aiohttp import web
 
 from homeport.core.hostport import parse_hostport
+from homeport.core.xfr_journal import Journal
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError, StoreError
 from homeport.io.dns_server import DnsServer, start_dns
@@ -27,6 +28,7 @@ from homeport.server.dns_metrics import DnsStatsCollector
 from homeport.server.httpguard import HttpGuard
 from homeport.server.service import DdnsService
 from homeport.server.store import Store
+from homeport.server.xfr import HiddenPrimary
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class RunningServer:
     https_addresses: list[tuple[str, int]] = field(default_factory=list)
     listeners: list[asyncio.Server] = field(default_factory=list)
     metrics_runner: web.AppRunner | None = None
+    primary: HiddenPrimary | None = None
 
     def describe(self) -> dict[str, object]:
         return {
@@ -69,6 +72,8 @@ class RunningServer:
             await listener.wait_closed()
         for server in self.dns:
             await server.close()
+        if self.primary is not None:
+            await self.primary.close()
         await self.service.stop()
         await self.store.close()
 
@@ -77,10 +82,21 @@ async def start(config: ServerConfig) -> RunningServer:
     quiet_secret_logging()
     store = await Store.open(config.data, database=config.database)
     catalog = Catalog()
+    catalog.journal = Journal(config.transfer.journal_steps)
     service = DdnsService(store, catalog)
+    primary = HiddenPrimary(
+        store,
+        catalog,
+        catalog.journal,
+        config.transfer.catalog_zone,
+        check_source=config.transfer.check_source,
+    )
+    service.after_reload.append(primary.refresh)
+    catalog.signed = primary.transfers.signed
     try:
         await store.claim_server()
         await service.start()
+        await primary.refresh()
     except BaseException:
         await store.close()
         raise
@@ -93,7 +109,9 @@ async def start(config: ServerConfig) -> RunningServer:
     try:
         for listen in config.dns:
             host, port = parse_hostport(listen)
-            dns.append(await start_dns(catalog, host, port, rrl=rrl))
+            dns.append(
+                await start_dns(catalog, host, port, rrl=rrl, transfer=primary.transfers.respond)
+            )
         registry.register(DnsStatsCollector(*(d.stats for d in dns)))
         api = ApiContext(service, config, registry)
         app = build_app(api, metrics=not config.metrics_listen)
@@ -158,13 +176,14 @@ async def start(config: ServerConfig) -> RunningServer:
             await runner.cleanup()
         for d in dns:
             await d.close()
+        await primary.close()
         await service.stop()
         await store.close()
         if isinstance(exc, ConfigError):
             raise
         raise StoreError(f"cannot listen: {exc.strerror or exc}") from exc
     return RunningServer(
-        store, service, runner, dns, addresses, tls_addresses, listeners, metrics_runner
+        store, service, runner, dns, addresses, tls_addresses, listeners, metrics_runner, primary
     )
 
 

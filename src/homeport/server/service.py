@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from homeport.core.hostdata import txt_rdata
@@ -98,6 +98,8 @@ class DdnsService:
         self._last_change = 0
         self._last_watch = 0.0
         self.on_user_change: Callable[[str], None] = lambda name: None
+        # Run after each reload of another process's commits (zone transfer peers).
+        self.after_reload: list[Callable[[], Awaitable[None]]] = []
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -296,6 +298,8 @@ class DdnsService:
                 await self._load_zone(change.zone)
             else:
                 await self._load_name(change.zone, change.name)
+        for hook in self.after_reload:
+            await hook()
 
     async def _load_accounts(self) -> None:
         users = {u.name: u for u in await self.store.users()}

@@ -15,6 +15,7 @@ translates the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -65,6 +66,10 @@ CREATE INDEX IF NOT EXISTS hosts_by_secret ON hosts(secret_sha256);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, zone TEXT NOT NULL, name TEXT
 );
+CREATE TABLE IF NOT EXISTS secondaries (
+    name TEXT PRIMARY KEY, address TEXT NOT NULL, port INTEGER NOT NULL,
+    algorithm TEXT NOT NULL, secret TEXT NOT NULL, created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
     subject TEXT NOT NULL, detail TEXT NOT NULL, source TEXT NOT NULL
@@ -111,6 +116,18 @@ class AuditEntry:
     detail: str
     source: str = "local"
     ts: float = 0.0
+
+
+@dataclass(frozen=True)
+class SecondaryRow:
+    """A secondary fed by zone transfer; ``secret`` is its TSIG key (base64), never logged."""
+
+    name: str
+    address: str
+    port: int
+    algorithm: str
+    secret: str = dataclasses.field(repr=False)
+    created: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -548,6 +565,40 @@ class Store:
                     (user.password_hash, user.token_sha256, user.name),
                 ),
                 self._changed(ACCOUNTS, user.name),
+                self._audit(audit),
+            ]
+        )
+
+    # -- secondaries (zone transfer peers; their TSIG keys are theirs alone) -----------
+
+    async def add_secondary(self, row: SecondaryRow, audit: AuditEntry) -> None:
+        if any(s.name == row.name for s in await self.secondaries()):
+            raise ConflictError(f"secondary {row.name} exists already")
+        await self._write(
+            [
+                (
+                    "INSERT INTO secondaries(name, address, port, algorithm, secret, created)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (row.name, row.address, row.port, row.algorithm, row.secret, row.created),
+                ),
+                self._changed(ACCOUNTS, None),  # running servers reload their keyring
+                self._audit(audit),
+            ]
+        )
+
+    async def secondaries(self) -> list[SecondaryRow]:
+        rows = await self._fetchall(
+            "SELECT name, address, port, algorithm, secret, created FROM secondaries ORDER BY name"
+        )
+        return [SecondaryRow(r[0], r[1], int(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    async def remove_secondary(self, name: str, audit: AuditEntry) -> None:
+        if not any(s.name == name for s in await self.secondaries()):
+            raise NotFoundError(f"no secondary {name}")
+        await self._write(
+            [
+                ("DELETE FROM secondaries WHERE name = ?", (name,)),
+                self._changed(ACCOUNTS, None),
                 self._audit(audit),
             ]
         )
