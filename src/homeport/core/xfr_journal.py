@@ -21,7 +21,7 @@ from dataclasses import dataclass
 Rr = tuple[bytes, int, int, bytes]
 
 # BIND's max-journal-size defaults to "unlimited" on disk; in memory we keep the
-# last 10,000 steps (issue 14: a secondary down for more changes than that gets
+# last 10,000 steps (a secondary down for more changes than that gets
 # an AXFR). A step of one dynamic-DNS update is ~100 bytes: ~1 MB per zone.
 DEFAULT_JOURNAL_STEPS = 10_000
 

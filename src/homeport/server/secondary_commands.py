@@ -24,14 +24,8 @@ import dns.rdatatype
 
 from homeport.core.hostport import parse_hostport
 from homeport.errors import UsageError
-from homeport.server.commands import (
-    _audit,
-    _data,
-    absolute,
-    data_option,
-    emit,
-    with_store,
-)
+from homeport.server.admin import _audit, absolute
+from homeport.server.commands import _data, data_option, emit, with_store
 from homeport.server.config import DEFAULT_DNS
 from homeport.server.store import SecondaryRow, Store
 from homeport.server.xfr import ALGORITHMS, DEFAULT_CATALOG_ZONE

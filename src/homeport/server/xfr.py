@@ -1,7 +1,7 @@
 """The hidden primary: zone transfers, NOTIFY and the catalog zone, wired to the catalog.
 
 - :class:`Transfers` answers AXFR/IXFR over TCP to the configured secondaries'
-  TSIG keys only (issue 14; DESIGN §8 "zone transfers only with TSIG"); IXFR
+  TSIG keys only (a zone is never handed to whoever asks: RFC 5936 §5); IXFR
   from the catalog's journal (:mod:`homeport.core.xfr_journal`), AXFR when the
   journal does not reach back to the asked serial.
 - :class:`Notifier` sends NOTIFY to every secondary after a change, one in
