@@ -332,6 +332,7 @@ class Api:
                         ipv6=ipv6,
                         # `offline=NO` (or an update without it) brings a host back online.
                         offline=query.offline,
+                        agent=request.headers.get("User-Agent"),
                     ),
                 )
             )
@@ -409,7 +410,13 @@ class Api:
         results = await asyncio.gather(
             *(
                 self.service.update(
-                    UpdateIntent(fqdn=h.fqdn, actor=actor, source=str(source), **intent_fields)
+                    UpdateIntent(
+                        fqdn=h.fqdn,
+                        actor=actor,
+                        source=str(source),
+                        agent=request.headers.get("User-Agent"),
+                        **intent_fields,
+                    )
                 )
                 for h in hosts
             ),

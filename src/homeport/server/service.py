@@ -37,6 +37,9 @@ WATCH_INTERVAL = 0.1
 # Largest batch committed in one transaction: bounds the latency of the batch's
 # first update while still sharing one fsync among many concurrent clients.
 MAX_BATCH = 512
+# How much of a client's User-Agent is kept for the dashboard: enough for
+# "Company - Device - Version" (dyndns2's rule) and ddclient's or inadyn's own.
+MAX_AGENT_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class UpdateIntent:
     txt: str | None = None
     clear_txt: bool = False
     offline: bool | None = None
+    agent: str | None = None  # the client's User-Agent, shown on the dashboard
 
 
 @dataclass(frozen=True)
@@ -288,7 +292,8 @@ class DdnsService:
                     log.warning("update of %s refused: %s", intent.fqdn, exc)
                     future.set_exception(UsageError(f"cannot publish: {exc}"))
                     continue
-                new = replace(new, updated=now, last_source=intent.source)
+                agent = intent.agent[:MAX_AGENT_LENGTH] if intent.agent else None
+                new = replace(new, updated=now, last_source=intent.source, last_agent=agent)
                 pending[intent.fqdn] = new
                 audits.append(
                     AuditEntry(
