@@ -26,10 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from homeport.server import auth  # noqa: E402
-from homeport.server.store import AuditEntry, HostRow, Store  # noqa: E402
 from tests.helpers import run_homeport  # noqa: E402
 from tests.server.conftest import start_server, stop_server  # noqa: E402
+
+from homeport.server import auth  # noqa: E402
+from homeport.server.store import AuditEntry, HostRow, Store  # noqa: E402
 
 ZONE = "dyn.example.net"
 PASSWORD = "bench password 1234"
