@@ -16,6 +16,7 @@ reload can never overwrite a newer in-memory state with an older snapshot.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -143,6 +144,12 @@ class DdnsService:
         self._last_change = 0
         self._last_watch = 0.0
         self.on_user_change: Callable[[str], None] = lambda name: None
+        # Per host, since this server started: updates that changed something (good), that
+        # changed nothing (nochg) and that were refused or failed (fault). For the dashboard;
+        # kept in memory: counting a nochg durably would cost a write per request.
+        self.results: collections.defaultdict[str, collections.Counter[str]] = (
+            collections.defaultdict(collections.Counter)
+        )
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -179,9 +186,14 @@ class DdnsService:
         UsageError: the intent's values may not be published in its host's zone (checked
         here, before it is queued; the store task checks again that it renders).
         """
-        self.check(intent)
-        outcome = await self._submit(intent)
+        try:
+            self.check(intent)
+            outcome = await self._submit(intent)
+        except HomeportError:
+            self.results[intent.fqdn]["fault"] += 1
+            raise
         assert outcome is not None
+        self.results[intent.fqdn]["good" if outcome.changed else "nochg"] += 1
         return outcome
 
     async def ensure_fresh(self) -> None:

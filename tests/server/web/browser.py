@@ -22,6 +22,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -78,11 +81,21 @@ def screenshot(driver: WebDriver, tmp_path: Path, name: str) -> Path:
     return path
 
 
+# A page load waited for (never a duration asserted): generous for a loaded 2-core machine.
+PAGE_WAIT = 30
+
+
+def follow(driver: WebDriver, element: WebElement) -> None:
+    """Click ``element`` (a submit button or a link) and wait until its page is replaced."""
+    element.click()
+    WebDriverWait(driver, PAGE_WAIT).until(expected_conditions.staleness_of(element))
+
+
 def sign_in(driver: WebDriver, base: str, name: str, password: str) -> None:
     driver.get(base + "/dash/login")
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "sign-in").click()
+    follow(driver, driver.find_element(By.ID, "sign-in"))
 
 
 def text(driver: WebDriver, element_id: str) -> str:

@@ -20,12 +20,15 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.server.conftest import ServerProc
 from tests.server.test_peers import run_ddclient
 from tests.server.web.browser import (
+    PAGE_WAIT,
     SESSION_COOKIE,
     chromium,
+    follow,
     needs_chromium,
     page_csrf,
     post,
@@ -81,7 +84,7 @@ def add_host_in_browser(driver: WebDriver, base: str, label: str) -> str:
     """Add ``label`` in the dashboard; returns the secret the page shows once."""
     driver.get(base + "/dash/hosts")
     driver.find_element(By.ID, "label").send_keys(label)
-    driver.find_element(By.ID, "add").click()
+    follow(driver, driver.find_element(By.ID, "add"))
     return text(driver, "secret")
 
 
@@ -119,14 +122,14 @@ def test_sign_in_add_host_ddclient_history_and_rotation(
     assert "127.0.0.1" in row
     assert "ddclient" in row  # the client's User-Agent
     screenshot(browser, tmp_path, "hosts-updated")
-    browser.find_element(By.LINK_TEXT, HOST).click()
+    follow(browser, browser.find_element(By.LINK_TEXT, HOST))
     assert text(browser, "ipv4") == "127.0.0.1"
     history = browser.find_element(By.ID, "history").text
     assert "127.0.0.1" in history
     assert "YOUR-SECRET" in text(browser, "snippet-ddclient")  # the secret is shown once only
     screenshot(browser, tmp_path, "host-history")
 
-    browser.find_element(By.ID, "rotate").click()
+    follow(browser, browser.find_element(By.ID, "rotate"))
     new_secret = text(browser, "secret")
     assert new_secret != secret
     output = run_ddclient(conf, tmp_path / "ddclient-after.cache")
@@ -137,13 +140,15 @@ def test_sign_in_add_host_ddclient_history_and_rotation(
     assert "nochg" in output or "good" in output, output
     assert secret not in "".join(server.output)
     assert new_secret not in "".join(server.output)
+    browser.get(f"{base}/dash/hosts/{HOST}")
+    assert text(browser, "results") == "good 1, nochg 1, fault 0"  # badauth is no host's
 
-    browser.find_element(By.ID, "remove").click()
+    follow(browser, browser.find_element(By.ID, "remove"))
     assert browser.current_url == base + "/dash/hosts"
     assert HOST not in hosts_json(server)
     assert server.dig(HOST) == []
 
-    browser.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    follow(browser, browser.find_element(By.XPATH, "//button[text()='Sign out']"))
     assert browser.current_url == base + "/dash/login"
     browser.get(base + "/dash/hosts")
     assert browser.current_url == base + "/dash/login"
@@ -204,8 +209,9 @@ def test_another_origin_cannot_change_anything(
     pages["/rotate"] = _autosubmit(f"{base}/dash/hosts/{HOST}/rotate", {"csrf": "0" * 64})
     for page in ("/remove", "/add", "/rotate"):
         browser.get(evil + page)
-        # The browser lands on the dashboard's refusal (the cookie was sent, the form refused).
-        assert browser.current_url.startswith(base + "/dash/"), page
+        # The page submits itself: the browser lands on the dashboard's refusal (the
+        # cookie was sent along, the form refused).
+        WebDriverWait(browser, PAGE_WAIT).until(lambda b: b.current_url.startswith(base))
         assert "came from another site" in browser.page_source, page
     screenshot(browser, tmp_path, "csrf-refused")
     hosts = hosts_json(server)
@@ -266,7 +272,7 @@ def test_script_in_user_strings_is_shown_as_text(
     browser.get(base + "/dash/hosts")
     label = "<script>document.title='owned-label'</script>"
     browser.find_element(By.ID, "label").send_keys(label)
-    browser.find_element(By.ID, "add").click()
+    follow(browser, browser.find_element(By.ID, "add"))
     assert label in text(browser, "error")
     assert browser.find_elements(By.TAG_NAME, "script") == []
     assert "owned" not in browser.title

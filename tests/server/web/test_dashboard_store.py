@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Address
 
+import pytest
+
 from homeport.core.zone import Catalog
+from homeport.errors import UsageError
 from homeport.server.service import MAX_AGENT_LENGTH, DdnsService, UpdateIntent
 from homeport.server.store import HostRow, Store, UserRow
 from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
@@ -50,6 +53,12 @@ def test_updates_keep_the_client_and_a_history(opener: Opener) -> None:  # noqa:
             await service.update(
                 UpdateIntent(name, "host:" + name, "198.51.100.9", IPv4Address("192.0.2.2"))
             )
+            # A private address in a public zone: refused, a fault.
+            with pytest.raises(UsageError):
+                await service.update(
+                    UpdateIntent(name, "host:" + name, "198.51.100.9", IPv4Address("10.0.0.1"))
+                )
+            assert service.results[name] == {"good": 2, "nochg": 1, "fault": 1}
         finally:
             await service.stop()
         host = await store.host(name)

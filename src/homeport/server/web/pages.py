@@ -289,6 +289,7 @@ class Dashboard:
             user=session[1],
             csrf=csrf_token(session[0]),
             hosts=self._mine(session[1]),
+            results=self.api.service.results,
             zones=self._zones(),
             error=error,
             signed_in=True,
@@ -366,6 +367,7 @@ class Dashboard:
             snippets=snippets.snippets(target),
             router=snippets.router_fields(target),
             history=history,
+            results=self.api.service.results.get(host.fqdn, {}),
             signed_in=True,
         )
 
