@@ -599,6 +599,17 @@ class Store:
     async def remove_session(self, id_sha256: str) -> None:
         await self._write([("DELETE FROM sessions WHERE id_sha256 = ?", (id_sha256,))])
 
+    async def remove_other_sessions(self, username: str, keep_sha256: str) -> None:
+        """Sign the account out everywhere else (after its password changed)."""
+        await self._write(
+            [
+                (
+                    "DELETE FROM sessions WHERE username = ? AND id_sha256 <> ?",
+                    (username, keep_sha256),
+                )
+            ]
+        )
+
     # -- audit ----------------------------------------------------------------------
 
     async def host_history(self, fqdn: str, limit: int = 50) -> list[AuditEntry]:

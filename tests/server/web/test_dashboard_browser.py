@@ -223,14 +223,19 @@ def test_another_origin_cannot_change_anything(
 
 
 def _nic_update(
-    server: ServerProc, login: str, password: str, myip: str, agent: str = "test/1.0"
+    server: ServerProc,
+    login: str,
+    password: str,
+    myip: str,
+    agent: str = "test/1.0",
+    hostname: str | None = None,
 ) -> tuple[int, str]:
     conn = http.client.HTTPConnection(*server.http, timeout=30)
     auth = base64.b64encode(f"{login}:{password}".encode()).decode()
     try:
         conn.request(
             "GET",
-            f"/nic/update?hostname={login}&myip={myip}",
+            f"/nic/update?hostname={hostname or login}&myip={myip}",
             headers={"Authorization": f"Basic {auth}", "User-Agent": agent},
         )
         response = conn.getresponse()
@@ -305,13 +310,63 @@ def test_a_user_cannot_see_or_touch_another_users_hosts(
     assert _nic_update(server, f"bobs.{ZONE}", bob_secret, "192.0.2.9") == (200, "good 192.0.2.9")
 
 
+def test_password_change_signs_out_elsewhere_and_reaches_the_api(
+    server: ServerProc, browser: WebDriver, tmp_path: Path
+) -> None:
+    add_user(server, "alice")
+    base = server.url
+    sign_in(browser, base, "alice", PASSWORD)
+    # A second browser session of the same account, by hand.
+    status, _, other = _login(base, "alice", PASSWORD)
+    assert status == 303
+    browser.get(base + "/dash/account")
+    new = "a brand new passphrase"
+    for field, value in (("current", "wrong password"), ("new", new), ("again", new)):
+        browser.find_element(By.ID, field).send_keys(value)
+    follow(browser, browser.find_element(By.ID, "change"))
+    assert text(browser, "error") == "The current password is wrong."
+    for field, value in (("current", PASSWORD), ("new", new), ("again", new)):
+        browser.find_element(By.ID, field).send_keys(value)
+    follow(browser, browser.find_element(By.ID, "change"))
+    assert "Password changed" in text(browser, "done")
+    screenshot(browser, tmp_path, "account-changed")
+    # This browser stays signed in; the other session is gone.
+    browser.get(base + "/dash/hosts")
+    assert browser.current_url == base + "/dash/hosts"
+    assert _get_status(base, "/dash/hosts", other) == 303
+    # The API takes the new password at once, not the old one.
+    server.add_host(f"pw.{ZONE}", "--user", "alice")
+    assert _nic_update(server, "alice", PASSWORD, "192.0.2.3", hostname=f"pw.{ZONE}") == (
+        200,
+        "badauth",
+    )
+    assert _nic_update(server, "alice", new, "192.0.2.3", hostname=f"pw.{ZONE}") == (
+        200,
+        "good 192.0.2.3",
+    )
+    assert _login(base, "alice", PASSWORD)[0] == 401
+    assert _login(base, "alice", new)[0] == 303
+
+
+def _get_status(base: str, path: str, session: str) -> int:
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        conn.request("GET", path, headers={"Cookie": f"{SESSION_COOKIE}={session}"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
 def test_failed_sign_ins_share_the_apis_failure_budget(limited_server: ServerProc) -> None:
     """Wrong passwords on the dashboard spend the same per-name budget as dyndns2's."""
     add_user(limited_server, "alice")
     base = limited_server.url
     statuses = []
     for _ in range(12):
-        status, body = _login(base, "alice", "wrong")
+        status, _, _ = _login(base, "alice", "wrong")
         statuses.append(status)
     assert statuses[0] == 401
     assert statuses[-1] == 429, statuses
@@ -321,8 +376,10 @@ def test_failed_sign_ins_share_the_apis_failure_budget(limited_server: ServerPro
     assert "Too many failed sign-ins" in _login(base, "alice", PASSWORD)[1]
 
 
-def _login(base: str, name: str, password: str) -> tuple[int, str]:
-    """GET the form (its cookie and token), then POST it: what a browser does."""
+def _login(base: str, name: str, password: str) -> tuple[int, str, str]:
+    """GET the form (its cookie and token), then POST it: what a browser does.
+
+    Returns the status, the page and the session id set (if any)."""
     parts = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
     try:
@@ -335,7 +392,11 @@ def _login(base: str, name: str, password: str) -> tuple[int, str]:
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
         conn.request("POST", "/dash/login", body, headers)
         response = conn.getresponse()
-        return response.status, response.read().decode()
+        cookie = response.getheader("Set-Cookie", "")
+        session = ""
+        if cookie.startswith(SESSION_COOKIE + "="):
+            session = cookie.split(";", 1)[0].split("=", 1)[1]
+        return response.status, response.read().decode(), session
     finally:
         conn.close()
 
@@ -353,6 +414,7 @@ def test_pages_pass_an_accessibility_check(
     pages["host-new"] = browser.current_url
     pages["hosts"] = base + "/dash/hosts"
     pages["host"] = f"{base}/dash/hosts/{HOST}"
+    pages["account"] = base + "/dash/account"
     report = {}
     for name, url in pages.items():
         if name != "host-new":

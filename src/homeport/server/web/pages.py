@@ -15,13 +15,14 @@ Security, as in the rest of the server (DESIGN.md §8):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +51,8 @@ MAX_HOSTS_PER_ACCOUNT = 100
 # Longest name/password read from the sign-in form: argon2 is never fed megabytes.
 MAX_FIELD = 1024
 HISTORY_ROWS = 50
+# As `homeport server user add` asks (server/commands.py).
+MIN_PASSWORD = 8
 
 # No script, no frames, no foreign anything: the pages are plain HTML and one stylesheet.
 CSP = (
@@ -267,6 +270,60 @@ class Dashboard:
         response.del_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
         raise response
 
+    # -- the account ----------------------------------------------------------------
+
+    async def account(self, request: web.Request) -> web.Response:
+        session = await self._session(request)
+        if session is None:
+            raise web.HTTPSeeOther("/dash/login")
+        return self._account_page(session, "", "", 200)
+
+    def _account_page(
+        self, session: tuple[str, str], error: str, done: str, status: int
+    ) -> web.Response:
+        return self.page(
+            "account.html",
+            status=status,
+            user=session[1],
+            csrf=csrf_token(session[0]),
+            error=error,
+            done=done,
+            signed_in=True,
+        )
+
+    async def change_password(self, request: web.Request) -> web.Response:
+        session = await self._session(request)
+        if session is None:
+            raise web.HTTPSeeOther("/dash/login")
+        form = await self._form(request, csrf_token(session[0]))
+        if form is None:
+            return self._forbidden()
+        name = session[1]
+        new = form.get("new", "")[:MAX_FIELD]
+        if len(new) < MIN_PASSWORD:
+            message = f"The new password needs at least {MIN_PASSWORD} characters."
+            return self._account_page(session, message, "", 400)
+        if new != form.get("again", "")[:MAX_FIELD]:
+            return self._account_page(session, "The two new passwords differ.", "", 400)
+        # The current password, checked like a sign-in (the same failure budgets).
+        auth = await self.api.authenticate(
+            BasicCredentials(name, form.get("current", "")[:MAX_FIELD]),
+            self.api.source(request),
+            "dashboard",
+        )
+        if auth.principal is None or auth.principal.kind != "user":
+            return self._account_page(session, "The current password is wrong.", "", 401)
+        user = await self.db.user(name)
+        if user is None:
+            raise web.HTTPSeeOther("/dash/login")
+        password_hash = await asyncio.to_thread(self.api.passwords.hash, new)
+        audit = self._audit(request, name, "user password", name)
+        await self.db.update_user(replace(user, password_hash=password_hash), audit)
+        await self.db.remove_other_sessions(name, sha256_hex(session[0]))
+        await self.api.service.ensure_fresh()
+        done = "Password changed. Other browsers signed in to this account are signed out."
+        return self._account_page(session, "", done, 200)
+
     # -- hosts ----------------------------------------------------------------------
 
     def _mine(self, user: str) -> list[HostRow]:
@@ -450,6 +507,8 @@ def build_dashboard(api: Api) -> web.Application:
     app.router.add_get("/login", dash.login_form)
     app.router.add_post("/login", dash.login)
     app.router.add_post("/logout", dash.logout)
+    app.router.add_get("/account", dash.account)
+    app.router.add_post("/account/password", dash.change_password)
     app.router.add_get("/hosts", dash.hosts)
     app.router.add_post("/hosts", dash.add_host)
     app.router.add_get("/hosts/{name}", dash.host)
