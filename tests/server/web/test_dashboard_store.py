@@ -31,8 +31,13 @@ def test_sessions_expire_and_go_with_their_account(opener: Opener) -> None:  # n
         await store.remove_session("bb" * 32)  # signed out
         assert await store.session_user("bb" * 32, 350.0) is None
         assert await store.session_user("cc" * 32, 350.0) == "alice"
+        # A password change keeps the session that made it and ends the others.
+        await store.add_session("dd" * 32, "alice", now=300.0, expires=400.0)
+        await store.remove_other_sessions("alice", "dd" * 32)
+        assert await store.session_user("cc" * 32, 350.0) is None
+        assert await store.session_user("dd" * 32, 350.0) == "alice"
         await store.remove_user("alice", audit("user rm", "alice"))
-        assert await store.session_user("cc" * 32, 350.0) is None  # no account, no session
+        assert await store.session_user("dd" * 32, 350.0) is None  # no account, no session
 
     run(opener, work)
 
