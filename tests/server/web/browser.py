@@ -52,14 +52,14 @@ needs_chromium = pytest.mark.skipif(
 
 
 @contextlib.contextmanager
-def chromium(profile: Path) -> Iterator[WebDriver]:
+def chromium(profile: Path, *extra_flags: str) -> Iterator[WebDriver]:
     """A fresh headless Chromium (its own --user-data-dir) under selenium's control."""
     # Selenium Manager's usage statistics: off (and it is never run: paths are given).
     os.environ["SE_AVOID_STATS"] = "true"
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in [*FLAGS, f"--user-data-dir={profile}"]:
+    for flag in [*FLAGS, *extra_flags, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     try:

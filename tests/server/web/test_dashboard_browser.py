@@ -22,7 +22,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.server.conftest import ServerProc
+from tests.fakes.tls import make_certificate
+from tests.helpers import run_homeport
+from tests.server.conftest import ServerProc, start_server, stop_server
 from tests.server.test_peers import run_ddclient
 from tests.server.web.browser import (
     PAGE_WAIT,
@@ -427,3 +429,28 @@ def test_pages_pass_an_accessibility_check(
         assert "color-contrast" in checked, name
     (tmp_path / "axe.json").write_text(json.dumps(report, indent=2))
     assert all(not v for v in report.values()), json.dumps(report, indent=2)[:4000]
+
+
+def test_over_the_https_listener(data_dir: Path, tmp_path: Path) -> None:
+    """The dashboard where it is meant to be: HTTPS; the snippets then say ssl=yes."""
+    cert, key = make_certificate(tmp_path)
+    conf = tmp_path / "server.toml"
+    conf.write_text(f'[server]\nhttps = ["127.0.0.1:0"]\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+    assert run_homeport("server", "zone", "add", ZONE, "--data", str(data_dir)).returncode == 0
+    srv = start_server(data_dir, "--limits", "off", "--config", str(conf))
+    try:
+        add_user(srv, "alice")
+        ready = json.loads(next(line for line in srv.output if line.startswith("ready "))[6:])
+        base = "https://" + ready["https"][0]
+        # The throw-away certificate is trusted by this browser alone.
+        with chromium(tmp_path / "profile", "--ignore-certificate-errors") as driver:
+            sign_in(driver, base, "alice", PASSWORD)
+            assert driver.current_url == base + "/dash/hosts"
+            secret = add_host_in_browser(driver, base, "myhome")
+            snippet = text(driver, "snippet-ddclient")
+            assert "ssl=yes" in snippet
+            assert f"use=web, web={base}/checkip, web-skip='IP Address'" in snippet
+            assert f"password='{secret}'" in snippet
+            screenshot(driver, tmp_path, "https-host")
+    finally:
+        stop_server(srv)
