@@ -350,6 +350,32 @@ def test_password_change_signs_out_elsewhere_and_reaches_the_api(
     assert _login(base, "alice", new)[0] == 303
 
 
+def test_a_new_api_token_replaces_the_old(server: ServerProc, browser: WebDriver) -> None:
+    result = server.admin("user", "add", "alice", "--password-stdin", "--json", input=PASSWORD)
+    old = json.loads(result.stdout)["token"]
+    server.add_host(HOST, "--user", "alice")
+    base = server.url
+    sign_in(browser, base, "alice", PASSWORD)
+    browser.get(base + "/dash/account")
+    follow(browser, browser.find_element(By.ID, "new-token"))
+    token = text(browser, "token")
+    assert token != old
+    assert _token_update(server, old, "192.0.2.4") == "KO"
+    assert _token_update(server, token, "192.0.2.4") == "OK"
+    browser.get(base + "/dash/account")
+    assert browser.find_elements(By.ID, "token") == []  # shown once
+
+
+def _token_update(server: ServerProc, token: str, ip: str) -> str:
+    conn = http.client.HTTPConnection(*server.http, timeout=30)
+    query = urllib.parse.urlencode({"domains": "myhome", "token": token, "ip": ip})
+    try:
+        conn.request("GET", f"/update?{query}")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
 def _get_status(base: str, path: str, session: str) -> int:
     parts = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)

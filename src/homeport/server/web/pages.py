@@ -279,11 +279,18 @@ class Dashboard:
         return self._account_page(session, "", "", 200)
 
     def _account_page(
-        self, session: tuple[str, str], error: str, done: str, status: int
+        self,
+        session: tuple[str, str],
+        error: str,
+        done: str,
+        status: int,
+        *,
+        token: str | None = None,
     ) -> web.Response:
         return self.page(
             "account.html",
             status=status,
+            token=token,
             user=session[1],
             csrf=csrf_token(session[0]),
             error=error,
@@ -323,6 +330,23 @@ class Dashboard:
         await self.api.service.ensure_fresh()
         done = "Password changed. Other browsers signed in to this account are signed out."
         return self._account_page(session, "", done, 200)
+
+    async def new_token(self, request: web.Request) -> web.Response:
+        """A new API token for the account (the token API's ``token=``), shown once."""
+        session = await self._session(request)
+        if session is None:
+            raise web.HTTPSeeOther("/dash/login")
+        if await self._form(request, csrf_token(session[0])) is None:
+            return self._forbidden()
+        user = await self.db.user(session[1])
+        if user is None:
+            raise web.HTTPSeeOther("/dash/login")
+        token = new_secret()
+        audit = self._audit(request, user.name, "user token", user.name)
+        await self.db.update_user(replace(user, token_sha256=sha256_hex(token)), audit)
+        await self.api.service.ensure_fresh()
+        done = "A new API token: the old one stopped working."
+        return self._account_page(session, "", done, 200, token=token)
 
     # -- hosts ----------------------------------------------------------------------
 
@@ -509,6 +533,7 @@ def build_dashboard(api: Api) -> web.Application:
     app.router.add_post("/logout", dash.logout)
     app.router.add_get("/account", dash.account)
     app.router.add_post("/account/password", dash.change_password)
+    app.router.add_post("/account/token", dash.new_token)
     app.router.add_get("/hosts", dash.hosts)
     app.router.add_post("/hosts", dash.add_host)
     app.router.add_get("/hosts/{name}", dash.host)
