@@ -61,9 +61,16 @@ class Lab:
             assert body.split()[0] in ("good", "nochg"), body
 
     def serial(self, zone: str = ZONE) -> int:
-        q = dns.message.make_query(zone, "SOA")
-        r = dns.query.udp(q, self.srv.dns[0], port=self.srv.dns[1], timeout=2)
-        return int(r.answer[0][0].serial)
+        """The primary's serial of ``zone``; a zone just added by an admin command is
+        served once the running server has read the commit (its store task polls)."""
+        deadline = time.monotonic() + PEER_DEADLINE
+        while True:
+            q = dns.message.make_query(zone, "SOA")
+            r = dns.query.udp(q, self.srv.dns[0], port=self.srv.dns[1], timeout=2)
+            if r.answer:
+                return int(r.answer[0][0].serial)
+            assert time.monotonic() < deadline, f"the primary does not serve {zone}: {r}"
+            time.sleep(0.05)
 
     def primary_contents(self, zone: str = ZONE) -> set[str]:
         return axfr_lines(self.srv.dns[0], self.srv.dns[1], zone, self.peers["bind"].key)

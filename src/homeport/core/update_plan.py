@@ -102,6 +102,7 @@ class UpdateIntent:
     txt: str | None = None
     clear_txt: bool = False
     offline: bool | None = None
+    agent: str | None = None  # the client's User-Agent, shown on the dashboard
 
 
 class Records(Protocol):
@@ -208,6 +209,7 @@ class Dyndns2Request:
     source: Address | None
     has_credentials: bool = True
     has_user_agent: bool = True
+    user_agent: str | None = None  # kept with the host for the dashboard
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,7 @@ def plan_dyndns2(
                     ipv6=ipv6,
                     # `offline=NO` (or an update without it) brings a host back online.
                     offline=query.offline,
+                    agent=request.user_agent,
                 )
             )
     return Dyndns2Plan(tuple(lines), tuple(a for a in (ipv4, ipv6) if a is not None))
@@ -437,6 +440,8 @@ def plan_token(
     auth: AuthResult,
     hosts: Iterable[Updatable],
     admit: Callable[[Principal], bool],
+    *,
+    user_agent: str | None = None,
 ) -> Reply | TokenPlan:
     """The answer, or the plan, for a token-API request.
 
@@ -456,7 +461,9 @@ def plan_token(
     except ValueError:
         return _ko(status=400)
     intents = tuple(
-        UpdateIntent(fqdn=h.fqdn, actor=principal.actor, source=str(source), **fields)
+        UpdateIntent(
+            fqdn=h.fqdn, actor=principal.actor, source=str(source), agent=user_agent, **fields
+        )
         for h in chosen
     )
     return TokenPlan(intents, query.verbose, fields.get("ipv4"), fields.get("ipv6"))

@@ -46,9 +46,8 @@ class Dyndns2Api:
             )
         except dyndns2.BadAddress:
             query = None
-        req = Dyndns2Request(
-            query, source, creds is not None, bool(request.headers.get("User-Agent"))
-        )
+        agent = request.headers.get("User-Agent")
+        req = Dyndns2Request(query, source, creds is not None, bool(agent), agent)
         refused = dyndns2_refusal(req, ctx.policy)
         if refused is not None:
             return ctx.respond(API, refused)

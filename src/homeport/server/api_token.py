@@ -28,7 +28,12 @@ class TokenApi:
         query = TokenQuery.from_params(request.query)
         auth = await ctx.login.token(query.token, source, API)
         planned = plan_token(
-            query, source, auth, ctx.service.hosts.values(), ctx.admit(self.token_throttle, now)
+            query,
+            source,
+            auth,
+            ctx.service.hosts.values(),
+            ctx.admit(self.token_throttle, now),
+            user_agent=request.headers.get("User-Agent"),
         )
         if isinstance(planned, Reply):
             return ctx.respond(API, planned)

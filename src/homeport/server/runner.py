@@ -28,6 +28,7 @@ from homeport.server.dns_metrics import DnsStatsCollector
 from homeport.server.httpguard import HttpGuard
 from homeport.server.service import DdnsService
 from homeport.server.store import Store
+from homeport.server.web import build_dashboard
 from homeport.server.xfr import HiddenPrimary
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ async def start(config: ServerConfig) -> RunningServer:
         registry.register(DnsStatsCollector(*(d.stats for d in dns)))
         api = ApiContext(service, config, registry)
         app = build_app(api, metrics=not config.metrics_listen)
+        app.add_subapp("/dash/", build_dashboard(api))
         limits = config.limits
         runner = web.AppRunner(
             app,

@@ -16,6 +16,7 @@ reload can never overwrite a newer in-memory state with an older snapshot.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -37,6 +38,9 @@ WATCH_INTERVAL = 0.1
 # Largest batch committed in one transaction: bounds the latency of the batch's
 # first update while still sharing one fsync among many concurrent clients.
 MAX_BATCH = 512
+# How much of a client's User-Agent is kept for the dashboard: enough for
+# "Company - Device - Version" (dyndns2's rule) and ddclient's or inadyn's own.
+MAX_AGENT_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,12 @@ class DdnsService:
         self._last_change = 0
         self._last_watch = 0.0
         self.on_user_change: Callable[[str], None] = lambda name: None
+        # Per host, since this server started: updates that changed something (good), that
+        # changed nothing (nochg) and that were refused or failed (fault). For the dashboard;
+        # kept in memory: counting a nochg durably would cost a write per request.
+        self.results: collections.defaultdict[str, collections.Counter[str]] = (
+            collections.defaultdict(collections.Counter)
+        )
         # Run after each reload of another process's commits (zone transfer peers).
         self.after_reload: list[Callable[[], Awaitable[None]]] = []
 
@@ -136,9 +146,14 @@ class DdnsService:
         UsageError: the intent's values may not be published in its host's zone (checked
         here, before it is queued; the store task checks again that it renders).
         """
-        self.check(intent)
-        outcome = await self._submit(intent)
+        try:
+            self.check(intent)
+            outcome = await self._submit(intent)
+        except HomeportError:
+            self.results[intent.fqdn]["fault"] += 1
+            raise
         assert outcome is not None
+        self.results[intent.fqdn]["good" if outcome.changed else "nochg"] += 1
         return outcome
 
     async def ensure_fresh(self) -> None:
@@ -246,7 +261,8 @@ class DdnsService:
                     log.warning("update of %s refused: %s", intent.fqdn, exc)
                     future.set_exception(UsageError(f"cannot publish: {exc}"))
                     continue
-                new = replace(new, updated=now, last_source=intent.source)
+                agent = intent.agent[:MAX_AGENT_LENGTH] if intent.agent else None
+                new = replace(new, updated=now, last_source=intent.source, last_agent=agent)
                 pending[intent.fqdn] = new
                 audits.append(
                     AuditEntry(

@@ -32,7 +32,10 @@ SCHEMA_VERSION = 1
 SERIAL_MODULUS = 2**32 - 1
 # Columns added after a database may have been created: (table, column, definition).
 # Store.open adds any that are missing, so an older data directory keeps working.
-ADDED_COLUMNS = (("zones", "allow_private", "INTEGER NOT NULL DEFAULT 0"),)
+ADDED_COLUMNS = (
+    ("zones", "allow_private", "INTEGER NOT NULL DEFAULT 0"),
+    ("hosts", "last_agent", "TEXT"),
+)
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
@@ -59,7 +62,7 @@ CREATE TABLE IF NOT EXISTS hosts (
     fqdn TEXT PRIMARY KEY, zone TEXT NOT NULL REFERENCES zones(origin) ON DELETE CASCADE,
     owner TEXT REFERENCES users(name) ON DELETE SET NULL, secret_sha256 TEXT NOT NULL,
     ipv4 TEXT, ipv6 TEXT, txt TEXT, offline INTEGER NOT NULL DEFAULT 0,
-    updated REAL, created REAL NOT NULL, last_source TEXT
+    updated REAL, created REAL NOT NULL, last_source TEXT, last_agent TEXT
 );
 CREATE INDEX IF NOT EXISTS hosts_by_zone ON hosts(zone);
 CREATE INDEX IF NOT EXISTS hosts_by_secret ON hosts(secret_sha256);
@@ -70,10 +73,16 @@ CREATE TABLE IF NOT EXISTS secondaries (
     name TEXT PRIMARY KEY, address TEXT NOT NULL, port INTEGER NOT NULL,
     algorithm TEXT NOT NULL, secret TEXT NOT NULL, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    created REAL NOT NULL, expires REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
     subject TEXT NOT NULL, detail TEXT NOT NULL, source TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject, id);
 """
 
 
@@ -98,6 +107,7 @@ class HostRow:
     updated: float | None = None
     created: float = 0.0
     last_source: str | None = None
+    last_agent: str | None = None  # the User-Agent of the last update that changed something
 
 
 @dataclass(frozen=True)
@@ -157,11 +167,13 @@ def _host(row: Row) -> HostRow:
         updated=row[8],
         created=row[9],
         last_source=row[10],
+        last_agent=row[11],
     )
 
 
 _HOST_COLUMNS = (
-    "fqdn, zone, owner, secret_sha256, ipv4, ipv6, txt, offline, updated, created, last_source"
+    "fqdn, zone, owner, secret_sha256, ipv4, ipv6, txt, offline, updated, created, last_source,"
+    " last_agent"
 )
 
 
@@ -413,7 +425,7 @@ class Store:
         await self._write(
             [
                 (
-                    f"INSERT INTO hosts({_HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO hosts({_HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         host.fqdn,
                         host.zone,
@@ -426,6 +438,7 @@ class Store:
                         host.updated,
                         host.created or time.time(),
                         host.last_source,
+                        host.last_agent,
                     ),
                 ),
                 self._changed(host.zone, host.fqdn),
@@ -489,10 +502,19 @@ class Store:
         serials: dict[str, int] = {}
         async with self._db.transaction() as tx:
             await tx.executemany(
-                "UPDATE hosts SET ipv4=?, ipv6=?, txt=?, offline=?, updated=?, last_source=?"
-                " WHERE fqdn=?",
+                "UPDATE hosts SET ipv4=?, ipv6=?, txt=?, offline=?, updated=?, last_source=?,"
+                " last_agent=? WHERE fqdn=?",
                 [
-                    (h.ipv4, h.ipv6, h.txt, int(h.offline), h.updated, h.last_source, h.fqdn)
+                    (
+                        h.ipv4,
+                        h.ipv6,
+                        h.txt,
+                        int(h.offline),
+                        h.updated,
+                        h.last_source,
+                        h.last_agent,
+                        h.fqdn,
+                    )
                     for h in hosts
                 ],
             )
@@ -603,7 +625,52 @@ class Store:
             ]
         )
 
+    # -- dashboard sessions -----------------------------------------------------------
+    # Only the session id's SHA-256 is stored: a copy of the database signs nobody in.
+
+    async def add_session(self, id_sha256: str, username: str, now: float, expires: float) -> None:
+        await self._write(
+            [
+                (
+                    "INSERT INTO sessions(id_sha256, username, created, expires) VALUES (?,?,?,?)",
+                    (id_sha256, username, now, expires),
+                ),
+                # Expired sessions go whenever a new one starts: the table stays small.
+                ("DELETE FROM sessions WHERE expires <= ?", (now,)),
+            ]
+        )
+
+    async def session_user(self, id_sha256: str, now: float) -> str | None:
+        """The account signed in with this session, if it exists and has not expired."""
+        rows = await self._fetchall(
+            "SELECT username FROM sessions WHERE id_sha256 = ? AND expires > ?", (id_sha256, now)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def remove_session(self, id_sha256: str) -> None:
+        await self._write([("DELETE FROM sessions WHERE id_sha256 = ?", (id_sha256,))])
+
+    async def remove_other_sessions(self, username: str, keep_sha256: str) -> None:
+        """Sign the account out everywhere else (after its password changed)."""
+        await self._write(
+            [
+                (
+                    "DELETE FROM sessions WHERE username = ? AND id_sha256 <> ?",
+                    (username, keep_sha256),
+                )
+            ]
+        )
+
     # -- audit ----------------------------------------------------------------------
+
+    async def host_history(self, fqdn: str, limit: int = 50) -> list[AuditEntry]:
+        """The host's accepted updates, newest first (each one changed its data)."""
+        rows = await self._fetchall(
+            "SELECT actor, action, subject, detail, source, ts FROM audit"
+            " WHERE subject = ? AND action = 'update' ORDER BY id DESC LIMIT ?",
+            (fqdn, limit),
+        )
+        return [AuditEntry(*r) for r in rows]
 
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         rows = await self._fetchall(

@@ -1,0 +1,76 @@
+"""What the dashboard keeps in the store, on both engines: sessions, the client, the history."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Address
+
+import pytest
+
+from homeport.core.zone import Catalog
+from homeport.errors import UsageError
+from homeport.server.service import MAX_AGENT_LENGTH, DdnsService, UpdateIntent
+from homeport.server.store import HostRow, Store, UserRow
+from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
+from tests.server.test_store_backends import ZONE, _with_zone, audit, database, opener, run  # noqa: F401 - fixtures
+
+Opener = Callable[..., Awaitable[Store]]
+
+
+def test_sessions_expire_and_go_with_their_account(opener: Opener) -> None:  # noqa: F811
+    async def work(store: Store) -> None:
+        await store.add_user(UserRow("alice", "hash", None, 1.0), audit("user add", "alice"))
+        await store.add_session("aa" * 32, "alice", now=100.0, expires=200.0)
+        assert await store.session_user("aa" * 32, 150.0) == "alice"
+        assert await store.session_user("aa" * 32, 200.0) is None  # expired
+        assert await store.session_user("bb" * 32, 150.0) is None
+        # A new session clears the expired ones.
+        await store.add_session("bb" * 32, "alice", now=300.0, expires=400.0)
+        assert await store.session_user("aa" * 32, 0.0) is None
+        await store.add_session("cc" * 32, "alice", now=300.0, expires=400.0)
+        await store.remove_session("bb" * 32)  # signed out
+        assert await store.session_user("bb" * 32, 350.0) is None
+        assert await store.session_user("cc" * 32, 350.0) == "alice"
+        # A password change keeps the session that made it and ends the others.
+        await store.add_session("dd" * 32, "alice", now=300.0, expires=400.0)
+        await store.remove_other_sessions("alice", "dd" * 32)
+        assert await store.session_user("cc" * 32, 350.0) is None
+        assert await store.session_user("dd" * 32, 350.0) == "alice"
+        await store.remove_user("alice", audit("user rm", "alice"))
+        assert await store.session_user("dd" * 32, 350.0) is None  # no account, no session
+
+    run(opener, work)
+
+
+def test_updates_keep_the_client_and_a_history(opener: Opener) -> None:  # noqa: F811
+    async def work(store: Store) -> None:
+        await _with_zone(store)
+        name = f"pi.{ZONE}"
+        await store.add_host(HostRow(name, ZONE, None, "11" * 32), audit("host add", name))
+        service = DdnsService(store, Catalog())
+        await service.start()
+        try:
+            for ip, agent in (("192.0.2.1", "ddclient/3.10.0"), ("192.0.2.2", "x" * 999)):
+                await service.update(
+                    UpdateIntent(name, "host:" + name, "198.51.100.9", IPv4Address(ip), agent=agent)
+                )
+            # nochg: no new history line, the last changing client stays.
+            await service.update(
+                UpdateIntent(name, "host:" + name, "198.51.100.9", IPv4Address("192.0.2.2"))
+            )
+            # A private address in a public zone: refused, a fault.
+            with pytest.raises(UsageError):
+                await service.update(
+                    UpdateIntent(name, "host:" + name, "198.51.100.9", IPv4Address("10.0.0.1"))
+                )
+            assert service.results[name] == {"good": 2, "nochg": 1, "fault": 1}
+        finally:
+            await service.stop()
+        host = await store.host(name)
+        assert host is not None
+        assert host.last_agent == "x" * MAX_AGENT_LENGTH
+        history = await store.host_history(name)
+        assert [e.detail.split()[0] for e in history] == ["ipv4=192.0.2.2", "ipv4=192.0.2.1"]
+        assert {e.source for e in history} == {"198.51.100.9"}
+
+    run(opener, work)
