@@ -72,11 +72,12 @@ class Database(Protocol):
         ...
 
     async def claim_server(self) -> None:
-        """Become the one server of this store until :meth:`close`, or raise StoreError.
+        """Start serving from this store until :meth:`close`, or raise StoreError.
 
-        Two servers on one store would each serve their own view (updates through one
-        never reach the other's DNS; SOA serials split), so until several instances are
-        supported a second ``server run`` is refused. Admin commands never claim.
+        SQLite: become its one server (a second ``server run`` is refused, since it
+        would serve its own view and never hear of the other's updates). PostgreSQL:
+        several servers share one database and announce their commits to each other.
+        Admin commands never claim.
         """
         ...
 

@@ -25,8 +25,8 @@ from ipaddress import IPv4Address, IPv6Address
 
 from homeport.core.hostdata import address_problem, txt_problem, txt_rdata
 from homeport.core.zone import Catalog, PreparedName, Record, record_problem
-from homeport.errors import ConfigError, HomeportError, StoreError, UsageError
-from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow
+from homeport.errors import ConfigError, HomeportError, StaleError, StoreError, UsageError
+from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow, same_host_data
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,11 @@ WATCH_INTERVAL = 0.1
 # Largest batch committed in one transaction: bounds the latency of the batch's
 # first update while still sharing one fsync among many concurrent clients.
 MAX_BATCH = 512
+# How often a batch is decided again when another server instance on the same
+# PostgreSQL database changed one of its hosts meanwhile; each retry first reads
+# the hosts afresh, so only a host updated through several instances at once in
+# every attempt runs out (its callers then get a retryable error).
+STALE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -96,10 +101,6 @@ def apply_intent(host: HostRow, intent: UpdateIntent, now: float) -> HostRow:
     return replace(host, ipv4=ipv4, ipv6=ipv6, txt=txt, offline=offline)
 
 
-def _same_data(a: HostRow, b: HostRow) -> bool:
-    return (a.ipv4, a.ipv6, a.txt, a.offline) == (b.ipv4, b.ipv6, b.txt, b.offline)
-
-
 def _servable(origin: str, records: list[Record]) -> list[Record]:
     """``records`` less those that cannot be served, each logged once."""
     good = []
@@ -138,6 +139,10 @@ class DdnsService:
         self._data_version = 0
         self._last_change = 0
         self._last_watch = 0.0
+        self._unchanged: set[str] = set()  # hosts the current _watch need not re-render
+        # Hosts whose state in self.hosts may not be what the catalog serves (adopted or
+        # re-read outside _watch): the feed entry that follows re-renders them.
+        self._dirty: set[str] = set()
         self.on_user_change: Callable[[str], None] = lambda name: None
 
     # -- lifecycle ------------------------------------------------------------------
@@ -259,12 +264,47 @@ class DdnsService:
     async def _commit(
         self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
     ) -> None:
+        last: StoreError = StaleError("no attempt made")
+        for _ in range(STALE_RETRIES):
+            try:
+                await self._commit_once(batch)
+                return
+            except StaleError as exc:
+                # Another server instance updated some of these hosts since this one
+                # followed the feed: decide again from the store's state.
+                last = exc
+                names = sorted({intent.fqdn for intent, _ in batch})
+                fresh = {h.fqdn: h for h in await self.store.hosts_named(names)}
+                for name in names:
+                    self._dirty.add(name)
+                    if name in fresh:
+                        self.hosts[name] = fresh[name]
+                    else:
+                        self.hosts.pop(name, None)
+            except StoreError as exc:
+                last = exc
+                break
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(last)
+
+    async def _commit_once(
+        self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
+    ) -> None:
+        """Decide every intent from the hosts' states, commit, serve, answer.
+
+        StaleError (nothing written, no future answered): a host's state changed in
+        the store since it was read; the caller refreshes it and calls again.
+        """
         now = self.clock()
         pending: dict[str, HostRow] = {}
+        expect: dict[str, HostRow] = {}
         prepared: dict[str, PreparedName] = {}
         outcomes: list[tuple[asyncio.Future[UpdateOutcome | None], str | None, bool]] = []
         audits: list[AuditEntry] = []
         for intent, future in batch:
+            if future.done():
+                continue  # refused in an earlier attempt
             current = pending.get(intent.fqdn) or self.hosts.get(intent.fqdn)
             if current is None:
                 # Added by an admin command since the last watch: adopt it now, so a new
@@ -272,14 +312,16 @@ class DdnsService:
                 current = await self.store.host(intent.fqdn)
                 if current is not None:
                     self.hosts[current.fqdn] = current
+                    self._dirty.add(current.fqdn)
                     self._static[current.fqdn] = await self.store.records_at(
                         current.zone, current.fqdn
                     )
             if current is None:
                 outcomes.append((future, None, False))
                 continue
+            expect.setdefault(intent.fqdn, current)
             new = apply_intent(current, intent, now)
-            changed = not _same_data(current, new)
+            changed = not same_host_data(current, new)
             if changed:
                 try:
                     # Rendered before it is stored: what cannot be served is refused, alone.
@@ -302,13 +344,9 @@ class DdnsService:
                     )
                 )
             outcomes.append((future, intent.fqdn, changed))
-        try:
-            serials = await self.store.commit_host_states(list(pending.values()), audits)
-        except StoreError as exc:
-            for future, _, _ in outcomes:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+        serials = await self.store.commit_host_states(
+            list(pending.values()), audits, expect=list(expect.values())
+        )
         for name, new_state in pending.items():
             self.hosts[name] = new_state
             serial = serials.get(new_state.zone)
@@ -331,15 +369,42 @@ class DdnsService:
         if version == self._data_version:
             return
         self._data_version = version
-        await self._load_accounts()
-        for change in await self.store.changes_since(self._last_change):
+        changes = await self.store.changes_since(self._last_change)
+        if changes and all(c.zone != ACCOUNTS and c.name is not None for c in changes):
+            # Only names changed (another server instance's updates, a host added or
+            # removed): read just those hosts, not every account.
+            await self._refresh_hosts(sorted({c.name for c in changes if c.name is not None}))
+        else:
+            await self._load_accounts()
+        done: set[tuple[str, str | None]] = set()
+        for change in changes:
             self._last_change = max(self._last_change, change.seq)
-            if change.zone == ACCOUNTS:
-                continue  # users: reloaded above
+            if change.zone == ACCOUNTS or (change.zone, change.name) in done:
+                continue  # users: reloaded above; a name changed twice: loaded once
+            done.add((change.zone, change.name))
             if change.name is None:
                 await self._load_zone(change.zone)
-            else:
+            elif change.name not in self._unchanged:
                 await self._load_name(change.zone, change.name)
+                self._dirty.discard(change.name)
+        self._unchanged.clear()
+
+    async def _refresh_hosts(self, names: list[str]) -> None:
+        """Read ``names``' hosts from the store; note those that this view already serves.
+
+        A host whose data equals what is served (this instance's own update coming
+        back through the feed) needs no re-rendering.
+        """
+        fresh = {h.fqdn: h for h in await self.store.hosts_named(names)}
+        for name in names:
+            old = self.hosts.get(name)
+            new = fresh.get(name)
+            if new is None:
+                self.hosts.pop(name, None)
+                continue
+            if old is not None and same_host_data(old, new) and name not in self._dirty:
+                self._unchanged.add(name)
+            self.hosts[name] = new
 
     async def _load_accounts(self) -> None:
         users = {u.name: u for u in await self.store.users()}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from homeport.core.zone import Record, Soa
-from homeport.errors import ConflictError, NotFoundError, StoreError
+from homeport.errors import ConflictError, NotFoundError, StaleError, StoreError
 from homeport.server.database import Database, Row, open_database
 
 SCHEMA_VERSION = 1
@@ -35,6 +35,8 @@ ADDED_COLUMNS = (("zones", "allow_private", "INTEGER NOT NULL DEFAULT 0"),)
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
+# Names per "IN (...)" list: under SQLite's default limit of 999 bound parameters.
+IN_LIST_CHUNK = 500
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -125,6 +127,11 @@ class Change:
 def next_serial(serial: int) -> int:
     """RFC 1982 increment: 2**32-1 wraps to 1 (0 is avoided: some secondaries mistrust it)."""
     return serial % SERIAL_MODULUS + 1
+
+
+def same_host_data(a: HostRow, b: HostRow) -> bool:
+    """Whether two states of a host publish the same data."""
+    return (a.ipv4, a.ipv6, a.txt, a.offline) == (b.ipv4, b.ipv6, b.txt, b.offline)
 
 
 def _host(row: Row) -> HostRow:
@@ -460,17 +467,58 @@ class Store:
             ]
         )
 
+    async def hosts_named(self, fqdns: Sequence[str]) -> list[HostRow]:
+        """The hosts among ``fqdns`` (absent names are skipped)."""
+        found: list[HostRow] = []
+        for i in range(0, len(fqdns), IN_LIST_CHUNK):
+            chunk = fqdns[i : i + IN_LIST_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                f"SELECT {_HOST_COLUMNS} FROM hosts WHERE fqdn IN ({marks})", chunk
+            )
+            found.extend(_host(r) for r in rows)
+        return found
+
     async def commit_host_states(
-        self, hosts: Sequence[HostRow], audits: Sequence[AuditEntry]
+        self,
+        hosts: Sequence[HostRow],
+        audits: Sequence[AuditEntry],
+        *,
+        expect: Sequence[HostRow] = (),
     ) -> dict[str, int]:
         """Write new host states and their audit entries in one durable transaction.
 
-        Bumps each touched zone's serial once and returns zone -> new serial.
-        This is the group-commit path: one fsync for a whole batch of updates.
+        Bumps each touched zone's serial once and returns zone -> new serial; appends
+        each host to the ``changes`` feed, so other server instances on the same
+        database serve it too. This is the group-commit path: one fsync for a whole
+        batch of updates.
+
+        ``expect``: the states the new ones were decided from (changed or not). If the
+        store holds other data for any of them (another instance committed since),
+        nothing is written (StaleError): read them again and decide again.
         """
         zones = sorted({h.zone for h in hosts})
         serials: dict[str, int] = {}
         async with self._db.transaction() as tx:
+            if expect:
+                # Read under the write lock: no other instance can commit in between.
+                names = [h.fqdn for h in expect]
+                current: dict[str, HostRow] = {}
+                for i in range(0, len(names), IN_LIST_CHUNK):
+                    chunk = names[i : i + IN_LIST_CHUNK]
+                    rows = await tx.fetchall(
+                        f"SELECT {_HOST_COLUMNS} FROM hosts"
+                        f" WHERE fqdn IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    )
+                    current.update((r[0], _host(r)) for r in rows)
+                stale = [
+                    h.fqdn
+                    for h in expect
+                    if h.fqdn not in current or not same_host_data(current[h.fqdn], h)
+                ]
+                if stale:
+                    raise StaleError(f"{len(stale)} host(s) changed by another server")
             await tx.executemany(
                 "UPDATE hosts SET ipv4=?, ipv6=?, txt=?, offline=?, updated=?, last_source=?"
                 " WHERE fqdn=?",
@@ -483,6 +531,9 @@ class Store:
                 "INSERT INTO audit(ts, actor, action, subject, detail, source)"
                 " VALUES (?,?,?,?,?,?)",
                 [(a.ts, a.actor, a.action, a.subject, a.detail, a.source) for a in audits],
+            )
+            await tx.executemany(
+                "INSERT INTO changes(zone, name) VALUES (?, ?)", [(h.zone, h.fqdn) for h in hosts]
             )
             for zone in zones:
                 rows = await tx.fetchall(
