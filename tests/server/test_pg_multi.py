@@ -229,3 +229,67 @@ def test_an_instance_listens_again_after_its_listener_is_killed(
     finally:
         for srv in servers:
             stop_server(srv)
+
+
+def test_an_update_decided_from_a_stale_host_is_decided_again(
+    pg_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Instance A last saw 192.0.2.1; B then stored .2; A is asked for .1 again.
+
+    In-process, with A deaf to the feed (no NOTIFY, no poll), so A's memory is surely
+    stale: A must store .1 (a change, served by A) rather than answer nochg while the
+    database keeps .2.
+    """
+    asyncio.run(_stale(tmp_path, pg_url))
+
+
+async def _stale(tmp_path: Path, url: str) -> None:
+    from ipaddress import IPv4Address
+
+    from homeport.core.zone import Catalog
+    from homeport.server import auth
+    from homeport.server.commands import _add_zone
+    from homeport.server.service import DdnsService, UpdateIntent
+    from homeport.server.store import AuditEntry, HostRow, Store
+
+    name = f"s.{ZONE}."
+    admin = await Store.open(tmp_path, announce=True, database=url)
+    await _add_zone(admin, ZONE + ".", [], 60)
+    row = HostRow(name, ZONE + ".", None, auth.sha256_hex("x"), created=time.time())
+    await admin.add_host(row, AuditEntry("test", "host add", name, ""))
+    await admin.close()
+    services = []
+    for _ in range(2):
+        store = await Store.open(tmp_path, database=url)
+        await store.claim_server()
+        services.append(DdnsService(store, Catalog()))
+    a, b = services
+
+    async def deaf() -> None:
+        return None
+
+    try:
+        for svc in services:
+            await svc.start()
+        a._watch = deaf  # type: ignore[method-assign]
+
+        def intent(address: str) -> UpdateIntent:
+            return UpdateIntent(fqdn=name, actor="t", source="t", ipv4=IPv4Address(address))
+
+        assert (await a.update(intent("192.0.2.1"))).changed
+        assert (await b.update(intent("192.0.2.2"))).changed
+        outcome = await a.update(intent("192.0.2.1"))
+        assert outcome.changed
+        assert outcome.host is not None
+        assert outcome.host.ipv4 == "192.0.2.1"
+        stored = await a.store.host(name)
+        assert stored is not None
+        assert stored.ipv4 == "192.0.2.1"
+        # A serves what it stored, under the serial the database gave that commit.
+        zone = await a.store.zone(ZONE + ".")
+        assert a.catalog.serial(ZONE + ".") == zone.soa.serial
+    finally:
+        for svc in services:
+            await svc.stop()
+            await svc.store.close()
