@@ -377,6 +377,7 @@ class DdnsService:
         else:
             await self._load_accounts()
         done: set[tuple[str, str | None]] = set()
+        names: list[tuple[str, str]] = []
         for change in changes:
             self._last_change = max(self._last_change, change.seq)
             if change.zone == ACCOUNTS or (change.zone, change.name) in done:
@@ -385,8 +386,9 @@ class DdnsService:
             if change.name is None:
                 await self._load_zone(change.zone)
             elif change.name not in self._unchanged:
-                await self._load_name(change.zone, change.name)
-                self._dirty.discard(change.name)
+                names.append((change.zone, change.name))
+        if names:
+            await self._load_names(names)
         self._unchanged.clear()
 
     async def _refresh_hosts(self, names: list[str]) -> None:
@@ -450,26 +452,34 @@ class DdnsService:
                 if origin in self.catalog.zones():
                     self.catalog.drop_zone(origin)
 
-    async def _load_name(self, origin: str, name: str) -> None:
-        try:
-            zone = await self.store.zone(origin)
-        except StoreError:
-            return
-        static = await self.store.records_at(origin, name)
-        host = self.hosts.get(name)
-        if host is None:
-            self._static.pop(name, None)
-            records = static
-        else:
-            self._static[name] = static
-            records = host_records(host, static, zone.default_ttl)
-        if origin in self.catalog.zones():
+    async def _load_names(self, names: list[tuple[str, str]]) -> None:
+        """Serve (zone, name) pairs as the store has them: two queries, however many names.
+
+        Another instance's burst reaches this one as many names at once; each costs a
+        render here, not a round trip.
+        """
+        zones = {z.origin: z for z in await self.store.zones()}
+        static = await self.store.records_named(names)
+        for origin, name in names:
+            zone = zones.get(origin)
+            if zone is None:
+                continue  # removed since: its own change entry drops it
+            if origin not in self.catalog.zones():
+                await self._load_zone(origin)
+                continue
+            at_name = static.get((origin, name), [])
+            host = self.hosts.get(name)
+            if host is None:
+                self._static.pop(name, None)
+                records = at_name
+            else:
+                self._static[name] = at_name
+                records = host_records(host, at_name, zone.default_ttl)
             try:
                 self.catalog.replace_name(origin, name, records, zone.soa.serial)
             except ConfigError:
                 self.catalog.replace_name(origin, name, _servable(origin, records), zone.soa.serial)
-        else:
-            await self._load_zone(origin)
+            self._dirty.discard(name)
 
     # -- lookups for the HTTP layer -------------------------------------------------
 

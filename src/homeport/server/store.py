@@ -395,6 +395,26 @@ class Store:
         )
         return [Record(r[0], r[1], r[2], r[3]) for r in rows]
 
+    async def records_named(
+        self, names: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[Record]]:
+        """The static records at each (zone, name) of ``names`` (absent: none)."""
+        by_zone: dict[str, list[str]] = {}
+        for zone, name in names:
+            by_zone.setdefault(zone, []).append(name)
+        found: dict[tuple[str, str], list[Record]] = {}
+        for zone, in_zone in sorted(by_zone.items()):
+            for i in range(0, len(in_zone), IN_LIST_CHUNK):
+                chunk = in_zone[i : i + IN_LIST_CHUNK]
+                rows = await self._fetchall(
+                    "SELECT name, rdtype, ttl, rdata FROM records"
+                    f" WHERE zone = ? AND name IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                    (zone, *chunk),
+                )
+                for r in rows:
+                    found.setdefault((zone, r[0]), []).append(Record(r[0], r[1], r[2], r[3]))
+        return found
+
     # -- hosts ----------------------------------------------------------------------
 
     async def add_host(self, host: HostRow, audit: AuditEntry) -> None:
