@@ -7,8 +7,10 @@ engines differ in how another process's commit is noticed:
 * SQLite (the default): ``PRAGMA data_version`` for the store task, and a
   ``changed`` file that admin commands touch, so a request costs one stat().
 * PostgreSQL (``--database postgresql://...``): the ``changes`` feed's newest
-  ``seq`` is the token, writers ``NOTIFY`` inside their transaction (delivered
-  on commit) to wake the store task, and a poll covers a lost notification.
+  ``seq`` is the token (for a request: the newest admin change's), writers
+  ``NOTIFY`` inside their transaction (delivered on commit) to wake the store
+  task, and a poll covers a lost notification. Several servers may share one
+  database: each follows the others' updates through the same feed.
 
 A database URL may carry a password: every message that names it uses
 :func:`redact`, and driver messages pass through :func:`scrub`.

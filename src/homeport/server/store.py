@@ -31,7 +31,17 @@ SCHEMA_VERSION = 1
 SERIAL_MODULUS = 2**32 - 1
 # Columns added after a database may have been created: (table, column, definition).
 # Store.open adds any that are missing, so an older data directory keeps working.
-ADDED_COLUMNS = (("zones", "allow_private", "INTEGER NOT NULL DEFAULT 0"),)
+ADDED_COLUMNS = (
+    ("zones", "allow_private", "INTEGER NOT NULL DEFAULT 0"),
+    # 1: a server's update (host data only), 0: an admin command's change. A request
+    # need only catch up with the latter before authenticating (FRESH_TOKEN_SQL).
+    ("changes", "by_server", "INTEGER NOT NULL DEFAULT 0"),
+)
+# Made after ADDED_COLUMNS (an older database gets the column first): the newest admin
+# change is one index probe however many server updates follow it.
+ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS changes_by_admin ON changes(seq) WHERE by_server = 0;",
+)
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
@@ -204,6 +214,8 @@ class Store:
                     await db.fetchall(f"SELECT {column} FROM {table} LIMIT 0")
                 except StoreError:
                     await db.setup(f"ALTER TABLE {table} ADD COLUMN {column} {definition};")
+            for index in ADDED_INDEXES:
+                await db.setup(index)
             async with db.transaction() as tx:
                 await tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
@@ -553,7 +565,8 @@ class Store:
                 [(a.ts, a.actor, a.action, a.subject, a.detail, a.source) for a in audits],
             )
             await tx.executemany(
-                "INSERT INTO changes(zone, name) VALUES (?, ?)", [(h.zone, h.fqdn) for h in hosts]
+                "INSERT INTO changes(zone, name, by_server) VALUES (?, ?, 1)",
+                [(h.zone, h.fqdn) for h in hosts],
             )
             for zone in zones:
                 rows = await tx.fetchall(

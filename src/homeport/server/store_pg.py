@@ -111,6 +111,7 @@ class PgDatabase:
         self._pending: asyncio.Future[int] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._writer_pid = writer.info.backend_pid  # its NOTIFYs need not wake us
 
     @classmethod
     async def open(cls, url: str, *, announce: bool) -> PgDatabase:
@@ -140,6 +141,7 @@ class PgDatabase:
             try:
                 if self._writer.broken or self._writer.closed:
                     self._writer = await _connect(self._url, autocommit=False)
+                    self._writer_pid = self._writer.info.backend_pid
                 async with self._writer.cursor() as cur:
                     try:
                         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
@@ -170,7 +172,10 @@ class PgDatabase:
         return int(rows[0][0])
 
     async def fresh_token(self) -> int:
-        """:meth:`commit_token`, shared by concurrent requests.
+        """The newest admin change's seq, one query shared by concurrent requests.
+
+        Server instances' updates (``by_server``) change host data only, never what
+        authentication reads: a request need not wait for them to be followed.
 
         A caller joins the next query to start, never one already under way: that
         one may have been sent before the commit the caller must see.
@@ -185,7 +190,10 @@ class PgDatabase:
         while self._pending is not None:
             future, self._pending = self._pending, None
             try:
-                future.set_result(await self.commit_token())
+                rows = await self.fetchall(
+                    "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE by_server = 0"
+                )
+                future.set_result(int(rows[0][0]))
             except StoreError as exc:
                 future.set_exception(exc)
 
@@ -222,8 +230,9 @@ class PgDatabase:
         while True:
             if conn is not None:
                 try:
-                    async for _ in conn.notifies():
-                        callback()
+                    async for notify in conn.notifies():
+                        if notify.pid != self._writer_pid:
+                            callback()  # not this instance's own commit coming back
                 except psycopg.Error as exc:
                     log.warning(
                         "change notifications lost, polling until listening again: %s",
