@@ -1,4 +1,13 @@
-"""Token-bucket throttles keyed by host, token or source address (pure; ``now`` injected)."""
+"""Token-bucket throttles keyed by host, token or source address (pure; ``now`` injected).
+
+Several server instances on one PostgreSQL database each keep their own buckets. For
+the request throttles (per host, per token, per source connection) and DNS RRL that is
+right: they bound the work one client causes on the instance that answers it, and
+sharing them would cost a database write per request. :class:`FailureLimiter`'s
+budgets bound password guessing, and there N instances behind a balancer give a
+guesser N times the budget: they ought to be shared through the database (not done
+yet, issue 14); until then the factor is the instance count, no more.
+"""
 
 from __future__ import annotations
 

@@ -369,7 +369,7 @@ class DdnsService:
         if version == self._data_version:
             return
         self._data_version = version
-        changes = await self.store.changes_since(self._last_change)
+        changes = await self.store.changed_names_since(self._last_change)
         if changes and all(c.zone != ACCOUNTS and c.name is not None for c in changes):
             # Only names changed (another server instance's updates, a host added or
             # removed): read just those hosts, not every account.

@@ -268,6 +268,19 @@ class Store:
         )
         return [Change(r[0], r[1], r[2]) for r in rows]
 
+    async def changed_names_since(self, seq: int) -> list[Change]:
+        """Each (zone, name) changed after ``seq`` once, at its newest seq, oldest first.
+
+        What a server following the feed needs: a name updated a thousand times since
+        it last looked (a SQLite server looks only when an admin command commits) is
+        one row, not a thousand.
+        """
+        rows = await self._fetchall(
+            "SELECT MAX(seq), zone, name FROM changes WHERE seq > ? GROUP BY zone, name ORDER BY 1",
+            (seq,),
+        )
+        return [Change(r[0], r[1], r[2]) for r in rows]
+
     @staticmethod
     def _bump(zone: str) -> tuple[str, Sequence[Any]]:
         return ("UPDATE zones SET serial = serial % ? + 1 WHERE origin = ?", (SERIAL_MODULUS, zone))
