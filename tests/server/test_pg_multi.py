@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import signal
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -27,6 +29,8 @@ HOSTS = 48
 UPDATES_PER_HOST = 12
 # Generous: an instance serves another's update within a NOTIFY (or one feed poll).
 CONVERGE_DEADLINE = 30.0
+# [limits] failed_auth_burst default (per source, and per name).
+FAILED_AUTH_BURST = 10
 # A client whose request failed (its instance was killed) tries again, as ddclient would.
 CLIENT_RETRIES = 20
 
@@ -293,3 +297,55 @@ async def _stale(tmp_path: Path, url: str) -> None:
         for svc in services:
             await svc.stop()
             await svc.store.close()
+
+
+def _peer_failures(srv: ServerProc) -> float:
+    _, body, _ = get(srv.http, "/metrics")
+    found = re.search(r"^homeport_auth_failures_from_peers (\S+)$", body, re.M)
+    return float(found.group(1)) if found else -1.0
+
+
+def test_failed_logins_are_shared_by_the_instances(
+    pg_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A guesser who spent its budget on one instance has none left on the other.
+
+    Without sharing, instance B would verify (and answer `badauth` to) another ten
+    guesses of its own from the same source.
+    """
+    start_admin(tmp_path / "data0", pg_url)
+    name = f"g.{ZONE}"
+    secret = add_hosts(tmp_path / "data0", [name], database=pg_url)[name]
+    a, b = (
+        start_server(tmp_path / f"data{n}", "--database", pg_url) for n in range(2)
+    )  # limits on (the defaults)
+    try:
+        path = f"/nic/update?hostname={name}&myip=192.0.2.1"
+        answers = [get(a.http, path, auth=(name, f"wrong{i}"))[1] for i in range(FAILED_AUTH_BURST)]
+        assert answers == ["badauth\n"] * FAILED_AUTH_BURST
+        assert get(a.http, path, auth=(name, "wrong"))[1] == "abuse\n"
+        assert wait_until(lambda: _peer_failures(b) >= FAILED_AUTH_BURST, CONVERGE_DEADLINE)
+        assert get(b.http, path, auth=(name, "wrong-on-b"))[1] == "abuse\n"
+        # The right secret is never refused because of others' failures.
+        assert get(b.http, path, auth=(name, secret))[:2] == (200, "good 192.0.2.1\n")
+        # Only budget keys travel: no secret, right or wrong, is in the table.
+        stored = psql_rows(pg_url, "SELECT name, source FROM auth_failures")
+        assert "wrong" not in stored
+        assert secret not in stored
+    finally:
+        stop_server(a)
+        stop_server(b)
+
+
+def psql_rows(url: str, sql: str) -> str:
+    """``sql``'s rows as text, through psql on the test database's URL."""
+    from tests.server.pg import pg_bin
+
+    return subprocess.run(
+        [str(pg_bin() / "psql"), "-X", "-q", "-A", "-t", "-d", url, "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout

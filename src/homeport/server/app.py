@@ -9,6 +9,7 @@ Small pieces, starlette-style: :mod:`.clientaddr` resolves the client address,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hmac
 import json
@@ -17,7 +18,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import Any
 
 import prometheus_client
@@ -43,6 +44,7 @@ from homeport.server.clientaddr import Address, client_address
 from homeport.server.config import ServerConfig
 from homeport.server.probe import ProbeRequest, client_tls_context, run_probe, target_refusal
 from homeport.server.service import DdnsService, UpdateIntent, UpdateOutcome
+from homeport.server.shared_limits import FailureSharing
 from homeport.server.store import HostRow
 
 log = logging.getLogger(__name__)
@@ -151,8 +153,23 @@ class Api:
             "argon2 verifications running or waiting",
             registry=registry,
         ).set_function(lambda: self.passwords.in_flight)
+        # Several instances on one PostgreSQL database share their failed logins.
+        self.sharing: FailureSharing | None = None
+        if self.limits_on and service.store.shared:
+            self.sharing = FailureSharing(service.store, self._peer_failure)
+            prometheus_client.Gauge(
+                "homeport_auth_failures_from_peers",
+                "Failed logins other instances shared and this one charged",
+                registry=registry,
+            ).set_function(lambda: self.sharing.received if self.sharing else 0)
+
+    async def start(self, app: web.Application | None = None) -> None:
+        if self.sharing is not None:
+            await self.sharing.start()
 
     async def close(self, app: web.Application | None = None) -> None:
+        if self.sharing is not None:
+            await self.sharing.stop()
         self.passwords.close()
 
     # -- shared pieces --------------------------------------------------------------
@@ -195,7 +212,24 @@ class Api:
             outcome.value,
         )
         self.auth_failures.labels(api, outcome.value).inc()
+        if self.sharing is not None and outcome is AuthOutcome.BADAUTH:
+            # Charged here (BADAUTH): the other instances charge it too.
+            key, name_key = self._failure_keys(source, name.strip().lower().rstrip(".") or None)
+            self.sharing.failed(
+                str(name_key) if name_key is not None else None,
+                str(key) if key is not None else None,
+            )
         return AuthResult(outcome)
+
+    def _peer_failure(self, name: str | None, source: str | None) -> None:
+        """Another instance's failed login: charge it to this instance's budgets too."""
+        now = self.clock()
+        if source is not None:
+            with contextlib.suppress(ValueError):
+                key = ip_network(source) if "/" in source else ip_address(source)
+                self.failures.sources.allow(key, now)
+        if name is not None:
+            self.failures.names.allow(name, now)
 
     async def authenticate(
         self, creds: BasicCredentials, source: Address | None, api: str
@@ -606,6 +640,7 @@ def quiet_secret_logging() -> None:
 def build_app(api: Api, *, metrics: bool = True) -> web.Application:
     """The API; ``metrics`` False when /metrics has a listener of its own."""
     app = web.Application(client_max_size=64 * 1024)
+    app.on_startup.append(api.start)
     app.on_cleanup.append(api.close)
     app.router.add_get("/nic/update", api.nic_update)
     # Some routers and old clients use these paths for the same protocol.

@@ -77,6 +77,10 @@ CREATE INDEX IF NOT EXISTS hosts_by_secret ON hosts(secret_sha256);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, zone TEXT NOT NULL, name TEXT
 );
+CREATE TABLE IF NOT EXISTS auth_failures (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, instance TEXT NOT NULL,
+    name TEXT, source TEXT
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
     subject TEXT NOT NULL, detail TEXT NOT NULL, source TEXT NOT NULL
@@ -648,6 +652,42 @@ class Store:
                 self._audit(audit),
             ]
         )
+
+    # -- failed logins shared by server instances (server/shared_limits.py) -----------
+
+    async def record_auth_failures(
+        self,
+        instance: str,
+        failures: Sequence[tuple[float, str | None, str | None]],
+        forget_before: float,
+    ) -> None:
+        """Append (at, name, source) budget keys; delete rows older than ``forget_before``."""
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO auth_failures(at, instance, name, source) VALUES (?,?,?,?)",
+                [(at, instance, name, source) for at, name, source in failures],
+            )
+            await tx.execute("DELETE FROM auth_failures WHERE at < ?", (forget_before,))
+
+    async def auth_failures_since(
+        self, seq: int, instance: str
+    ) -> list[tuple[int, str | None, str | None]]:
+        """(seq, name, source) of the failures other instances wrote after ``seq``."""
+        rows = await self._fetchall(
+            "SELECT seq, name, source FROM auth_failures WHERE seq > ? AND instance <> ?"
+            " ORDER BY seq",
+            (seq, instance),
+        )
+        return [(int(r[0]), r[1], r[2]) for r in rows]
+
+    async def last_auth_failure(self) -> int:
+        rows = await self._fetchall("SELECT COALESCE(MAX(seq), 0) FROM auth_failures")
+        return int(rows[0][0])
+
+    @property
+    def shared(self) -> bool:
+        """Whether several servers may run on this store (PostgreSQL)."""
+        return self.location.startswith(("postgresql:", "postgres:"))
 
     # -- audit ----------------------------------------------------------------------
 
