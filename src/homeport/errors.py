@@ -14,7 +14,8 @@ refusing::
     │   ├── UsageError                 a command was called with bad arguments
     │   ├── StoreError                 the server's data directory cannot be used
     │   │   ├── NotFoundError          a zone, host or user does not exist
-    │   │   └── ConflictError          it exists already
+    │   │   ├── ConflictError          it exists already
+    │   │   └── StaleError             another server changed a host since we read it
     │   └── LocalProtocolError         we were about to send something invalid
     └── RemoteError                    a peer failed or said no
         ├── RemoteProtocolError        a peer sent bytes we cannot parse
@@ -81,6 +82,10 @@ class StoreError(LocalError):
     """The server's data directory cannot be opened or written."""
 
     exit_code = EXIT_CANTCREAT
+
+
+class StaleError(StoreError):
+    """Another server instance changed a host since this one decided from its state."""
 
 
 class NotFoundError(StoreError):

@@ -65,12 +65,12 @@ async def _unexpected_error(service: DdnsService, monkeypatch: pytest.MonkeyPatc
     real = service.store.commit_host_states
     calls = 0
 
-    async def broken_once(*args: Any) -> dict[str, int]:
+    async def broken_once(*args: Any, **kwargs: Any) -> dict[str, int]:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("a bug nobody foresaw")
-        return await real(*args)
+        return await real(*args, **kwargs)
 
     monkeypatch.setattr(service.store, "commit_host_states", broken_once)
     with pytest.raises(StoreError):

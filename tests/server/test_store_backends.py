@@ -172,6 +172,40 @@ def test_other_processes_commits_are_noticed(opener: Callable[..., Awaitable[Sto
     run(opener, work)
 
 
+def test_server_updates_enter_the_feed_once_per_name(
+    opener: Callable[..., Awaitable[Store]],
+) -> None:
+    """Updates are in the feed (other instances follow them), and a request's token
+    (fresh_token) moves only for admin changes, never for a server's update."""
+
+    async def work(server: Store) -> None:
+        admin = await opener(announce=True)
+        try:
+            await _with_zone(admin)
+            for name in ("a", "b"):
+                await admin.add_host(
+                    HostRow(f"{name}.{ZONE}", ZONE, None, "ff" * 32), audit("host add", name)
+                )
+            last, fresh = await server.last_change(), await server.fresh_token()
+            for i in range(5):
+                await server.commit_host_states(
+                    [
+                        HostRow(f"a.{ZONE}", ZONE, None, "ff" * 32, ipv4=f"192.0.2.{i}"),
+                        HostRow(f"b.{ZONE}", ZONE, None, "ff" * 32, ipv4=f"192.0.2.{i}"),
+                    ],
+                    [],
+                )
+            if server.location.startswith("postgresql"):
+                assert await server.fresh_token() == fresh
+            changes = await server.changed_names_since(last)
+            assert [(c.zone, c.name) for c in changes] == [(ZONE, f"a.{ZONE}"), (ZONE, f"b.{ZONE}")]
+            assert changes[-1].seq == await server.last_change()
+        finally:
+            await admin.close()
+
+    run(opener, work)
+
+
 def test_service_follows_admin_commits(opener: Callable[..., Awaitable[Store]]) -> None:
     async def work(store: Store) -> None:
         admin = await opener(announce=True)

@@ -1,4 +1,13 @@
-"""Token-bucket throttles keyed by host, token or source address (pure; ``now`` injected)."""
+"""Token-bucket throttles keyed by host, token or source address (pure; ``now`` injected).
+
+Several server instances on one PostgreSQL database each keep their own buckets. For
+the request throttles (per host, per token, per source connection) and DNS RRL that is
+right: they bound the work one client causes on the instance that answers it, and
+sharing them would cost a database write per request. :class:`FailureLimiter`'s
+budgets bound password guessing, and there N instances behind a balancer would give a
+guesser N times the budget: each instance charges the failures the others write to
+the database (homeport.server.shared_limits), within a fraction of a second.
+"""
 
 from __future__ import annotations
 

@@ -93,6 +93,7 @@ def mount(ctx: ApiContext, apis: Sequence[Mount], *, client_max_size: int) -> we
 def build_app(ctx: ApiContext, *, metrics: bool = True) -> web.Application:
     """The public API; ``metrics`` False when /metrics has a listener of its own."""
     app = mount(ctx, APIS + ((api_metrics.routes,) if metrics else ()), client_max_size=MAX_BODY)
+    app.on_startup.append(ctx.start)
     app.on_cleanup.append(ctx.close)
     return app
 

@@ -57,8 +57,11 @@ class ApiContext:
             registry=registry,
         )
 
+    async def start(self, app: web.Application | None = None) -> None:
+        await self.login.start()
+
     async def close(self, app: web.Application | None = None) -> None:
-        self.login.close()
+        await self.login.close()
 
     def source(self, request: web.Request) -> Address | None:
         """The client's address (X-Forwarded-For only from trusted proxies)."""

@@ -7,8 +7,10 @@ engines differ in how another process's commit is noticed:
 * SQLite (the default): ``PRAGMA data_version`` for the store task, and a
   ``changed`` file that admin commands touch, so a request costs one stat().
 * PostgreSQL (``--database postgresql://...``): the ``changes`` feed's newest
-  ``seq`` is the token, writers ``NOTIFY`` inside their transaction (delivered
-  on commit) to wake the store task, and a poll covers a lost notification.
+  ``seq`` is the token (for a request: the newest admin change's), writers
+  ``NOTIFY`` inside their transaction (delivered on commit) to wake the store
+  task, and a poll covers a lost notification. Several servers may share one
+  database: each follows the others' updates through the same feed.
 
 A database URL may carry a password: every message that names it uses
 :func:`redact`, and driver messages pass through :func:`scrub`.
@@ -72,11 +74,12 @@ class Database(Protocol):
         ...
 
     async def claim_server(self) -> None:
-        """Become the one server of this store until :meth:`close`, or raise StoreError.
+        """Start serving from this store until :meth:`close`, or raise StoreError.
 
-        Two servers on one store would each serve their own view (updates through one
-        never reach the other's DNS; SOA serials split), so until several instances are
-        supported a second ``server run`` is refused. Admin commands never claim.
+        SQLite: become its one server (a second ``server run`` is refused, since it
+        would serve its own view and never hear of the other's updates). PostgreSQL:
+        several servers share one database and announce their commits to each other.
+        Admin commands never claim.
         """
         ...
 

@@ -6,10 +6,12 @@ Shared by every API that takes credentials. Failed logins are logged one line ea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 from collections.abc import Callable
+from ipaddress import ip_address, ip_network
 
 import prometheus_client
 
@@ -21,6 +23,7 @@ from homeport.server.auth import BasicCredentials, PasswordHasher, secret_matche
 from homeport.server.clientaddr import Address
 from homeport.server.config import LimitsConfig
 from homeport.server.service import DdnsService
+from homeport.server.shared_limits import FailureSharing
 
 # One line per failed login, for fail2ban and the like (format in README "Failed logins").
 auth_log = logging.getLogger("homeport.auth")
@@ -69,9 +72,34 @@ class Login:
             "argon2 verifications running or waiting",
             registry=registry,
         ).set_function(lambda: self.passwords.in_flight)
+        # Several instances on one PostgreSQL database share their failed logins.
+        self.sharing: FailureSharing | None = None
+        if limits.enabled and service.store.shared:
+            self.sharing = FailureSharing(service.store, self._peer_failure)
+            prometheus_client.Gauge(
+                "homeport_auth_failures_from_peers",
+                "Failed logins other instances shared and this one charged",
+                registry=registry,
+            ).set_function(lambda: self.sharing.received if self.sharing else 0)
 
-    def close(self) -> None:
+    async def start(self) -> None:
+        if self.sharing is not None:
+            await self.sharing.start()
+
+    async def close(self) -> None:
+        if self.sharing is not None:
+            await self.sharing.stop()
         self.passwords.close()
+
+    def _peer_failure(self, name: str | None, source: str | None) -> None:
+        """Another instance's failed login: charge it to this instance's budgets too."""
+        now = self.clock()
+        if source is not None:
+            with contextlib.suppress(ValueError):
+                key = ip_network(source) if "/" in source else ip_address(source)
+                self.failures.sources.allow(key, now)
+        if name is not None:
+            self.failures.names.allow(name, now)
 
     def _charge(self, source: Address | None, name: str | None, now: float) -> Charge | None:
         """Take failure tokens before verifying; None if a budget is spent."""
@@ -104,6 +132,13 @@ class Login:
             outcome.value,
         )
         self.auth_failures.labels(api, outcome.value).inc()
+        if self.sharing is not None and outcome is AuthOutcome.BADAUTH:
+            # Charged here (BADAUTH): the other instances charge it too.
+            key, name_key = self._failure_keys(source, name.strip().lower().rstrip(".") or None)
+            self.sharing.failed(
+                str(name_key) if name_key is not None else None,
+                str(key) if key is not None else None,
+            )
         return AuthResult(outcome)
 
     async def basic(self, creds: BasicCredentials, source: Address | None, api: str) -> AuthResult:

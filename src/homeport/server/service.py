@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from homeport.core.hostdata import txt_rdata
 from homeport.core.update_plan import Published, UpdateIntent, apply_intent, intent_problem
 from homeport.core.zone import Catalog, PreparedName, Record, record_problem
-from homeport.errors import ConfigError, HomeportError, StoreError, UsageError
-from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow
+from homeport.errors import ConfigError, HomeportError, StaleError, StoreError, UsageError
+from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow, same_host_data
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ MAX_BATCH = 512
 # How much of a client's User-Agent is kept for the dashboard: enough for
 # "Company - Device - Version" (dyndns2's rule) and ddclient's or inadyn's own.
 MAX_AGENT_LENGTH = 200
+# How often a batch is decided again when another server instance on the same
+# PostgreSQL database changed one of its hosts meanwhile; each retry first reads
+# the hosts afresh, so only a host updated through several instances at once in
+# every attempt runs out (its callers then get a retryable error).
+STALE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,10 @@ class DdnsService:
         self._data_version = 0
         self._last_change = 0
         self._last_watch = 0.0
+        self._unchanged: set[str] = set()  # hosts the current _watch need not re-render
+        # Hosts whose state in self.hosts may not be what the catalog serves (adopted or
+        # re-read outside _watch): the feed entry that follows re-renders them.
+        self._dirty: set[str] = set()
         self.on_user_change: Callable[[str], None] = lambda name: None
         # Per host, since this server started: updates that changed something (good), that
         # changed nothing (nochg) and that were refused or failed (fault). For the dashboard;
@@ -229,12 +238,47 @@ class DdnsService:
     async def _commit(
         self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
     ) -> None:
+        last: StoreError = StaleError("no attempt made")
+        for _ in range(STALE_RETRIES):
+            try:
+                await self._commit_once(batch)
+                return
+            except StaleError as exc:
+                # Another server instance updated some of these hosts since this one
+                # followed the feed: decide again from the store's state.
+                last = exc
+                names = sorted({intent.fqdn for intent, _ in batch})
+                fresh = {h.fqdn: h for h in await self.store.hosts_named(names)}
+                for name in names:
+                    self._dirty.add(name)
+                    if name in fresh:
+                        self.hosts[name] = fresh[name]
+                    else:
+                        self.hosts.pop(name, None)
+            except StoreError as exc:
+                last = exc
+                break
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(last)
+
+    async def _commit_once(
+        self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
+    ) -> None:
+        """Decide every intent from the hosts' states, commit, serve, answer.
+
+        StaleError (nothing written, no future answered): a host's state changed in
+        the store since it was read; the caller refreshes it and calls again.
+        """
         now = self.clock()
         pending: dict[str, HostRow] = {}
+        expect: dict[str, HostRow] = {}
         prepared: dict[str, PreparedName] = {}
         outcomes: list[tuple[asyncio.Future[UpdateOutcome | None], str | None, bool]] = []
         audits: list[AuditEntry] = []
         for intent, future in batch:
+            if future.done():
+                continue  # refused in an earlier attempt
             current = pending.get(intent.fqdn) or self.hosts.get(intent.fqdn)
             if current is None:
                 # Added by an admin command since the last watch: adopt it now, so a new
@@ -242,12 +286,14 @@ class DdnsService:
                 current = await self.store.host(intent.fqdn)
                 if current is not None:
                     self.hosts[current.fqdn] = current
+                    self._dirty.add(current.fqdn)
                     self._static[current.fqdn] = await self.store.records_at(
                         current.zone, current.fqdn
                     )
             if current is None:
                 outcomes.append((future, None, False))
                 continue
+            expect.setdefault(intent.fqdn, current)
             after = apply_intent(current, intent)
             changed = after != Published.of(current)
             if changed:
@@ -276,13 +322,9 @@ class DdnsService:
                     )
                 )
             outcomes.append((future, intent.fqdn, changed))
-        try:
-            serials = await self.store.commit_host_states(list(pending.values()), audits)
-        except StoreError as exc:
-            for future, _, _ in outcomes:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+        serials = await self.store.commit_host_states(
+            list(pending.values()), audits, expect=list(expect.values())
+        )
         for name, new_state in pending.items():
             self.hosts[name] = new_state
             serial = serials.get(new_state.zone)
@@ -305,17 +347,46 @@ class DdnsService:
         if version == self._data_version:
             return
         self._data_version = version
-        await self._load_accounts()
-        for change in await self.store.changes_since(self._last_change):
+        changes = await self.store.changed_names_since(self._last_change)
+        if changes and all(c.zone != ACCOUNTS and c.name is not None for c in changes):
+            # Only names changed (another server instance's updates, a host added or
+            # removed): read just those hosts, not every account.
+            await self._refresh_hosts(sorted({c.name for c in changes if c.name is not None}))
+        else:
+            await self._load_accounts()
+        done: set[tuple[str, str | None]] = set()
+        names: list[tuple[str, str]] = []
+        for change in changes:
             self._last_change = max(self._last_change, change.seq)
-            if change.zone == ACCOUNTS:
-                continue  # users: reloaded above
+            if change.zone == ACCOUNTS or (change.zone, change.name) in done:
+                continue  # users: reloaded above; a name changed twice: loaded once
+            done.add((change.zone, change.name))
             if change.name is None:
                 await self._load_zone(change.zone)
-            else:
-                await self._load_name(change.zone, change.name)
+            elif change.name not in self._unchanged:
+                names.append((change.zone, change.name))
+        if names:
+            await self._load_names(names)
+        self._unchanged.clear()
         for hook in self.after_reload:
             await hook()
+
+    async def _refresh_hosts(self, names: list[str]) -> None:
+        """Read ``names``' hosts from the store; note those that this view already serves.
+
+        A host whose data equals what is served (this instance's own update coming
+        back through the feed) needs no re-rendering.
+        """
+        fresh = {h.fqdn: h for h in await self.store.hosts_named(names)}
+        for name in names:
+            old = self.hosts.get(name)
+            new = fresh.get(name)
+            if new is None:
+                self.hosts.pop(name, None)
+                continue
+            if old is not None and same_host_data(old, new) and name not in self._dirty:
+                self._unchanged.add(name)
+            self.hosts[name] = new
 
     async def _load_accounts(self) -> None:
         users = {u.name: u for u in await self.store.users()}
@@ -361,26 +432,34 @@ class DdnsService:
                 if origin in self.catalog.zones():
                     self.catalog.drop_zone(origin)
 
-    async def _load_name(self, origin: str, name: str) -> None:
-        try:
-            zone = await self.store.zone(origin)
-        except StoreError:
-            return
-        static = await self.store.records_at(origin, name)
-        host = self.hosts.get(name)
-        if host is None:
-            self._static.pop(name, None)
-            records = static
-        else:
-            self._static[name] = static
-            records = host_records(host, static, zone.default_ttl)
-        if origin in self.catalog.zones():
+    async def _load_names(self, names: list[tuple[str, str]]) -> None:
+        """Serve (zone, name) pairs as the store has them: two queries, however many names.
+
+        Another instance's burst reaches this one as many names at once; each costs a
+        render here, not a round trip.
+        """
+        zones = {z.origin: z for z in await self.store.zones()}
+        static = await self.store.records_named(names)
+        for origin, name in names:
+            zone = zones.get(origin)
+            if zone is None:
+                continue  # removed since: its own change entry drops it
+            if origin not in self.catalog.zones():
+                await self._load_zone(origin)
+                continue
+            at_name = static.get((origin, name), [])
+            host = self.hosts.get(name)
+            if host is None:
+                self._static.pop(name, None)
+                records = at_name
+            else:
+                self._static[name] = at_name
+                records = host_records(host, at_name, zone.default_ttl)
             try:
                 self.catalog.replace_name(origin, name, records, zone.soa.serial)
             except ConfigError:
                 self.catalog.replace_name(origin, name, _servable(origin, records), zone.soa.serial)
-        else:
-            await self._load_zone(origin)
+            self._dirty.discard(name)
 
     # -- lookups for the HTTP layer -------------------------------------------------
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from homeport.core.zone import Record, Soa
-from homeport.errors import ConflictError, NotFoundError, StoreError
+from homeport.errors import ConflictError, NotFoundError, StaleError, StoreError
 from homeport.server.database import Database, Row, open_database
 
 SCHEMA_VERSION = 1
@@ -35,10 +35,20 @@ SERIAL_MODULUS = 2**32 - 1
 ADDED_COLUMNS = (
     ("zones", "allow_private", "INTEGER NOT NULL DEFAULT 0"),
     ("hosts", "last_agent", "TEXT"),
+    # 1: a server's update (host data only), 0: an admin command's change. A request
+    # need only catch up with the latter before authenticating (FRESH_TOKEN_SQL).
+    ("changes", "by_server", "INTEGER NOT NULL DEFAULT 0"),
+)
+# Made after ADDED_COLUMNS (an older database gets the column first): the newest admin
+# change is one index probe however many server updates follow it.
+ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS changes_by_admin ON changes(seq) WHERE by_server = 0;",
 )
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
+# Names per "IN (...)" list: under SQLite's default limit of 999 bound parameters.
+IN_LIST_CHUNK = 500
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,6 +87,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     id_sha256 TEXT PRIMARY KEY,
     username TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
     created REAL NOT NULL, expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auth_failures (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, instance TEXT NOT NULL,
+    name TEXT, source TEXT
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
@@ -154,6 +168,11 @@ def next_serial(serial: int) -> int:
     return serial % SERIAL_MODULUS + 1
 
 
+def same_host_data(a: HostRow, b: HostRow) -> bool:
+    """Whether two states of a host publish the same data."""
+    return (a.ipv4, a.ipv6, a.txt, a.offline) == (b.ipv4, b.ipv6, b.txt, b.offline)
+
+
 def _host(row: Row) -> HostRow:
     return HostRow(
         fqdn=row[0],
@@ -226,6 +245,8 @@ class Store:
                     await db.fetchall(f"SELECT {column} FROM {table} LIMIT 0")
                 except StoreError:
                     await db.setup(f"ALTER TABLE {table} ADD COLUMN {column} {definition};")
+            for index in ADDED_INDEXES:
+                await db.setup(index)
             async with db.transaction() as tx:
                 await tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
@@ -275,6 +296,19 @@ class Store:
     async def changes_since(self, seq: int) -> list[Change]:
         rows = await self._fetchall(
             "SELECT seq, zone, name FROM changes WHERE seq > ? ORDER BY seq", (seq,)
+        )
+        return [Change(r[0], r[1], r[2]) for r in rows]
+
+    async def changed_names_since(self, seq: int) -> list[Change]:
+        """Each (zone, name) changed after ``seq`` once, at its newest seq, oldest first.
+
+        What a server following the feed needs: a name updated a thousand times since
+        it last looked (a SQLite server looks only when an admin command commits) is
+        one row, not a thousand.
+        """
+        rows = await self._fetchall(
+            "SELECT MAX(seq), zone, name FROM changes WHERE seq > ? GROUP BY zone, name ORDER BY 1",
+            (seq,),
         )
         return [Change(r[0], r[1], r[2]) for r in rows]
 
@@ -417,6 +451,26 @@ class Store:
         )
         return [Record(r[0], r[1], r[2], r[3]) for r in rows]
 
+    async def records_named(
+        self, names: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[Record]]:
+        """The static records at each (zone, name) of ``names`` (absent: none)."""
+        by_zone: dict[str, list[str]] = {}
+        for zone, name in names:
+            by_zone.setdefault(zone, []).append(name)
+        found: dict[tuple[str, str], list[Record]] = {}
+        for zone, in_zone in sorted(by_zone.items()):
+            for i in range(0, len(in_zone), IN_LIST_CHUNK):
+                chunk = in_zone[i : i + IN_LIST_CHUNK]
+                rows = await self._fetchall(
+                    "SELECT name, rdtype, ttl, rdata FROM records"
+                    f" WHERE zone = ? AND name IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                    (zone, *chunk),
+                )
+                for r in rows:
+                    found.setdefault((zone, r[0]), []).append(Record(r[0], r[1], r[2], r[3]))
+        return found
+
     # -- hosts ----------------------------------------------------------------------
 
     async def add_host(self, host: HostRow, audit: AuditEntry) -> None:
@@ -490,17 +544,58 @@ class Store:
             ]
         )
 
+    async def hosts_named(self, fqdns: Sequence[str]) -> list[HostRow]:
+        """The hosts among ``fqdns`` (absent names are skipped)."""
+        found: list[HostRow] = []
+        for i in range(0, len(fqdns), IN_LIST_CHUNK):
+            chunk = fqdns[i : i + IN_LIST_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                f"SELECT {_HOST_COLUMNS} FROM hosts WHERE fqdn IN ({marks})", chunk
+            )
+            found.extend(_host(r) for r in rows)
+        return found
+
     async def commit_host_states(
-        self, hosts: Sequence[HostRow], audits: Sequence[AuditEntry]
+        self,
+        hosts: Sequence[HostRow],
+        audits: Sequence[AuditEntry],
+        *,
+        expect: Sequence[HostRow] = (),
     ) -> dict[str, int]:
         """Write new host states and their audit entries in one durable transaction.
 
-        Bumps each touched zone's serial once and returns zone -> new serial.
-        This is the group-commit path: one fsync for a whole batch of updates.
+        Bumps each touched zone's serial once and returns zone -> new serial; appends
+        each host to the ``changes`` feed, so other server instances on the same
+        database serve it too. This is the group-commit path: one fsync for a whole
+        batch of updates.
+
+        ``expect``: the states the new ones were decided from (changed or not). If the
+        store holds other data for any of them (another instance committed since),
+        nothing is written (StaleError): read them again and decide again.
         """
         zones = sorted({h.zone for h in hosts})
         serials: dict[str, int] = {}
         async with self._db.transaction() as tx:
+            if expect:
+                # Read under the write lock: no other instance can commit in between.
+                names = [h.fqdn for h in expect]
+                current: dict[str, HostRow] = {}
+                for i in range(0, len(names), IN_LIST_CHUNK):
+                    chunk = names[i : i + IN_LIST_CHUNK]
+                    rows = await tx.fetchall(
+                        f"SELECT {_HOST_COLUMNS} FROM hosts"
+                        f" WHERE fqdn IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    )
+                    current.update((r[0], _host(r)) for r in rows)
+                stale = [
+                    h.fqdn
+                    for h in expect
+                    if h.fqdn not in current or not same_host_data(current[h.fqdn], h)
+                ]
+                if stale:
+                    raise StaleError(f"{len(stale)} host(s) changed by another server")
             await tx.executemany(
                 "UPDATE hosts SET ipv4=?, ipv6=?, txt=?, offline=?, updated=?, last_source=?,"
                 " last_agent=? WHERE fqdn=?",
@@ -522,6 +617,10 @@ class Store:
                 "INSERT INTO audit(ts, actor, action, subject, detail, source)"
                 " VALUES (?,?,?,?,?,?)",
                 [(a.ts, a.actor, a.action, a.subject, a.detail, a.source) for a in audits],
+            )
+            await tx.executemany(
+                "INSERT INTO changes(zone, name, by_server) VALUES (?, ?, 1)",
+                [(h.zone, h.fqdn) for h in hosts],
             )
             for zone in zones:
                 rows = await tx.fetchall(
@@ -660,6 +759,42 @@ class Store:
                 )
             ]
         )
+
+    # -- failed logins shared by server instances (server/shared_limits.py) -----------
+
+    async def record_auth_failures(
+        self,
+        instance: str,
+        failures: Sequence[tuple[float, str | None, str | None]],
+        forget_before: float,
+    ) -> None:
+        """Append (at, name, source) budget keys; delete rows older than ``forget_before``."""
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO auth_failures(at, instance, name, source) VALUES (?,?,?,?)",
+                [(at, instance, name, source) for at, name, source in failures],
+            )
+            await tx.execute("DELETE FROM auth_failures WHERE at < ?", (forget_before,))
+
+    async def auth_failures_since(
+        self, seq: int, instance: str
+    ) -> list[tuple[int, str | None, str | None]]:
+        """(seq, name, source) of the failures other instances wrote after ``seq``."""
+        rows = await self._fetchall(
+            "SELECT seq, name, source FROM auth_failures WHERE seq > ? AND instance <> ?"
+            " ORDER BY seq",
+            (seq, instance),
+        )
+        return [(int(r[0]), r[1], r[2]) for r in rows]
+
+    async def last_auth_failure(self) -> int:
+        rows = await self._fetchall("SELECT COALESCE(MAX(seq), 0) FROM auth_failures")
+        return int(rows[0][0])
+
+    @property
+    def shared(self) -> bool:
+        """Whether several servers may run on this store (PostgreSQL)."""
+        return self.location.startswith(("postgresql:", "postgres:"))
 
     # -- audit ----------------------------------------------------------------------
 

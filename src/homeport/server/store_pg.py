@@ -7,6 +7,9 @@ batch, so an update is acknowledged only after ``COMMIT`` returned, which
 with PostgreSQL's default ``synchronous_commit=on`` means the WAL is flushed),
 a reader (autocommit, so reads never join a pending write transaction) and,
 in a running server, a listener for the writers' ``NOTIFY``.
+
+Several servers may run on one database (each serving HTTP and DNS): see
+:meth:`PgDatabase.claim_server` for why that is safe.
 """
 
 from __future__ import annotations
@@ -29,19 +32,21 @@ except ImportError:  # pragma: no cover - psycopg is the optional "postgres" ext
 
 log = logging.getLogger(__name__)
 
-# Delivered to every listening server when an announcing (admin) transaction commits.
+# Delivered to every listening server when an announcing transaction commits (an admin
+# command's, or another server instance's on the same database).
 CHANNEL = "homeport_changes"
 # Writers serialize on this transaction-scoped advisory lock, as SQLite's BEGIN IMMEDIATE
 # makes them: a zone import's read-then-write of the SOA serial cannot interleave with a
 # concurrent bump, and concurrent first runs do not race on CREATE TABLE IF NOT EXISTS.
 WRITE_LOCK = 0x686F6D65  # "home"
-# The running server holds this session-level advisory lock on a connection of its own
-# (Database.claim_server): a second server on the same database is refused. Advisory
-# locks are per database, so servers on other databases of one cluster do not collide.
-SERVER_LOCK = 0x686F6D73  # "homs"
-# How long a starting server waits for SERVER_LOCK: a server killed a moment ago leaves
-# a backend that PostgreSQL ends (and unlocks) only once it notices the closed socket.
-SERVER_LOCK_WAIT_MS = 5000
+# How long the listener waits before connecting again after losing its connection
+# (PostgreSQL restarted, pg_terminate_backend, a network blip). NOTIFY is only a
+# wake-up: the store task's poll of the feed (service.WATCH_INTERVAL) is the backstop
+# that bounds how long a missed notification can delay another instance's change.
+RELISTEN_DELAY = 1.0
+# Names the listener's session in pg_stat_activity, so an operator (or a test) can
+# tell it from the reader and writer connections.
+LISTENER_NAME = "homeport-listen"
 # libpq waits forever by default; a server that never answers should fail a command.
 CONNECT_TIMEOUT = 10
 
@@ -106,7 +111,7 @@ class PgDatabase:
         self._pending: asyncio.Future[int] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
-        self._server_lock: Any = None
+        self._writer_pid = writer.info.backend_pid  # its NOTIFYs need not wake us
 
     @classmethod
     async def open(cls, url: str, *, announce: bool) -> PgDatabase:
@@ -136,6 +141,7 @@ class PgDatabase:
             try:
                 if self._writer.broken or self._writer.closed:
                     self._writer = await _connect(self._url, autocommit=False)
+                    self._writer_pid = self._writer.info.backend_pid
                 async with self._writer.cursor() as cur:
                     try:
                         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
@@ -166,7 +172,10 @@ class PgDatabase:
         return int(rows[0][0])
 
     async def fresh_token(self) -> int:
-        """:meth:`commit_token`, shared by concurrent requests.
+        """The newest admin change's seq, one query shared by concurrent requests.
+
+        Server instances' updates (``by_server``) change host data only, never what
+        authentication reads: a request need not wait for them to be followed.
 
         A caller joins the next query to start, never one already under way: that
         one may have been sent before the commit the caller must see.
@@ -181,59 +190,75 @@ class PgDatabase:
         while self._pending is not None:
             future, self._pending = self._pending, None
             try:
-                future.set_result(await self.commit_token())
+                rows = await self.fetchall(
+                    "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE by_server = 0"
+                )
+                future.set_result(int(rows[0][0]))
             except StoreError as exc:
                 future.set_exception(exc)
 
     async def on_outside_change(self, callback: Callable[[], None]) -> None:
-        """LISTEN on a connection of its own; returns once listening (or failed: then polling)."""
-        assert psycopg is not None
+        """LISTEN on a connection of its own; returns once listening (or failed: then polling).
+
+        A lost listener connection is opened again (after :data:`RELISTEN_DELAY`) and
+        ``callback`` is called once it listens again: whatever was announced while no
+        one listened is then caught up from the feed.
+        """
         if self._listener is not None:
             return
+        conn = await self._listen_connection()
+        self._listener = asyncio.create_task(self._listen(conn, callback), name="homeport-listen")
+
+    async def _listen_connection(self) -> Any:
+        """A connection that LISTENs on :data:`CHANNEL`, or None (logged: polling only)."""
+        assert psycopg is not None
         try:
-            conn = await _connect(self._url, autocommit=True)
+            conn = await _connect(self._url, autocommit=True, name=LISTENER_NAME)
         except StoreError as exc:
             log.warning("cannot listen for changes, polling instead: %s", exc)
-            return
+            return None
         try:
             await conn.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as exc:
             log.warning("cannot listen for changes, polling instead: %s", _one_line(exc, self._url))
             await conn.close()
-            return
-        self._listener = asyncio.create_task(self._listen(conn, callback), name="homeport-listen")
+            return None
+        return conn
 
     async def _listen(self, conn: Any, callback: Callable[[], None]) -> None:
         assert psycopg is not None
-        try:
-            async for _ in conn.notifies():
-                callback()
-        except psycopg.Error as exc:
-            log.warning("change notifications lost, polling instead: %s", _one_line(exc, self._url))
-        finally:
-            await conn.close()
+        while True:
+            if conn is not None:
+                try:
+                    async for notify in conn.notifies():
+                        if notify.pid != self._writer_pid:
+                            callback()  # not this instance's own commit coming back
+                except psycopg.Error as exc:
+                    log.warning(
+                        "change notifications lost, polling until listening again: %s",
+                        _one_line(exc, self._url),
+                    )
+                finally:
+                    await conn.close()
+            await asyncio.sleep(RELISTEN_DELAY)
+            conn = await self._listen_connection()
+            if conn is not None:
+                log.info("listening for changes again")
+                callback()  # catch up on what was announced while no one listened
 
     async def claim_server(self) -> None:
-        assert psycopg is not None
-        conn = await _connect(self._url, autocommit=True)
-        try:
-            await conn.execute(f"SET lock_timeout = {SERVER_LOCK_WAIT_MS}")
-            await conn.execute("SELECT pg_advisory_lock(%s)", (SERVER_LOCK,))
-        except psycopg.errors.LockNotAvailable as exc:
-            await conn.close()
-            raise StoreError(
-                f"another homeport server already serves {self.location}:"
-                " one server per store (stop it first)"
-            ) from exc
-        except psycopg.Error as exc:
-            await conn.close()
-            raise self._error(exc, "cannot claim the store") from exc
-        self._server_lock = conn
+        """Several servers may share one PostgreSQL database: nothing to claim.
+
+        What one server per store protected is safe with several writers here: every
+        write transaction holds :data:`WRITE_LOCK`, so SOA serials come from the
+        database one after another (never backwards) and the ``changes`` feed has no
+        holes (seqs are taken and committed in lock order); each instance follows
+        the others' commits through the feed. A server's commits are announced, so
+        the other instances hear of them at once.
+        """
+        self._announce = True
 
     async def close(self) -> None:
-        if self._server_lock is not None:
-            await self._server_lock.close()  # ends the session: the lock goes with it
-            self._server_lock = None
         for task in (self._listener, self._poller):
             if task is not None:
                 task.cancel()
@@ -243,9 +268,11 @@ class PgDatabase:
         await self._writer.close()
 
 
-async def _connect(url: str, *, autocommit: bool) -> Any:
+async def _connect(url: str, *, autocommit: bool, name: str | None = None) -> Any:
     assert psycopg is not None
     extra: dict[str, Any] = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
+    if name is not None:
+        extra["application_name"] = name
     try:
         return await psycopg.AsyncConnection.connect(url, autocommit=autocommit, **extra)
     except psycopg.Error as exc:

@@ -136,7 +136,9 @@ class SqliteDatabase:
             who = f" (pid {holder})" if holder.isdigit() else ""
             raise StoreError(
                 f"another homeport server{who} already serves {self.location}:"
-                " one server per store (stop it first)"
+                " one server per SQLite store, since SQLite cannot tell one server of"
+                " another's commits (stop it first, or run several servers on one"
+                " PostgreSQL database: --database postgresql://...)"
             ) from exc
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
