@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
 
 from dns_qps import ORIGIN, free_port, write_zone  # noqa: E402
+from tests.providers.dns_peers import nsd_command  # noqa: E402
 from tests.server.secondaries import Key, Peer  # noqa: E402
 
 SMALL_ZONE = "dyn.example.net."
@@ -118,35 +119,16 @@ def add_secondary(data: Path, name: str, port: int, dns_port: int) -> Key:
 
 
 def nsd_primary(tmp: Path, zone: Path, port: int, key: Key) -> subprocess.Popen[bytes]:
-    conf = tmp / "nsd-primary.conf"
-    conf.write_text(
-        f"""server:
-    server-count: 1
-    ip-address: 127.0.0.1
-    port: {port}
-    username: ""
-    chroot: ""
-    zonesdir: "{tmp}"
-    database: ""
-    zonelistfile: "{tmp}/zone.list"
-    xfrdfile: "{tmp}/xfrd.state"
-    xfrdir: "{tmp}"
-    pidfile: "{tmp}/nsd.pid"
-    logfile: "{tmp}/nsd.log"
-    verbosity: 0
-remote-control:
-    control-enable: no
-key:
-    name: {key.short}
-    algorithm: {key.algorithm}
-    secret: "{key.secret}"
-zone:
-    name: {ORIGIN}
-    zonefile: "{zone}"
-    provide-xfr: 127.0.0.1 {key.short}
-"""
+    command = nsd_command(
+        tmp,
+        port,
+        ORIGIN,
+        zone,
+        "verbosity: 0",
+        key=(key.short, key.algorithm, key.secret),
+        zone_options=[f"provide-xfr: 127.0.0.1 {key.short}"],
     )
-    return subprocess.Popen(["nsd", "-d", "-c", str(conf)], start_new_session=True)
+    return subprocess.Popen(command, start_new_session=True)
 
 
 def kdig_axfr(port: int, zone: str, key: Key) -> tuple[float, int]:

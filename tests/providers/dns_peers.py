@@ -137,13 +137,29 @@ zone "{ZONE}" {{
     return config
 
 
-def nsd_command(tmp: Path, port: int, origin: str, zone_file: Path, *options: str) -> list[str]:
+def nsd_command(
+    tmp: Path,
+    port: int,
+    origin: str,
+    zone_file: Path,
+    *options: str,
+    key: tuple[str, str, str] | None = None,
+    zone_options: Sequence[str] = (),
+) -> list[str]:
     """NSD serving ``origin`` from ``zone_file`` on 127.0.0.1:``port``, everything in ``tmp``.
 
-    ``options``: further ``server:`` lines (e.g. ``minimal-responses: yes``). Username and
-    chroot empty: NSD stays the user that started it, in ``tmp``; no RRL, no control socket.
+    ``options``: further ``server:`` lines (e.g. ``minimal-responses: yes``); ``key``: a TSIG
+    key (name, algorithm, base64 secret) that ``zone_options`` such as ``provide-xfr`` may
+    name. Username and chroot empty: NSD stays the user that started it, in ``tmp``; no RRL,
+    no control socket.
     """
     extra = "".join(f"    {line}\n" for line in options)
+    keys = (
+        f'key:\n    name: {key[0]}\n    algorithm: {key[1]}\n    secret: "{key[2]}"\n'
+        if key is not None
+        else ""
+    )
+    zone_extra = "".join(f"    {line}\n" for line in zone_options)
     conf = tmp / "nsd.conf"
     conf.write_text(
         f"""server:
@@ -162,9 +178,9 @@ def nsd_command(tmp: Path, port: int, origin: str, zone_file: Path, *options: st
     rrl-ratelimit: 0
 {extra}remote-control:
     control-enable: no
-zone:
+{keys}zone:
     name: {origin}
     zonefile: "{zone_file}"
-"""
+{zone_extra}"""
     )
     return ["nsd", "-d", "-c", str(conf)]

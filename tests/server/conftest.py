@@ -68,7 +68,8 @@ class ServerProc:
         return sorted(line for line in result.stdout.splitlines() if line)
 
 
-def start_server(data: Path, *args: str) -> ServerProc:
+def start_server(data: Path, *args: str, dns: str = "127.0.0.1:0") -> ServerProc:
+    """``homeport server run`` on loopback; ``dns``: a fixed port where a peer needs one."""
     proc = subprocess.Popen(
         [
             *HOMEPORT,
@@ -79,7 +80,7 @@ def start_server(data: Path, *args: str) -> ServerProc:
             "--http",
             "127.0.0.1:0",
             "--dns",
-            "127.0.0.1:0",
+            dns,
             *args,
         ],
         stdout=subprocess.PIPE,

@@ -27,21 +27,6 @@ CATALOG = "catalog.homeport.invalid."
 PEER_DEADLINE = 60.0
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (asked of the kernel)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no free port")
-
-
 @dataclass
 class Key:
     name: str  # absolute, as homeport stores it

@@ -14,7 +14,6 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import dns.message
 import dns.query
@@ -23,9 +22,10 @@ import dns.tsigkeyring
 import pytest
 
 from tests.helpers import run_homeport
-from tests.server.conftest import ServerProc, add_hosts, stop_server
+from tests.providers.dns_peers import free_port
+from tests.server.conftest import ServerProc, add_hosts, start_server, stop_server
 from tests.server.httpget import get
-from tests.server.secondaries import PEER_DEADLINE, Key, Peer, axfr_lines, free_port
+from tests.server.secondaries import PEER_DEADLINE, Key, Peer, axfr_lines
 
 ZONE = "dyn.example.net."
 # Small, so a secondary can fall behind it in a test (the default is 10,000).
@@ -140,7 +140,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     config = tmp / "server.toml"
     config.write_text(f"[transfer]\njournal_steps = {JOURNAL_STEPS}\n")
     # On a port chosen before, not an ephemeral one: the peers' configuration names it.
-    srv = _start_on(data, dns_port, config)
+    srv = start_server(
+        data, "--limits", "off", "--config", str(config), dns=f"127.0.0.1:{dns_port}"
+    )
     lab = Lab(srv, peers, secrets)
     try:
         for peer in peers.values():
@@ -152,55 +154,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             peer.stop()
         stop_server(srv)
         (tmp / "server.log").write_text("".join(srv.output))  # for a failure's post-mortem
-
-
-def _start_on(data: Path, dns_port: int, config: Path) -> ServerProc:
-    import subprocess
-    import threading
-
-    from tests.helpers import HOMEPORT, homeport_env
-
-    proc = subprocess.Popen(
-        [
-            *HOMEPORT,
-            "server",
-            "run",
-            "--data",
-            str(data),
-            "--http",
-            "127.0.0.1:0",
-            "--dns",
-            f"127.0.0.1:{dns_port}",
-            "--limits",
-            "off",
-            "--config",
-            str(config),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=homeport_env(),
-        start_new_session=True,
-    )
-    output: list[str] = []
-    ready: dict[str, object] = {}
-    done = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-            if line.startswith("ready ") and not ready:
-                ready.update(json.loads(line[6:]))
-                done.set()
-        done.set()
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    assert done.wait(30), "".join(output)
-    assert ready, "".join(output)
-    http = str(ready["http"][0]).rsplit(":", 1)  # type: ignore[index]
-    return ServerProc(data, proc, (http[0], int(http[1])), ("127.0.0.1", dns_port), output, thread)
 
 
 def test_after_1000_updates_every_secondary_holds_the_primarys_zone(lab: Lab) -> None:
