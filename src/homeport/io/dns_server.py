@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import dns.rcode
 
@@ -80,6 +81,16 @@ class DnsStats:
         return out
 
 
+class SlowPath(Protocol):
+    """Answers what the catalog refuses as NOTIMP or NOTAUTH (UPDATE, TSIG-signed messages)."""
+
+    def wants(self, resp: bytes | None) -> bool: ...
+
+    def udp(self, query: bytes) -> bytes | None: ...
+
+    def tcp(self, query: bytes, address: bytes) -> asyncio.Future[bytes | None]: ...
+
+
 @dataclass
 class DnsServer:
     """A running listener (see :func:`start_dns`)."""
@@ -117,8 +128,11 @@ def _udp_loop(
     stop: threading.Event,
     batch: bool,
     cache: bool,
+    slow: SlowPath | None = None,
 ) -> None:
     respond = catalog.udp_responder()
+    if slow is not None:
+        respond = _with_slow_path(respond, slow)
     counts = stats.udp
     admit = None
     if limiter is not None or jar is not None:
@@ -157,6 +171,20 @@ def _udp_loop(
                 return
         except Exception:
             log.exception("DNS query failed")
+
+
+def _with_slow_path(
+    respond: Callable[[bytes], bytes | None], slow: SlowPath
+) -> Callable[[bytes], bytes | None]:
+    """``respond``, with what it refuses as NOTIMP/NOTAUTH handed to ``slow`` (one byte test)."""
+
+    def respond_all(query: bytes) -> bytes | None:
+        resp = respond(query)
+        if resp is not None and resp[3] & 15 in (4, 9) and slow.wants(resp):
+            return slow.udp(query)
+        return resp
+
+    return respond_all
 
 
 def _admitter(
@@ -206,11 +234,15 @@ def _address(sockaddr: bytes) -> bytes:
     return sockaddr[8:24] if sockaddr[:2] == b"\x0a\x00" else sockaddr[4:8]
 
 
-def _tcp_responder(catalog: Catalog, jar: CookieJar | None) -> TcpResponder:
+def _tcp_responder(
+    catalog: Catalog, jar: CookieJar | None, slow: SlowPath | None = None
+) -> TcpResponder:
     """Answers over TCP: never rate-limited; cookies answered (RFC 7873 §5.2.3)."""
 
-    def respond(query: bytes, address: bytes) -> bytes | None:
+    def respond(query: bytes, address: bytes) -> bytes | asyncio.Future[bytes | None] | None:
         resp = catalog.respond(query, tcp=True)
+        if slow is not None and slow.wants(resp):
+            return slow.tcp(query, address)
         if resp is None or jar is None or len(query) < 12 or not query[11]:
             return resp
         data = dns_cookie.find(query)
@@ -276,13 +308,15 @@ async def start_dns(
     cookies: bool = True,
     batch: bool = True,
     cache: bool = True,
+    slow: SlowPath | None = None,
 ) -> DnsServer:
     """Serve ``catalog`` on UDP and TCP at host:port (port 0 = one ephemeral port for both).
 
     ``rrl=False`` turns response-rate limiting off (benchmarks, tests), ``rrl_config``
     sets its rates; ``cookies=False`` ignores DNS cookies (RFC 7873);
     ``batch=False`` uses one recvfrom/sendto per query instead of recvmmsg/sendmmsg;
-    ``cache=False`` turns the UDP packet cache off (benchmarks).
+    ``cache=False`` turns the UDP packet cache off (benchmarks); ``slow`` answers
+    UPDATE and TSIG-signed messages (see :mod:`homeport.server.dns_update`).
     """
     udp, tcp = _bind_pair(host, port)
     stats = DnsStats()
@@ -291,7 +325,7 @@ async def start_dns(
     # The server secret lives as long as the process (RFC 7873 §7.1 asks for a
     # change at least every 36 days; a restart is one, and clients relearn).
     jar = CookieJar(secrets.token_bytes(dns_cookie.SECRET_LEN)) if cookies else None
-    respond_tcp = _tcp_responder(catalog, jar)
+    respond_tcp = _tcp_responder(catalog, jar, slow)
     try:
         tcp_server = await loop.create_server(
             lambda: TcpConnection(respond_tcp, stats.tcp, conns), sock=tcp
@@ -304,7 +338,7 @@ async def start_dns(
     limiter = ResponseRateLimiter(rrl_config) if rrl else None
     thread = threading.Thread(
         target=_udp_loop,
-        args=(udp, catalog, stats, limiter, jar, stop, batch, cache),
+        args=(udp, catalog, stats, limiter, jar, stop, batch, cache, slow),
         name="dns-udp",
         daemon=True,
     )

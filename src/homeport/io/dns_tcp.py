@@ -40,8 +40,10 @@ MAX_TCP_CONNECTIONS = 100
 # NAT or a resolver farm behind one address, and filling the table takes ten sources.
 MAX_TCP_PER_SOURCE = 10
 
-# respond(query, client's packed address) -> the response, or None to close.
-TcpResponder = Callable[[bytes, bytes], "bytes | None"]
+# respond(query, client's packed address) -> the response, or None to close, or a
+# future of either (an UPDATE waits for the store: its answer may overtake none or
+# come after later ones, which RFC 7766 §7 allows).
+TcpResponder = Callable[[bytes, bytes], "bytes | asyncio.Future[bytes | None] | None"]
 
 # Connection states, for eviction: idle connections go first.
 _IDLE, _READING, _WRITING = 0, 1, 2
@@ -185,6 +187,9 @@ class TcpConnection(asyncio.Protocol):
             except Exception:
                 log.exception("DNS query failed")
                 resp = None
+            if isinstance(resp, asyncio.Future):
+                resp.add_done_callback(self._late)
+                continue
             if resp is None:
                 # Nothing sensible to answer; close rather than guess (RFC 7766 §8).
                 self._counts[16] += 1
@@ -199,6 +204,20 @@ class TcpConnection(asyncio.Protocol):
                 self._enter(_READING)  # a new message began: its deadline starts now
         elif done or self.state != _IDLE:
             self._enter(_IDLE)
+
+    def _late(self, future: asyncio.Future[bytes | None]) -> None:
+        """Send an answer that was computed later (or close, as for None above)."""
+        resp = None if future.cancelled() or future.exception() else future.result()
+        if future.done() and not future.cancelled() and future.exception() is not None:
+            log.error("DNS query failed", exc_info=future.exception())
+        if self._transport is None:
+            return
+        if resp is None:
+            self._counts[16] += 1
+            self.evict()
+            return
+        self._counts[resp[3] & 15] += 1
+        self._transport.write(struct.pack(">H", len(resp)) + resp)
 
     def pause_writing(self) -> None:
         # A client that does not read its answers stops getting its queries read,

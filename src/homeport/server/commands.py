@@ -8,6 +8,7 @@ server picks their changes up within a fraction of a second.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import json
 import sys
@@ -22,7 +23,7 @@ from homeport.core.hostdata import address_problem, name_problem
 from homeport.core.zone import Catalog, Record, Soa
 from homeport.errors import ConfigError, HomeportError, NotFoundError, UsageError
 from homeport.proto import dyndns2
-from homeport.server import auth
+from homeport.server import auth, tsigkeys
 from homeport.server.config import (
     DEFAULT_EXPIRE,
     DEFAULT_REFRESH,
@@ -33,7 +34,7 @@ from homeport.server.config import (
     ServerConfig,
     default_data_dir,
 )
-from homeport.server.store import AuditEntry, HostRow, Store, UserRow
+from homeport.server.store import AuditEntry, HostRow, Store, TsigKeyRow, UserRow
 
 T = TypeVar("T")
 
@@ -590,6 +591,51 @@ def host_rotate(fqdn: str, data: Path | None, as_json: bool) -> None:
         as_json,
         {"host": name.rstrip("."), "secret": secret},
         f"host {name.rstrip('.')}: new secret: {secret}\n(shown once: store it now)",
+    )
+
+
+@host.command("tsig")
+@click.argument("fqdn")
+@click.option(
+    "--algorithm",
+    type=click.Choice(sorted(tsigkeys.ALGORITHMS)),
+    default=tsigkeys.DEFAULT_ALGORITHM,
+    show_default=True,
+    help="HMAC algorithm (cert-manager defaults to hmac-md5).",
+)
+@data_option
+@json_option
+def host_tsig(fqdn: str, algorithm: str, data: Path | None, as_json: bool) -> None:
+    """Give host FQDN a TSIG key for RFC 2136 updates of its ACME challenge; print it once.
+
+    The key may add and delete TXT at _acme-challenge.FQDN and _acme-challenge.SUB.FQDN
+    only. Running this again replaces the key (the old one stops working at once).
+    """
+    name = absolute(fqdn)
+    data_dir = _data(data)
+    row = TsigKeyRow(name, name, algorithm, tsigkeys.new_salt(), time.time())
+
+    async def work(store: Store) -> bytes:
+        if await store.host(name) is None:
+            raise NotFoundError(f"no host {name}")
+        server = tsigkeys.server_key(store.data_dir, create=True)
+        assert server is not None
+        await store.set_tsig_key(row, _audit("host tsig", name, algorithm))
+        return server
+
+    server = with_store(data_dir, work)
+    secret = base64.b64encode(tsigkeys.derive_secret(server, row)).decode()
+    emit(
+        as_json,
+        {
+            "host": name.rstrip("."),
+            "name": name,
+            "algorithm": algorithm,
+            # The name on the wire (RFC 8945 §6): lego and miekg/dns want it for MD5.
+            "wire_algorithm": tsigkeys.ALGORITHMS[algorithm][0].to_text(),
+            "secret": secret,
+        },
+        f"key name: {name}\nalgorithm: {algorithm}\nsecret: {secret}\n(shown once: store it now)",
     )
 
 

@@ -20,6 +20,7 @@ from homeport.core.hostport import parse_hostport
 from homeport.core.zone import Catalog
 from homeport.errors import ConfigError, StoreError
 from homeport.io.dns_server import DnsServer, start_dns
+from homeport.server import api_acmedns, api_httpreq
 from homeport.server.app import (
     AccessLogger,
     Api,
@@ -29,6 +30,7 @@ from homeport.server.app import (
 )
 from homeport.server.config import ServerConfig
 from homeport.server.dns_metrics import DnsStatsCollector
+from homeport.server.dns_update import UpdateHandler
 from homeport.server.httpguard import HttpGuard
 from homeport.server.service import DdnsService
 from homeport.server.store import Store
@@ -95,13 +97,16 @@ async def start(config: ServerConfig) -> RunningServer:
     runner: web.AppRunner | None = None
     listeners: list[asyncio.Server] = []
     metrics_runner: web.AppRunner | None = None
+    api = Api(service, config, registry)
+    slow = UpdateHandler(service, api, asyncio.get_running_loop())
     try:
         for listen in config.dns:
             host, port = parse_hostport(listen)
-            dns.append(await start_dns(catalog, host, port, rrl=rrl))
+            dns.append(await start_dns(catalog, host, port, rrl=rrl, slow=slow))
         registry.register(DnsStatsCollector(*(d.stats for d in dns)))
-        api = Api(service, config, registry)
         app = build_app(api, metrics=not config.metrics_listen)
+        api_httpreq.register(app, api)
+        api_acmedns.register(app, api)
         limits = config.limits
         runner = web.AppRunner(
             app,

@@ -22,11 +22,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+
+import dns.name
 
 from homeport.core.hostdata import address_problem, txt_problem, txt_rdata
 from homeport.core.zone import Catalog, PreparedName, Record, record_problem
 from homeport.errors import ConfigError, HomeportError, StoreError, UsageError
+from homeport.server.challenges import ChallengeEdit, ChallengeOutcome, Challenges
 from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow
+from homeport.server.tsigkeys import HostKey, keyring, server_key
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ WATCH_INTERVAL = 0.1
 # Largest batch committed in one transaction: bounds the latency of the batch's
 # first update while still sharing one fsync among many concurrent clients.
 MAX_BATCH = 512
+# After a failed expiry of challenge values, try again this much later (not every pass).
+EXPIRY_RETRY = 10.0
 
 
 @dataclass(frozen=True)
@@ -130,9 +137,10 @@ class DdnsService:
         self.default_ttl: dict[str, int] = {}
         self.allow_private: dict[str, bool] = {}  # zone -> may publish private addresses
         self._static: dict[str, list[Record]] = {}  # host fqdn -> static records at that name
-        self._queue: asyncio.Queue[
-            tuple[UpdateIntent | None, asyncio.Future[UpdateOutcome | None]]
-        ] = asyncio.Queue()
+        self.challenges = Challenges()
+        # TSIG key name -> key and host; replaced whole on reload (read by the UDP thread).
+        self.keyring: dict[dns.name.Name, HostKey] = {}
+        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
         self._fresh_token = 0
         self._task: asyncio.Task[None] | None = None
         self._data_version = 0
@@ -147,6 +155,7 @@ class DdnsService:
         self._data_version = await self.store.commit_token()
         self._last_change = await self.store.last_change()
         await self._load_accounts()
+        self.challenges.load(await self.store.challenges(self.clock()))
         for zone in await self.store.zones():
             await self._load_zone(zone.origin)
         self._task = asyncio.create_task(self._run(), name="homeport-store")
@@ -177,7 +186,7 @@ class DdnsService:
         """
         self.check(intent)
         outcome = await self._submit(intent)
-        assert outcome is not None
+        assert isinstance(outcome, UpdateOutcome)
         return outcome
 
     async def ensure_fresh(self) -> None:
@@ -211,12 +220,22 @@ class DdnsService:
         if self.running:
             self._queue.put_nowait((None, asyncio.get_running_loop().create_future()))
 
-    async def _submit(self, intent: UpdateIntent | None) -> UpdateOutcome | None:
+    async def _submit(self, intent: Any) -> Any:
         if not self.running:
             raise StoreError("the store task is not running")
-        future: asyncio.Future[UpdateOutcome | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._queue.put((intent, future))
         return await future
+
+    async def edit_challenges(self, edit: ChallengeEdit) -> ChallengeOutcome:
+        """Apply ``edit`` in the store task; return once it is durable and served.
+
+        The edit's scope was checked by the caller; its prerequisites (RFC 2136 §3.2)
+        and the value caps are checked in the store task, against what DNS serves.
+        """
+        outcome = await self._submit(edit)
+        assert isinstance(outcome, ChallengeOutcome)
+        return outcome
 
     async def _run(self) -> None:
         while True:
@@ -238,13 +257,25 @@ class DdnsService:
                     if not future.done():
                         future.set_exception(StoreError(f"update not stored: {exc!r}"[:200]))
 
-    async def _handle(
-        self, batch: list[tuple[UpdateIntent | None, asyncio.Future[UpdateOutcome | None]]]
-    ) -> None:
+    async def _handle(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         syncs = [future for intent, future in batch if intent is None]
-        updates = [(intent, f) for intent, f in batch if intent is not None]
+        updates = [(intent, f) for intent, f in batch if isinstance(intent, UpdateIntent)]
         if updates:
             await self._commit(updates)
+        for edit, future in batch:
+            if isinstance(edit, ChallengeEdit):
+                # One transaction each: an UPDATE's prerequisites must see the state
+                # every earlier edit left (RFC 2136 §3.2 is checked per message).
+                try:
+                    future.set_result(await self._commit_challenge(edit))
+                except HomeportError as exc:
+                    future.set_exception(exc)
+        if self.challenges.next_expiry <= self.clock():
+            try:
+                await self._commit_challenge(None)
+            except StoreError as exc:
+                log.warning("expiring challenge values failed: %s", exc)
+                self.challenges.next_expiry = self.clock() + EXPIRY_RETRY
         now = time.monotonic()
         if syncs or now - self._last_watch >= WATCH_INTERVAL:
             self._last_watch = now
@@ -255,6 +286,31 @@ class DdnsService:
             for future in syncs:
                 if not future.done():
                     future.set_result(None)
+
+    async def _commit_challenge(self, edit: ChallengeEdit | None) -> ChallengeOutcome:
+        """Make ``edit`` (None: only the expiry of old values) durable, then serve it."""
+        now = self.clock()
+        plan = self.challenges.plan(edit, now, self.catalog)
+        if plan.outcome.rcode or not plan.writes:
+            return plan.outcome
+        serials = await self.store.commit_challenges(
+            plan.adds, plan.removes, now, plan.zones, plan.audits
+        )
+        self.challenges.apply(plan)
+        for zone, name in plan.changed_names:
+            serial = serials.get(zone)
+            if serial is None:
+                continue
+            records = await self.store.records_at(zone, name)
+            host = self.hosts.get(name)
+            if host is not None:  # not for a challenge name; kept for safety
+                records = host_records(host, records, self.default_ttl.get(zone, 60))
+            records += self.challenges.records(name)
+            try:
+                self.catalog.replace_name(zone, name, records, serial)
+            except ConfigError:
+                self.catalog.replace_name(zone, name, _servable(zone, records), serial)
+        return plan.outcome
 
     async def _commit(
         self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
@@ -348,6 +404,15 @@ class DdnsService:
                 self.on_user_change(name)
         self.users = users
         self.hosts = {h.fqdn: h for h in await self.store.hosts()}
+        rows = await self.store.tsig_keys()
+        try:
+            server = server_key(self.store.data_dir, create=False) if rows else None
+        except ConfigError as exc:
+            log.error("TSIG keys unusable: %s", exc)
+            server = None
+        if rows and server is None:
+            log.error("TSIG keys unusable: no server key beside the database")
+        self.keyring = keyring(server, rows)
 
     async def _load_zone(self, origin: str) -> None:
         zones = {z.origin: z for z in await self.store.zones()}
@@ -373,6 +438,7 @@ class DdnsService:
         for host in hosts:
             self._static[host.fqdn] = by_name.get(host.fqdn, [])
             records.extend(host_records(host, self._static[host.fqdn], zone.default_ttl))
+        records.extend(self.challenges.zone_records(origin))
         try:
             self.catalog.load_zone(origin, zone.soa, records)
         except ConfigError:
@@ -398,6 +464,7 @@ class DdnsService:
         else:
             self._static[name] = static
             records = host_records(host, static, zone.default_ttl)
+        records = records + self.challenges.records(name)
         if origin in self.catalog.zones():
             try:
                 self.catalog.replace_name(origin, name, records, zone.soa.serial)
