@@ -1,0 +1,139 @@
+"""Challenge values in the store and the service, on SQLite and PostgreSQL, with time
+injected: many values per name, exact deletes, the caps, expiry, restart, and an old
+database gaining the new tables."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import dns.rcode
+import pytest
+
+from homeport.core import challenge
+from homeport.core.zone import Catalog
+from homeport.server import auth
+from homeport.server.challenges import ChallengeEdit, ChallengeOp
+from homeport.server.commands import _add_zone
+from homeport.server.service import DdnsService
+from homeport.server.store import AuditEntry, HostRow, Store
+from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
+
+ZONE = "dyn.example.net."
+HOST = "home.dyn.example.net."
+OTHER = "other.dyn.example.net."
+NAME = "_acme-challenge." + HOST
+V = ["%s" % (chr(ord("a") + i) * 43) for i in range(20)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def edit(*ops: tuple[str, str | None, bool], host: str = HOST) -> ChallengeEdit:
+    return ChallengeEdit(
+        ZONE, host, tuple(ChallengeOp(n, v, a) for n, v, a in ops), "test", "local", "test"
+    )
+
+
+def served(catalog: Catalog, name: str = NAME) -> list[str]:
+    wires = catalog.rdata_at(ZONE, name).get(16, frozenset())
+    return sorted(w[1:].decode() for w in wires)
+
+
+async def _session(
+    data: Path, database: str | None, clock: Clock, work: Callable[[DdnsService], Awaitable[None]]
+) -> None:
+    store = await Store.open(data, database=database)
+    service = DdnsService(store, Catalog(), clock=clock)
+    await service.start()
+    try:
+        await work(service)
+    finally:
+        await service.stop()
+        await store.close()
+
+
+async def _provision(data: Path, database: str | None) -> None:
+    store = await Store.open(data, announce=True, database=database)
+    try:
+        await _add_zone(store, ZONE, [], 60)
+        for fqdn in (HOST, OTHER):
+            row = HostRow(fqdn, ZONE, None, auth.sha256_hex(auth.new_secret()), created=time.time())
+            await store.add_host(row, AuditEntry("test", "host add", fqdn, ""))
+    finally:
+        await store.close()
+
+
+def test_values_deletes_caps_expiry_and_restart(tmp_path: Path, database: str | None) -> None:
+    data = tmp_path / "data"
+    clock = Clock()
+
+    async def first(service: DdnsService) -> None:
+        serial = service.catalog.serial(ZONE)
+        out = await service.edit_challenges(edit((NAME, V[0], True), (NAME, V[1], True)))
+        assert (out.rcode, out.changed) == (0, True)
+        assert served(service.catalog) == [V[0], V[1]]
+        assert service.catalog.serial(ZONE) > serial
+        # Deleting one exact value leaves the other; deleting an absent one is no change.
+        out = await service.edit_challenges(edit((NAME, V[0], False)))
+        assert served(service.catalog) == [V[1]]
+        serial = service.catalog.serial(ZONE)
+        out = await service.edit_challenges(edit((NAME, V[5], False)))
+        assert (out.rcode, out.changed) == (0, False)
+        assert service.catalog.serial(ZONE) == serial
+        # The per-name cap refuses the whole edit.
+        many = [(NAME, v, True) for v in V[: challenge.MAX_VALUES_PER_NAME + 1]]
+        out = await service.edit_challenges(edit(*many))
+        assert out.rcode == dns.rcode.REFUSED
+        assert served(service.catalog) == [V[1]]
+        # Half the lifetime later another value comes; the first expires before it.
+        clock.now += challenge.LIFETIME / 2
+        await service.edit_challenges(edit((NAME, V[2], True)))
+        clock.now += challenge.LIFETIME / 2
+        await service.edit_challenges(edit())  # any pass of the store task expires
+        assert served(service.catalog) == [V[2]]
+
+    async def second(service: DdnsService) -> None:
+        # A restart serves what was acknowledged and not expired.
+        assert served(service.catalog) == [V[2]]
+        clock.now += challenge.LIFETIME
+        await service.edit_challenges(edit())
+        assert served(service.catalog) == []
+        assert await service.store.challenges(0) == []
+
+    async def go() -> None:
+        await _provision(data, database)
+        await _session(data, database, clock, first)
+        await _session(data, database, clock, second)
+
+    asyncio.run(go())
+
+
+def test_an_old_database_gains_the_tables(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    asyncio.run(_provision(data, None))
+    db = sqlite3.connect(data / "homeport.sqlite3")
+    db.executescript("DROP TABLE challenges; DROP TABLE tsig_keys; DROP TABLE acmedns_accounts;")
+    db.close()
+    clock = Clock()
+
+    async def work(service: DdnsService) -> None:
+        await service.edit_challenges(edit((NAME, V[0], True)))
+        assert served(service.catalog) == [V[0]]
+
+    asyncio.run(_session(data, None, clock, work))
