@@ -253,3 +253,20 @@ def test_rfc2136_prerequisites(server: ServerProc) -> None:
     msg.add(CHALLENGE + ".", 60, "TXT", V3)
     assert send(msg) == dns.rcode.NXDOMAIN
     assert txt(server, CHALLENGE) == [V1]
+
+
+def test_removing_the_host_removes_its_challenge(server: ServerProc) -> None:
+    import time
+
+    secret = server.add_host(HOST)
+    status, _ = http(
+        server, "POST", "/present", {"fqdn": CHALLENGE, "value": V1}, auth=(HOST, secret)
+    )
+    assert status == 200
+    assert txt(server, CHALLENGE) == [V1]
+    assert server.admin("host", "rm", HOST).returncode == 0
+    # The running server follows admin commands within its watch interval (DESIGN §2).
+    deadline = time.monotonic() + 10
+    while txt(server, CHALLENGE) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert txt(server, CHALLENGE) == []

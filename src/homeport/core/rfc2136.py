@@ -53,8 +53,21 @@ def _refuse(rcode: int, reason: str) -> Decision:
     return Decision(rcode, reason)
 
 
+def _class_of(rrset: dns.rrset.RRset) -> int:
+    """An UPDATE record's class: ANY or NONE for deletes and existence prerequisites.
+
+    dnspython keeps it in ``deleting`` (the rrset's class then being the zone's) for
+    messages read from the wire, in ``rdclass`` for some it builds itself.
+    """
+    return int(rrset.deleting) if rrset.deleting is not None else int(rrset.rdclass)
+
+
+_META = (dns.rdataclass.ANY, dns.rdataclass.NONE)
+
+
 def _txt_value(rdata: object) -> str | None:
-    if not isinstance(rdata, dns.rdtypes.ANY.TXT.TXT):
+    # An ACME value is one character-string (RFC 8555 §8.4); several are refused, not joined.
+    if not isinstance(rdata, dns.rdtypes.ANY.TXT.TXT) or len(rdata.strings) != 1:
         return None
     try:
         value = b"".join(rdata.strings).decode("ascii")
@@ -87,8 +100,10 @@ def decide(
             return _refuse(dns.rcode.NOTZONE, "a prerequisite is outside the zone")
         if rrset.ttl != 0:
             return _refuse(dns.rcode.FORMERR, "a prerequisite has a TTL")  # §3.2.1
-        if rrset.rdclass != dns.rdataclass.IN:
+        if _class_of(rrset) not in (dns.rdataclass.IN, *_META):
             return _refuse(dns.rcode.FORMERR, "a prerequisite of another class")
+        if _class_of(rrset) in _META and len(rrset):
+            return _refuse(dns.rcode.FORMERR, "a prerequisite of class ANY/NONE has data")
     known = {h.lower() for h in hosts}
     ops: list[Op] = []
     for rrset in msg.update:
@@ -97,9 +112,11 @@ def decide(
         if not rrset.name.is_subdomain(zone_name):
             return _refuse(dns.rcode.NOTZONE, f"{name} is outside the zone")
         rdtype = rrset.rdtype
-        rdclass: int = rrset.deleting or rrset.rdclass
-        if rrset.rdclass != dns.rdataclass.IN:
+        rdclass = _class_of(rrset)
+        if rdclass not in (dns.rdataclass.IN, *_META):
             return _refuse(dns.rcode.FORMERR, "an update of another class")
+        if rdclass == dns.rdataclass.ANY and len(rrset):
+            return _refuse(dns.rcode.FORMERR, "a delete of class ANY has data")
         if rdclass == dns.rdataclass.IN:
             if dns.rdatatype.is_metatype(rdtype) or rdtype == dns.rdatatype.ANY:
                 return _refuse(dns.rcode.FORMERR, "a meta type cannot be added")
@@ -133,13 +150,13 @@ def prerequisites_rcode(prerequisites: Iterable[dns.rrset.RRset], lookup: Lookup
     for rrset in prerequisites:
         data = lookup(rrset.name)
         rdtype = rrset.rdtype
-        if rrset.deleting == dns.rdataclass.ANY:
+        if _class_of(rrset) == dns.rdataclass.ANY:
             if rdtype == dns.rdatatype.ANY:
                 if not data:
                     return dns.rcode.NXDOMAIN  # name is in use: not so
             elif not data.get(rdtype):
                 return dns.rcode.NXRRSET  # RRset exists: not so
-        elif rrset.deleting == dns.rdataclass.NONE:
+        elif _class_of(rrset) == dns.rdataclass.NONE:
             if rdtype == dns.rdatatype.ANY:
                 if data:
                     return dns.rcode.YXDOMAIN  # name is not in use: it is

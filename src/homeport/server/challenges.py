@@ -82,6 +82,21 @@ class Challenges:
             self.by_name.setdefault(row.name, {})[row.value] = row
         self._recompute_expiry()
 
+    def drop_hosts(self, keep: set[str]) -> list[tuple[str, str]]:
+        """Forget the values of hosts not in ``keep`` (removed: the store cascaded);
+        returns the (zone, name) pairs whose records changed."""
+        changed = []
+        for name, rows in list(self.by_name.items()):
+            left = {v: row for v, row in rows.items() if row.host in keep}
+            if len(left) != len(rows):
+                changed.append((next(iter(rows.values())).zone, name))
+                if left:
+                    self.by_name[name] = left
+                else:
+                    del self.by_name[name]
+        self._recompute_expiry()
+        return changed
+
     def values(self, name: str) -> list[str]:
         return sorted(self.by_name.get(name, {}))
 

@@ -388,6 +388,9 @@ class DdnsService:
             return
         self._data_version = version
         await self._load_accounts()
+        # A removed host's challenge rows went with it (ON DELETE CASCADE): serve that.
+        for zone, name in self.challenges.drop_hosts(set(self.hosts)):
+            await self._load_name(zone, name)
         for change in await self.store.changes_since(self._last_change):
             self._last_change = max(self._last_change, change.seq)
             if change.zone == ACCOUNTS:
