@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Result:
-    status: int  # HTTP status: 200 done, 400 bad value, 403 not yours, 409 caps, 503 store
+    status: int  # HTTP 200 done, 400 bad value, 403 not yours, 409 caps, 429 throttled, 503
     error: str = ""
     changed: bool = False
 
@@ -53,6 +53,11 @@ async def set_challenge(
         reason = "not a challenge name of this account's hosts"
         await _refused(api, actor, name, reason, source, api_name)
         return Result(403, reason)
+    if api.limits_on and not api.host_throttle.allow(host.fqdn, api.clock()):
+        # The per-host update rate (limits.host_requests_per_minute) covers challenges
+        # too: an issuance for NAME and *.NAME takes 4 requests, well inside the burst.
+        await _refused(api, actor, name, "throttled", source, api_name)
+        return Result(429, "too many updates for this host; try again later")
     edit = ChallengeEdit(
         zone=host.zone,
         host=host.fqdn,

@@ -150,6 +150,9 @@ class UpdateHandler:
         if decision.rcode:
             await self._audit_refusal(actor, msg, decision.reason, decision.rcode, source)
             return decision.rcode
+        if self.api.limits_on and not self.api.host_throttle.allow(host, self.api.clock()):
+            await self._audit_refusal(actor, msg, "throttled", dns.rcode.REFUSED, source)
+            return dns.rcode.REFUSED  # the same per-host rate as every other update API
         catalog = self.service.catalog
         zone = decision.zone
         prerequisites = decision.prerequisites
