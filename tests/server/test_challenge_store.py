@@ -137,3 +137,46 @@ def test_an_old_database_gains_the_tables(tmp_path: Path) -> None:
         assert served(service.catalog) == [V[0]]
 
     asyncio.run(_session(data, None, clock, work))
+
+
+def test_concurrent_edits_share_a_commit_and_a_failed_commit_keeps_nothing(
+    tmp_path: Path, database: str | None
+) -> None:
+    data = tmp_path / "data"
+    clock = Clock()
+
+    async def work(service: DdnsService) -> None:
+        calls = 0
+        real = service.store.commit_challenges
+
+        async def counting(*args: object, **kwargs: object) -> dict[str, int]:
+            nonlocal calls
+            calls += 1
+            return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+        service.store.commit_challenges = counting  # type: ignore[method-assign]
+        # Eight clients at once (as the UPDATE benchmark's): each served when answered,
+        # in fewer transactions than edits; one over the cap is refused alone.
+        edits = [edit((NAME, v, True)) for v in V[:8]]
+        too_many = edit(*[(NAME, v, True) for v in V[:17]])
+        outcomes = await asyncio.gather(*(service.edit_challenges(e) for e in [*edits, too_many]))
+        assert [o.rcode for o in outcomes] == [0] * 8 + [dns.rcode.REFUSED]
+        assert served(service.catalog) == sorted(V[:8])
+        assert calls < 8
+        # A commit that fails leaves memory and DNS as they were.
+        from homeport.errors import StoreError
+
+        async def failing(*args: object, **kwargs: object) -> dict[str, int]:
+            raise StoreError("disk full")
+
+        service.store.commit_challenges = failing  # type: ignore[method-assign]
+        with pytest.raises(StoreError):
+            await service.edit_challenges(edit((NAME, V[0], False), (NAME, V[9], True)))
+        assert served(service.catalog) == sorted(V[:8])
+        assert service.challenges.values(NAME) == sorted(V[:8])
+
+    async def go() -> None:
+        await _provision(data, database)
+        await _session(data, database, clock, work)
+
+    asyncio.run(go())

@@ -30,7 +30,7 @@ from homeport.core.hostdata import address_problem, txt_problem, txt_rdata
 from homeport.core.zone import Catalog, PreparedName, Record, record_problem
 from homeport.errors import ConfigError, HomeportError, StoreError, UsageError
 from homeport.server.challenges import ChallengeEdit, ChallengeOutcome, Challenges
-from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow
+from homeport.server.store import ACCOUNTS, AuditEntry, ChallengeRow, HostRow, Store, UserRow
 from homeport.server.tsigkeys import HostKey, keyring, server_key
 
 log = logging.getLogger(__name__)
@@ -262,14 +262,19 @@ class DdnsService:
         updates = [(intent, f) for intent, f in batch if isinstance(intent, UpdateIntent)]
         if updates:
             await self._commit(updates)
+        group: list[tuple[ChallengeEdit, asyncio.Future[Any]]] = []
         for edit, future in batch:
-            if isinstance(edit, ChallengeEdit):
-                # One transaction each: an UPDATE's prerequisites must see the state
-                # every earlier edit left (RFC 2136 §3.2 is checked per message).
-                try:
-                    future.set_result(await self._commit_challenge(edit))
-                except HomeportError as exc:
-                    future.set_exception(exc)
+            if not isinstance(edit, ChallengeEdit):
+                continue
+            if edit.prerequisite is not None:
+                # RFC 2136 §3.2: checked against what DNS serves, so every edit before
+                # it must be served first; it goes alone.
+                await self._commit_challenge_group(group)
+                group = []
+                await self._commit_challenge_group([(edit, future)])
+            else:
+                group.append((edit, future))
+        await self._commit_challenge_group(group)
         if self.challenges.next_expiry <= self.clock():
             try:
                 await self._commit_challenge(None)
@@ -287,30 +292,71 @@ class DdnsService:
                 if not future.done():
                     future.set_result(None)
 
+    async def _commit_challenge_group(
+        self, group: list[tuple[ChallengeEdit, asyncio.Future[Any]]]
+    ) -> None:
+        """Commit a group of challenge edits in one transaction (one fsync), then answer."""
+        if not group:
+            return
+        try:
+            outcomes = await self._commit_challenges([edit for edit, _ in group])
+        except HomeportError as exc:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
     async def _commit_challenge(self, edit: ChallengeEdit | None) -> ChallengeOutcome:
         """Make ``edit`` (None: only the expiry of old values) durable, then serve it."""
+        return (await self._commit_challenges([edit]))[0]
+
+    async def _commit_challenges(self, edits: list[ChallengeEdit | None]) -> list[ChallengeOutcome]:
+        """Plan each edit on the state the ones before it left, commit the net change
+        once, then serve it. On a store error nothing is kept (StoreError raised)."""
         now = self.clock()
-        plan = self.challenges.plan(edit, now, self.catalog)
-        if plan.outcome.rcode or not plan.writes:
-            return plan.outcome
-        serials = await self.store.commit_challenges(
-            plan.adds, plan.removes, now, plan.zones, plan.audits
-        )
-        self.challenges.apply(plan)
-        for zone, name in plan.changed_names:
+        before = dict(self.challenges.by_name)  # plans replace whole per-name dicts
+        outcomes: list[ChallengeOutcome] = []
+        audits: list[AuditEntry] = []
+        touched: set[str] = set()
+        for edit in edits:
+            plan = self.challenges.plan(edit, now, self.catalog)
+            outcomes.append(plan.outcome)
+            if not plan.outcome.rcode and plan.writes:
+                self.challenges.apply(plan)
+                touched.update(plan.state)
+                audits.extend(plan.audits)
+        if not touched:
+            return outcomes
+        after = self.challenges.by_name
+        adds: list[ChallengeRow] = []
+        removes: list[tuple[str, str]] = []
+        changed: list[tuple[str, str]] = []
+        for name in sorted(touched):
+            old, new = before.get(name, {}), after.get(name, {})
+            removes.extend((name, value) for value in old if value not in new)
+            adds.extend(row for value, row in new.items() if old.get(value) != row)
+            if set(old) != set(new):
+                changed.append((next(iter((new or old).values())).zone, name))
+        try:
+            serials = await self.store.commit_challenges(
+                adds, removes, now, {zone for zone, _ in changed}, audits
+            )
+        except StoreError:
+            self.challenges.load(row for rows in before.values() for row in rows.values())
+            raise
+        for zone, name in changed:
             serial = serials.get(zone)
             if serial is None:
                 continue
-            records = await self.store.records_at(zone, name)
-            host = self.hosts.get(name)
-            if host is not None:  # not for a challenge name; kept for safety
-                records = host_records(host, records, self.default_ttl.get(zone, 60))
-            records += self.challenges.records(name)
+            records = await self.store.records_at(zone, name) + self.challenges.records(name)
             try:
                 self.catalog.replace_name(zone, name, records, serial)
             except ConfigError:
                 self.catalog.replace_name(zone, name, _servable(zone, records), serial)
-        return plan.outcome
+        return outcomes
 
     async def _commit(
         self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
