@@ -28,6 +28,9 @@ HOSTS = ["a.dyn.example.net.", "b.a.dyn.example.net.", "c.dyn.example.net."]
         ("_acme-challenge.a.dyn.example.net", None),  # relative
         ("_acme-challenge.", None),
         ("_acme-challengex.a.dyn.example.net.", None),
+        ("_acme-challenge.x\ny.a.dyn.example.net.", None),  # no log forging through a name
+        ("_acme-challenge.x\\010y.a.dyn.example.net.", None),
+        ("_acme-challenge." + "x." * 120 + "a.dyn.example.net.", None),
     ],
 )
 def test_owner_host(name: str, owner: str | None) -> None:

@@ -265,7 +265,7 @@ def test_removing_the_host_removes_its_challenge(server: ServerProc) -> None:
     assert status == 200
     assert txt(server, CHALLENGE) == [V1]
     assert server.admin("host", "rm", HOST).returncode == 0
-    # The running server follows admin commands within its watch interval (DESIGN §2).
+    # The running server follows admin commands within its watch interval (README).
     deadline = time.monotonic() + 10
     while txt(server, CHALLENGE) and time.monotonic() < deadline:
         time.sleep(0.05)

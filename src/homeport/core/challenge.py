@@ -18,6 +18,10 @@ LABEL = "_acme-challenge"
 # base64url text up to one character-string is accepted (another digest would still be
 # base64url); nothing else, so challenge names cannot carry arbitrary data.
 _VALUE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# Labels below a host: letters, digits, hyphen, underscore (RFC 1035 §2.3.1 plus the
+# underscore of service names); no escapes, so a name is one plain line in any log.
+_LABEL = re.compile(r"[a-z0-9_-]{1,63}")
+_MAX_NAME = 253  # RFC 1035 §2.3.4, in text form without the final dot
 # How long a value is served if nobody deletes it. certbot and lego finish an order in
 # seconds to minutes and clean up after; acme-dns clients never delete. An hour covers
 # a slow CA retry and bounds what a crashed client leaves behind.
@@ -59,6 +63,8 @@ def owner_host(name: str, hosts: Iterable[str]) -> str | None:
     rest = name[len(LABEL) + 1 :]
     if not rest or rest == "." or LABEL + "." in "." + rest:
         return None  # no nested _acme-challenge labels: they are nobody's name
+    if len(name) - 1 > _MAX_NAME or not all(_LABEL.fullmatch(x) for x in rest[:-1].split(".")):
+        return None
     known = set(hosts)
     labels = rest.split(".")
     for i in range(len(labels) - 1):

@@ -1,6 +1,6 @@
 """RFC 2136 UPDATE, decided: which changes a host's key may make, and its prerequisites.
 
-The policy (DESIGN §5): a key may add and delete TXT records at
+The policy (README, "ACME DNS-01 challenges"): a key may add and delete TXT records at
 ``_acme-challenge.<its host>`` and ``_acme-challenge.<sub>.<its host>``, nothing
 else. :func:`decide` applies RFC 2136 §3.1 (zone section), §3.4.1 (prescan) and
 §3.3 (permission: our policy) to a parsed UPDATE and gives either an RCODE or

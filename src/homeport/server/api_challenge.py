@@ -7,6 +7,7 @@ value checked, the change made by the store task, refusals logged and audited.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -80,14 +81,16 @@ async def set_challenge(
 async def _refused(
     api: Api, actor: str, name: str, reason: str, source: Address | None, api_name: str
 ) -> None:
-    log.warning("challenge %s by %s refused (api=%s): %s", name[:80], actor, api_name, reason)
+    # The name is the client's text: JSON-escaped, so no newline can forge a log line.
+    shown = json.dumps(name[:80])
+    log.warning("challenge %s by %s refused (api=%s): %s", shown, actor, api_name, reason)
     try:
         await api.service.store.append_audit(
             [
                 AuditEntry(
                     actor=actor,
                     action="refused",
-                    subject=name[:255],
+                    subject=json.dumps(name[:255])[1:-1],
                     detail=f"api={api_name} {reason}"[:200],
                     source=str(source),
                     ts=api.service.clock(),
