@@ -182,7 +182,7 @@ def test_certbot_dns_rfc2136(server: ServerProc, tmp_path: Path) -> None:
                 str(credentials),
                 # homeport answers an UPDATE only once its DNS serves it, so there is no
                 # propagation to wait for; certbot's default is a blind 60 s. 1 s keeps
-                # the test short (0 would be read as "unset" by some versions).
+                # the test short.
                 "--dns-rfc2136-propagation-seconds",
                 "1",
                 "-d",
