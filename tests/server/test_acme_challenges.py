@@ -8,6 +8,7 @@ refusal must leave the zone exactly as it was (a full dump before and after).
 from __future__ import annotations
 
 import dns.rcode
+import dns.tsig
 import pytest
 
 from tests.server.challenge_helpers import (
@@ -270,3 +271,39 @@ def test_removing_the_host_removes_its_challenge(server: ServerProc) -> None:
     while txt(server, CHALLENGE) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert txt(server, CHALLENGE) == []
+
+
+def test_tsig_command(server: ServerProc) -> None:
+    import base64
+    import stat
+
+    server.add_host(HOST)
+    first = server.admin_json("host", "tsig", HOST, "--algorithm", "hmac-md5")
+    assert isinstance(first, dict)
+    assert first["name"] == HOST + "."
+    assert first["algorithm"] == "hmac-md5"
+    assert first["wire_algorithm"] == "HMAC-MD5.SIG-ALG.REG.INT."
+    assert len(base64.b64decode(first["secret"])) == 16
+    # The server key beside the database is the owner's alone; the secret is nowhere.
+    key_file = server.data / "tsig-server.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    db = (server.data / "homeport.sqlite3").read_bytes()
+    assert first["secret"].encode() not in db
+    assert base64.b64decode(first["secret"]) not in db
+    # Again: a new key; the old one stops working at once.
+    old = tsig_key_from(first)
+    tsig_key(server, HOST, "hmac-sha256")
+    with pytest.raises(dns.tsig.PeerBadKey):
+        update(server, old, add=[(CHALLENGE, V1)])
+    for args in (
+        ("host", "tsig", "nohost.dyn.example.net"),
+        ("host", "tsig", HOST, "--algorithm", "rc4"),
+    ):
+        result = server.admin(*args)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 3, result.stderr
+
+
+def tsig_key_from(value: dict[str, str]) -> dns.tsig.Key:
+    return dns.tsig.Key(value["name"], value["secret"], value["wire_algorithm"])
