@@ -140,13 +140,27 @@ def test_acmedns_register_update_delete(server: ServerProc) -> None:
         )
         assert (status, body) == (200, {"txt": value})
     assert txt(server, CHALLENGE) == [V1, V2]  # acme-dns keeps two; any number here
+    # goacmedns (lego's acme-dns client) sends Go field names: {"SubDomain", "Txt"}.
     status, body = http(
-        server, "POST", "/update", {"subdomain": "someone-else", "txt": V3}, headers=headers
+        server,
+        "POST",
+        "/update",
+        {"SubDomain": account["subdomain"], "Txt": V3},
+        headers={**headers, "User-Agent": "goacmedns (linux; amd64)"},
+    )
+    assert (status, body) == (200, {"txt": V3})
+    assert txt(server, CHALLENGE) == [V1, V2, V3]
+    status, body = http(
+        server, "POST", "/update", {"subdomain": "someone-else", "txt": "d" * 43}, headers=headers
     )
     assert status == 400
     bad = {"X-Api-User": account["username"], "X-Api-Key": "wrong"}
     status, _ = http(
-        server, "POST", "/update", {"subdomain": account["subdomain"], "txt": V3}, headers=bad
+        server,
+        "POST",
+        "/update",
+        {"subdomain": account["subdomain"], "txt": "d" * 43},
+        headers=bad,
     )
     assert status == 401
     status, _ = http(server, "GET", "/health")
@@ -154,10 +168,14 @@ def test_acmedns_register_update_delete(server: ServerProc) -> None:
     status, _ = http(server, "DELETE", "/register", headers=headers)
     assert status == 200
     status, _ = http(
-        server, "POST", "/update", {"subdomain": account["subdomain"], "txt": V3}, headers=headers
+        server,
+        "POST",
+        "/update",
+        {"subdomain": account["subdomain"], "txt": "d" * 43},
+        headers=headers,
     )
     assert status == 401
-    assert txt(server, CHALLENGE) == [V1, V2]
+    assert txt(server, CHALLENGE) == [V1, V2, V3]
     assert not any(account["password"] in line for line in server.output)
 
 

@@ -80,7 +80,7 @@ def register(app: web.Application, api: Api) -> None:
                 body = await request.json()
             except ValueError:
                 return web.json_response({"error": "the body must be JSON"}, status=400)
-        host = _chosen_host(principal, body)
+        host = _chosen_host(principal, _keys_lower(body) if isinstance(body, dict) else body)
         found = service.hosts.get(host) if host else None
         if found is None or not principal.may_update(found):
             return web.json_response(
@@ -143,6 +143,7 @@ def register(app: web.Application, api: Api) -> None:
             body = None
         if not isinstance(body, dict):
             return web.json_response({"error": "malformed_json_payload"}, status=400)
+        body = _keys_lower(body)
         subdomain, txt = body.get("subdomain"), body.get("txt")
         if not isinstance(subdomain, str) or not hmac.compare_digest(
             subdomain.encode(), account.subdomain.encode()
@@ -172,6 +173,12 @@ def register(app: web.Application, api: Api) -> None:
     app.router.add_delete("/register", do_deregister)
     app.router.add_post("/update", do_update)
     app.router.add_get("/health", health)
+
+
+def _keys_lower(body: dict[Any, Any]) -> dict[Any, Any]:
+    """acme-dns is Go: its JSON keys match in any case, and goacmedns (lego's client)
+    sends ``{"SubDomain": ..., "Txt": ...}``."""
+    return {k.lower() if isinstance(k, str) else k: v for k, v in body.items()}
 
 
 def _chosen_host(principal: Principal, body: Any) -> str | None:
