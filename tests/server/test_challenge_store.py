@@ -180,3 +180,33 @@ def test_concurrent_edits_share_a_commit_and_a_failed_commit_keeps_nothing(
         await _session(data, database, clock, work)
 
     asyncio.run(go())
+
+
+def test_a_static_record_at_a_challenge_name_stays(tmp_path: Path) -> None:
+    """An operator's own TXT at a challenge name (imported) is served beside the values."""
+    from homeport.core.zone import Record
+
+    data = tmp_path / "data"
+    clock = Clock()
+
+    async def provision() -> None:
+        await _provision(data, None)
+        store = await Store.open(data, announce=True)
+        try:
+            zone = await store.zone(ZONE)
+            records = [*await store.records(ZONE), Record(NAME, "TXT", 60, '"static"')]
+            await store.import_zone(
+                ZONE, zone.soa, 60, records, AuditEntry("test", "zone import", ZONE, "")
+            )
+        finally:
+            await store.close()
+
+    async def work(service: DdnsService) -> None:
+        assert served(service.catalog) == ["static"]
+        await service.edit_challenges(edit((NAME, V[0], True)))
+        assert served(service.catalog) == sorted(["static", V[0]])
+        await service.edit_challenges(edit((NAME, None, False)))  # "delete the RRset"
+        assert served(service.catalog) == ["static"]  # only challenge values are ours
+
+    asyncio.run(provision())
+    asyncio.run(_session(data, None, clock, work))

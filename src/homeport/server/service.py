@@ -137,6 +137,9 @@ class DdnsService:
         self.default_ttl: dict[str, int] = {}
         self.allow_private: dict[str, bool] = {}  # zone -> may publish private addresses
         self._static: dict[str, list[Record]] = {}  # host fqdn -> static records at that name
+        # Names with static records (any zone): a challenge name not among them needs no
+        # store query when its values change (the common case, and the UPDATE hot path).
+        self._static_names: set[str] = set()
         self.challenges = Challenges()
         # TSIG key name -> key and host; replaced whole on reload (read by the UDP thread).
         self.keyring: dict[dns.name.Name, HostKey] = {}
@@ -351,7 +354,8 @@ class DdnsService:
             serial = serials.get(zone)
             if serial is None:
                 continue
-            records = await self.store.records_at(zone, name) + self.challenges.records(name)
+            static = await self.store.records_at(zone, name) if name in self._static_names else []
+            records = static + self.challenges.records(name)
             try:
                 self.catalog.replace_name(zone, name, records, serial)
             except ConfigError:
@@ -475,6 +479,7 @@ class DdnsService:
         self.default_ttl[origin] = zone.default_ttl
         self.allow_private[origin] = zone.allow_private
         static = await self.store.records(origin)
+        self._static_names.update(record.name for record in static)
         hosts = [h for h in self.hosts.values() if h.zone == origin]
         host_names = {h.fqdn for h in hosts}
         by_name: dict[str, list[Record]] = {}
@@ -506,6 +511,8 @@ class DdnsService:
         except StoreError:
             return
         static = await self.store.records_at(origin, name)
+        if static:
+            self._static_names.add(name)
         host = self.hosts.get(name)
         if host is None:
             self._static.pop(name, None)
