@@ -34,7 +34,7 @@ import dns.update
 
 from homeport.core import rfc2136
 from homeport.errors import HomeportError
-from homeport.proto import tsig
+from homeport.proto import dns_update, tsig
 from homeport.server.app import Api, AuthOutcome
 from homeport.server.challenges import ChallengeEdit, ChallengeOp
 from homeport.server.clientaddr import Address
@@ -196,8 +196,11 @@ class UpdateHandler:
         rcode: int,
         now: int,
     ) -> bytes:
+        fast = (
+            dns_update.response(query, rcode) if isinstance(msg, dns.update.UpdateMessage) else None
+        )
         try:
-            wire = self._response(msg, rcode)
+            wire = fast if fast is not None else self._response(msg, rcode)
         except dns.exception.DNSException:
             return _header_only(query, rcode)
         return tsig.sign(wire, signed, now) if signed is not None else wire
