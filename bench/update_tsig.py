@@ -7,9 +7,11 @@ one at a time (a round trip each: what an ACME client does), alternately adding 
 deleting their own TXT value at the same ``_acme-challenge`` name; every answer's TSIG
 is checked (dnspython). Only NOERROR answers count.
 
-homeport acknowledges an UPDATE after it is committed (SQLite, synchronous=FULL) and
-served; BIND after writing its journal (it does not fsync each update). The client
-processes share the machine's cores with the servers.
+homeport acknowledges an UPDATE after it is committed (SQLite, synchronous=FULL;
+concurrent UPDATEs share a commit) and served; BIND after writing its journal. The
+client processes (dnspython, one loopback source address each) share the machine's
+cores with the servers, so a server that needs more CPU per UPDATE also leaves less to
+its clients.
 
     .venv/bin/python bench/update_tsig.py [--seconds 10] [--clients 4]
 """
