@@ -210,3 +210,35 @@ def test_a_static_record_at_a_challenge_name_stays(tmp_path: Path) -> None:
 
     asyncio.run(provision())
     asyncio.run(_session(data, None, clock, work))
+
+
+def test_tsig_keys_and_acmedns_accounts_in_both_engines(
+    tmp_path: Path, database: str | None
+) -> None:
+    from homeport.server.store import AcmeDnsAccount, TsigKeyRow
+
+    data = tmp_path / "data"
+
+    async def go() -> None:
+        await _provision(data, database)
+        store = await Store.open(data, announce=True, database=database)
+        try:
+            first = TsigKeyRow(HOST, HOST, "hmac-md5", "aa" * 16, 1.0)
+            await store.set_tsig_key(first, AuditEntry("test", "host tsig", HOST, ""))
+            second = TsigKeyRow(HOST, HOST, "hmac-sha512", "bb" * 16, 2.0)
+            await store.set_tsig_key(second, AuditEntry("test", "host tsig", HOST, ""))
+            assert await store.tsig_keys() == [second]  # a new key replaces the old
+            account = AcmeDnsAccount("u1", "digest", HOST, "s1", 3.0)
+            await store.add_acmedns_account(account, AuditEntry("test", "register", HOST, ""))
+            assert await store.acmedns_account("u1") == account
+            await store.remove_acmedns_account("u1", AuditEntry("test", "deregister", HOST, ""))
+            assert await store.acmedns_account("u1") is None
+            await store.add_acmedns_account(account, AuditEntry("test", "register", HOST, ""))
+            # Removing the host takes its key and registrations with it.
+            await store.remove_host(HOST, AuditEntry("test", "host rm", HOST, ""))
+            assert await store.tsig_keys() == []
+            assert await store.acmedns_account("u1") is None
+        finally:
+            await store.close()
+
+    asyncio.run(go())
