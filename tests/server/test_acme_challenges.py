@@ -126,6 +126,10 @@ def test_acmedns_register_update_delete(server: ServerProc) -> None:
     secret = server.add_host(HOST)
     status, _ = http(server, "POST", "/register", {})
     assert status == 401  # acme-dns's open registration is its top complaint: not here
+    status, _ = http(
+        server, "POST", "/register", {"allowfrom": ["192.0.2.0/24"]}, auth=(HOST, secret)
+    )
+    assert status == 400  # not silently ignored
     status, account = http(server, "POST", "/register", {}, auth=(HOST, secret))
     assert status == 201, account
     assert account["fulldomain"] == CHALLENGE

@@ -80,6 +80,10 @@ def register(app: web.Application, api: Api) -> None:
                 body = await request.json()
             except ValueError:
                 return web.json_response({"error": "the body must be JSON"}, status=400)
+        if isinstance(body, dict) and _keys_lower(body).get("allowfrom"):
+            # acme-dns restricts an account to source networks; homeport does not (yet):
+            # refused rather than ignored, so nobody believes a restriction is in force.
+            return web.json_response({"error": "allowfrom is not supported"}, status=400)
         host = _chosen_host(principal, _keys_lower(body) if isinstance(body, dict) else body)
         found = service.hosts.get(host) if host else None
         if found is None or not principal.may_update(found):
