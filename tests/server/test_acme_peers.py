@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import HOMEPORT, homeport_env
 from tests.pebble import Pebble, running_pebble
 from tests.server.challenge_helpers import http, txt
 from tests.server.conftest import ServerProc
@@ -199,3 +200,36 @@ def test_certbot_dns_rfc2136(server: ServerProc, tmp_path: Path) -> None:
     cert = base / "config" / "live" / NAME / "fullchain.pem"
     assert _names_in(cert) == {NAME, f"*.{NAME}"}
     assert txt(server, CHALLENGE) == []
+
+
+def test_homeport_cert_through_the_real_server(server: ServerProc, tmp_path: Path) -> None:
+    """The client side (`homeport cert issue`, the `homeport` provider) against this
+    server: its httpreq calls and its own DNS check, pebble validating the same DNS."""
+    secret = server.add_host(NAME)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f"""[[provider]]
+protocol = "homeport"
+hosts = ["{NAME}"]
+server = "{server.url}"
+login = "{NAME}"
+password = "{secret}"
+dns = "{server.dns[0]}:{server.dns[1]}"
+"""
+    )
+    with running_pebble(tmp_path / "pebble", server.dns[1]) as pebble:
+        done = subprocess.run(
+            [
+                *HOMEPORT, "cert", "issue", NAME, "--config", str(config),
+                "--acme", pebble.directory, "--ca-bundle", str(pebble.api_ca),
+                "--cert-dir", str(tmp_path / "certs"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_LIMIT,
+            env=homeport_env(),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert _names_in(tmp_path / "certs" / NAME / "fullchain.pem") == {NAME, f"*.{NAME}"}
+    assert txt(server, CHALLENGE) == []
+    assert secret not in done.stdout + done.stderr
