@@ -37,7 +37,7 @@ def setup(names: int = 3, journal_steps: int = 10) -> tuple[Catalog, Transfers]:
     records += [Record(f"h{i}.{ORIGIN}", "A", 60, f"192.0.2.{i % 250 + 1}") for i in range(names)]
     catalog.load_zone(ORIGIN, SOA, records)
     transfers = Transfers(catalog, catalog.journal)
-    transfers.keyring = {KEY.name: KEY}
+    transfers.keyring.secondaries = {KEY.name: KEY}
     catalog.signed = transfers.signed
     return catalog, transfers
 
