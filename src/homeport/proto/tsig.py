@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
@@ -93,7 +94,10 @@ def check(
     rdata = msg.tsig[0]
     assert isinstance(rdata, dns.rdtypes.ANY.TSIG.TSIG)
     key_name = msg.tsig.name
-    start = _last_record_start(wire)
+    try:
+        start = _last_record_start(wire)
+    except (dns.exception.DNSException, ValueError, struct.error):
+        return Signed(key_name, rdata, -1, Verdict.FORMERR, None)
     key = lookup(key_name)
     if key is None or key.algorithm != rdata.algorithm or rdata.algorithm not in MAC_SIZES:
         return Signed(key_name, rdata, start, Verdict.BADKEY, None)
@@ -113,6 +117,31 @@ def check(
     except (dns.exception.DNSException, ValueError):
         return Signed(key_name, rdata, start, Verdict.FORMERR, key)
     return Signed(key_name, rdata, start, Verdict.OK, key)
+
+
+def header_only(wire: bytes, rcode: int) -> bytes:
+    """A response of ``rcode`` with the header only (b"" for less than a header).
+
+    ID, opcode and RD copied; no sections: nothing after the header could be trusted.
+    """
+    if len(wire) < 12:
+        return b""
+    flags = 0x8000 | (((wire[2] << 8) | wire[3]) & 0x7900) | rcode
+    return wire[:2] + struct.pack(">HHHHH", flags, 0, 0, 0, 0)
+
+
+def refusal(wire: bytes, msg: dns.message.Message, signed: Signed, now: int) -> bytes:
+    """The answer to a request whose TSIG did not verify (``signed.verdict`` not OK).
+
+    FORMERR: the header alone. Otherwise NOTAUTH with the TSIG error (RFC 8945 §5.2),
+    as :func:`error_response` writes it.
+    """
+    if signed.verdict is Verdict.FORMERR:
+        return header_only(wire, dns.rcode.FORMERR)
+    resp = dns.message.make_response(msg)  # unsigned: msg was parsed without a keyring
+    resp.flags &= ~dns.flags.RA
+    resp.set_rcode(dns.rcode.NOTAUTH)
+    return error_response(resp.to_wire(), signed, now)
 
 
 def unsigned(wire: bytes, signed: Signed) -> bytes:

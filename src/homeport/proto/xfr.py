@@ -61,30 +61,15 @@ def verify(
     try:
         msg = tsig.parse(wire)
     except Exception:  # dnspython raises many types on garbage; all mean FORMERR
-        return _header_error(wire, dns.rcode.FORMERR)
+        return tsig.header_only(wire, dns.rcode.FORMERR)
     if msg.tsig is None:
         return Verified(msg, None)
-    try:
-        signed = tsig.check(wire, msg, lookup, now)
-    except (dns.exception.DNSException, ValueError, struct.error):
-        return _header_error(wire, dns.rcode.FORMERR)
+    signed = tsig.check(wire, msg, lookup, now)
     assert signed is not None
-    if signed.verdict is tsig.Verdict.FORMERR:
-        return _header_error(wire, dns.rcode.FORMERR)
     if signed.verdict is not tsig.Verdict.OK:
-        resp = dns.message.make_response(msg)
-        resp.flags &= ~dns.flags.RA
-        resp.set_rcode(dns.rcode.NOTAUTH)
-        return tsig.error_response(resp.to_wire(), signed, now)
+        return tsig.refusal(wire, msg, signed, now)
     msg.keyring = signed.key
     return Verified(msg, signed.key_name)
-
-
-def _header_error(wire: bytes, rcode: int) -> bytes:
-    if len(wire) < 12:
-        return b""
-    flags = 0x8000 | (((wire[2] << 8) | wire[3]) & 0x7900) | rcode
-    return wire[:2] + struct.pack(">HHHHH", flags, 0, 0, 0, 0)
 
 
 def unsigned_copy(query: dns.message.Message) -> bytes:

@@ -20,7 +20,6 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import logging
-import struct
 import time
 from collections.abc import Callable
 
@@ -48,12 +47,6 @@ log = logging.getLogger(__name__)
 UDP_UPDATE_WAIT = 5.0
 _HANDLED = (dns.rcode.NOTIMP, dns.rcode.NOTAUTH)
 _QR = 0x80
-
-
-def _header_only(query: bytes, rcode: int) -> bytes:
-    # ID, opcode and RD copied; no sections: nothing after the header could be trusted.
-    flags = 0x8000 | (((query[2] << 8) | query[3]) & 0x7900) | rcode
-    return query[:2] + struct.pack(">HHHHH", flags, 0, 0, 0, 0)
 
 
 class UpdateHandler:
@@ -103,23 +96,18 @@ class UpdateHandler:
         try:
             msg = tsig.parse(query)
         except Exception:  # dnspython raises many types on garbage; all mean FORMERR
-            return _header_only(query, dns.rcode.FORMERR)
+            return tsig.header_only(query, dns.rcode.FORMERR)
         signed = None
         if msg.tsig is not None:
             await self.service.ensure_fresh()  # a key issued a moment ago works at once
             if self.api.login.source_spent(source):
                 return self._refusal(query, msg, None, dns.rcode.REFUSED, now)
-            try:
-                signed = tsig.check(query, msg, self.service.keyring.host_key, now)
-            except (dns.exception.DNSException, ValueError, struct.error):
-                return _header_only(query, dns.rcode.FORMERR)
+            signed = tsig.check(query, msg, self.service.keyring.host_key, now)
             assert signed is not None
-            if signed.verdict is tsig.Verdict.FORMERR:
-                return _header_only(query, dns.rcode.FORMERR)
             if signed.verdict is not tsig.Verdict.OK:
-                self._auth_failure(source, signed)
-                response = self._response(msg, dns.rcode.NOTAUTH)
-                return tsig.error_response(response, signed, now)
+                if signed.verdict is not tsig.Verdict.FORMERR:
+                    self._auth_failure(source, signed)
+                return tsig.refusal(query, msg, signed, now)
         opcode = msg.opcode()
         if opcode == dns.opcode.QUERY:
             if signed is None:
@@ -200,7 +188,7 @@ class UpdateHandler:
         try:
             wire = fast if fast is not None else self._response(msg, rcode)
         except dns.exception.DNSException:
-            return _header_only(query, rcode)
+            return tsig.header_only(query, rcode)
         return tsig.sign(wire, signed, now) if signed is not None else wire
 
     def _auth_failure(self, source: Address | None, signed: tsig.Signed) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from homeport.core.zone import Record, Soa
 from homeport.errors import ConflictError, NotFoundError, StaleError, StoreError
-from homeport.server.database import Database, Row, open_database
+from homeport.server.database import Database, Row, Transaction, open_database
 
 SCHEMA_VERSION = 1
 
@@ -243,6 +243,15 @@ _HOST_COLUMNS = (
     "fqdn, zone, owner, secret_sha256, ipv4, ipv6, txt, offline, updated, created, last_source,"
     " last_agent"
 )
+
+
+async def _bump_serial(tx: Transaction, zone: str) -> dict[str, int]:
+    """Zone ``zone``'s serial one more (RFC 1982 arithmetic), in ``tx``; zone -> new serial."""
+    rows = await tx.fetchall(
+        "UPDATE zones SET serial = serial % ? + 1 WHERE origin = ? RETURNING serial",
+        (SERIAL_MODULUS, zone),
+    )
+    return {zone: int(rows[0][0])} if rows else {}
 
 
 def _zone(row: Row) -> ZoneRow:
@@ -672,12 +681,7 @@ class Store:
                 [(h.zone, h.fqdn) for h in hosts],
             )
             for zone in zones:
-                rows = await tx.fetchall(
-                    "UPDATE zones SET serial = serial % ? + 1 WHERE origin = ? RETURNING serial",
-                    (SERIAL_MODULUS, zone),
-                )
-                for row in rows:
-                    serials[zone] = int(row[0])
+                serials.update(await _bump_serial(tx, zone))
         return serials
 
     # -- users ----------------------------------------------------------------------
@@ -906,12 +910,7 @@ class Store:
                 [(a.ts, a.actor, a.action, a.subject, a.detail, a.source) for a in audits],
             )
             for zone in sorted(set(zones)):
-                rows = await tx.fetchall(
-                    "UPDATE zones SET serial = serial % ? + 1 WHERE origin = ? RETURNING serial",
-                    (SERIAL_MODULUS, zone),
-                )
-                for row in rows:
-                    serials[zone] = int(row[0])
+                serials.update(await _bump_serial(tx, zone))
         return serials
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
