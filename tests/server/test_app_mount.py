@@ -29,6 +29,14 @@ PUBLIC_ROUTES = {
     ("GET", "/"),
     ("POST", "/probe"),
     ("GET", "/healthz"),
+    # lego's httpreq provider
+    ("POST", "/present"),
+    ("POST", "/cleanup"),
+    # acme-dns's API
+    ("POST", "/register"),
+    ("DELETE", "/register"),
+    ("POST", "/update"),
+    ("GET", "/health"),
 }
 METRICS = {("GET", "/metrics")}
 

@@ -22,6 +22,7 @@ from homeport.core.xfr_journal import Journal
 from homeport.core.zone import Catalog, Record, Soa
 from homeport.proto import xfr
 from homeport.server.store import SecondaryRow
+from homeport.server.tsigkeys import HostKey
 from homeport.server.xfr import Notifier, Transfers, catalog_records, member_id
 
 ORIGIN = "dyn.example.net."
@@ -37,7 +38,7 @@ def setup(names: int = 3, journal_steps: int = 10) -> tuple[Catalog, Transfers]:
     records += [Record(f"h{i}.{ORIGIN}", "A", 60, f"192.0.2.{i % 250 + 1}") for i in range(names)]
     catalog.load_zone(ORIGIN, SOA, records)
     transfers = Transfers(catalog, catalog.journal)
-    transfers.keyring = {KEY.name: KEY}
+    transfers.keyring.secondaries = {KEY.name: KEY}
     catalog.signed = transfers.signed
     return catalog, transfers
 
@@ -134,6 +135,25 @@ def test_unsigned_and_wrong_key_transfers_get_nothing() -> None:
     assert msg.rcode() == dns.rcode.NOTAUTH
     assert not msg.answer
     assert transfers.sent == {"axfr": 0, "ixfr": 0, "refused": 2}
+
+
+def test_a_hosts_update_key_gets_no_transfer_and_the_tsig_error_says_why() -> None:
+    # One keyring holds both kinds of key; a transfer looks at the secondaries' only.
+    _, transfers = setup()
+    host_key = dns.tsig.Key("host.dyn.example.net.", base64.b64encode(b"h" * 32).decode())
+    transfers.keyring.hosts = {host_key.name: HostKey(host_key, "host.dyn.example.net.")}
+    for rdtype in ("AXFR", "SOA"):
+        q = query(rdtype, key=host_key).to_wire()
+        answer = transfers.respond(q, b"") if rdtype == "AXFR" else [transfers.signed(q, True)]
+        assert answer is not None
+        assert answer[0] is not None
+        msg = dns.message.from_wire(answer[0], keyring=False)
+        assert msg.rcode() == dns.rcode.NOTAUTH
+        assert not msg.answer
+        # RFC 8945 §5.3.2: an unsigned TSIG record carrying BADKEY, its MAC empty.
+        assert msg.tsig is not None
+        assert msg.tsig[0].error == dns.rcode.BADKEY
+        assert msg.tsig[0].mac == b""
 
 
 def test_a_signed_soa_query_is_answered_signed_over_udp_and_tcp() -> None:

@@ -289,6 +289,13 @@ class Catalog:
         """The served zone at this origin (lower-case wire name), for zone transfers."""
         return self._zones.get(origin_wire)
 
+    def rdata_at(self, origin: str, name: str) -> dict[int, frozenset[bytes]]:
+        """What zone ``origin`` holds at ``name``: rdtype -> rdata wires (not the SOA)."""
+        node = self._zone(origin).names.get(wire_name(name)[1])
+        if node is None:
+            return {}
+        return {rdtype: frozenset(wires) for rdtype, (_, wires) in node.rrsets.items() if wires}
+
     def respond(self, query: bytes, *, tcp: bool) -> bytes | None:
         """The response to a DNS query message; None means drop it."""
         return dns_answer.respond(query, tcp, self._answers, self._resolve_cb, self.signed)

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import dns.rcode
 
@@ -83,6 +84,16 @@ class DnsStats:
         return out
 
 
+class SlowPath(Protocol):
+    """Answers what the catalog refuses as NOTIMP or NOTAUTH (UPDATE, TSIG-signed messages)."""
+
+    def wants(self, resp: bytes | None) -> bool: ...
+
+    def udp(self, query: bytes) -> bytes | None: ...
+
+    def tcp(self, query: bytes, address: bytes) -> asyncio.Future[bytes | None]: ...
+
+
 @dataclass
 class DnsServer:
     """A running listener (see :func:`start_dns`)."""
@@ -120,8 +131,11 @@ def _udp_loop(
     stop: threading.Event,
     batch: bool,
     cache: bool,
+    slow: SlowPath | None = None,
 ) -> None:
     respond = catalog.udp_responder()
+    if slow is not None:
+        respond = _with_slow_path(respond, slow)
     counts = stats.udp
     admit = None
     if limiter is not None or jar is not None:
@@ -160,6 +174,20 @@ def _udp_loop(
                 return
         except Exception:
             log.exception("DNS query failed")
+
+
+def _with_slow_path(
+    respond: Callable[[bytes], bytes | None], slow: SlowPath
+) -> Callable[[bytes], bytes | None]:
+    """``respond``, with what it refuses as NOTIMP/NOTAUTH handed to ``slow`` (one byte test)."""
+
+    def respond_all(query: bytes) -> bytes | None:
+        resp = respond(query)
+        if resp is not None and resp[3] & 15 in (4, 9) and slow.wants(resp):
+            return slow.udp(query)
+        return resp
+
+    return respond_all
 
 
 def _admitter(
@@ -210,19 +238,27 @@ def _address(sockaddr: bytes) -> bytes:
 
 
 def _tcp_responder(
-    catalog: Catalog, jar: CookieJar | None, transfer: Transfer | None = None
+    catalog: Catalog,
+    jar: CookieJar | None,
+    transfer: Transfer | None = None,
+    slow: SlowPath | None = None,
 ) -> TcpResponder:
     """Answers over TCP: never rate-limited; cookies answered (RFC 7873 §5.2.3).
 
-    ``transfer`` answers zone transfers (several messages), None for other queries.
+    ``transfer`` answers zone transfers (several messages), None for other queries;
+    ``slow`` what the catalog refuses as NOTIMP/NOTAUTH (UPDATE, other signed messages).
     """
 
-    def respond(query: bytes, address: bytes) -> bytes | list[bytes] | None:
+    def respond(
+        query: bytes, address: bytes
+    ) -> bytes | list[bytes] | asyncio.Future[bytes | None] | None:
         if transfer is not None:
             messages = transfer(query, address)
             if messages is not None:
                 return messages
         resp = catalog.respond(query, tcp=True)
+        if slow is not None and slow.wants(resp):
+            return slow.tcp(query, address)
         if resp is None or jar is None or len(query) < 12 or not query[11]:
             return resp
         data = dns_cookie.find(query)
@@ -289,6 +325,7 @@ async def start_dns(
     batch: bool = True,
     cache: bool = True,
     transfer: Transfer | None = None,
+    slow: SlowPath | None = None,
 ) -> DnsServer:
     """Serve ``catalog`` on UDP and TCP at host:port (port 0 = one ephemeral port for both).
 
@@ -296,7 +333,9 @@ async def start_dns(
     sets its rates; ``cookies=False`` ignores DNS cookies (RFC 7873);
     ``batch=False`` uses one recvfrom/sendto per query instead of recvmmsg/sendmmsg;
     ``cache=False`` turns the UDP packet cache off (benchmarks); ``transfer``
-    answers AXFR/IXFR over TCP (:class:`homeport.server.xfr.Transfers`).
+    answers AXFR/IXFR over TCP (:class:`homeport.server.xfr.Transfers`); ``slow``
+    answers UPDATE and signed messages that are not the secondaries' (see
+    :mod:`homeport.server.dns_update`).
     """
     udp, tcp = _bind_pair(host, port)
     stats = DnsStats()
@@ -305,7 +344,7 @@ async def start_dns(
     # The server secret lives as long as the process (RFC 7873 §7.1 asks for a
     # change at least every 36 days; a restart is one, and clients relearn).
     jar = CookieJar(secrets.token_bytes(dns_cookie.SECRET_LEN)) if cookies else None
-    respond_tcp = _tcp_responder(catalog, jar, transfer)
+    respond_tcp = _tcp_responder(catalog, jar, transfer, slow)
     try:
         tcp_server = await loop.create_server(
             lambda: TcpConnection(respond_tcp, stats.tcp, conns), sock=tcp
@@ -318,7 +357,7 @@ async def start_dns(
     limiter = ResponseRateLimiter(rrl_config) if rrl else None
     thread = threading.Thread(
         target=_udp_loop,
-        args=(udp, catalog, stats, limiter, jar, stop, batch, cache),
+        args=(udp, catalog, stats, limiter, jar, stop, batch, cache, slow),
         name="dns-udp",
         daemon=True,
     )

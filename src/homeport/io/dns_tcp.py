@@ -41,8 +41,10 @@ MAX_TCP_CONNECTIONS = 100
 MAX_TCP_PER_SOURCE = 10
 
 # respond(query, client's packed address) -> the response (several messages for a
-# zone transfer, RFC 5936 §2.2), or None to close.
-TcpResponder = Callable[[bytes, bytes], "bytes | list[bytes] | None"]
+# zone transfer, RFC 5936 §2.2), or None to close, or a future of a response or None
+# (an UPDATE waits for the store: its answer may overtake none or come after later
+# ones, which RFC 7766 §7 allows).
+TcpResponder = Callable[[bytes, bytes], "bytes | list[bytes] | asyncio.Future[bytes | None] | None"]
 
 # Connection states, for eviction: idle connections go first.
 _IDLE, _READING, _WRITING = 0, 1, 2
@@ -186,6 +188,9 @@ class TcpConnection(asyncio.Protocol):
             except Exception:
                 log.exception("DNS query failed")
                 resp = None
+            if isinstance(resp, asyncio.Future):
+                resp.add_done_callback(self._late)
+                continue
             if resp is None:
                 # Nothing sensible to answer; close rather than guess (RFC 7766 §8).
                 self._counts[16] += 1
@@ -204,6 +209,20 @@ class TcpConnection(asyncio.Protocol):
                 self._enter(_READING)  # a new message began: its deadline starts now
         elif done or self.state != _IDLE:
             self._enter(_IDLE)
+
+    def _late(self, future: asyncio.Future[bytes | None]) -> None:
+        """Send an answer that was computed later (or close, as for None above)."""
+        resp = None if future.cancelled() or future.exception() else future.result()
+        if future.done() and not future.cancelled() and future.exception() is not None:
+            log.error("DNS query failed", exc_info=future.exception())
+        if self._transport is None:
+            return
+        if resp is None:
+            self._counts[16] += 1
+            self.evict()
+            return
+        self._counts[resp[3] & 15] += 1
+        self._transport.write(struct.pack(">H", len(resp)) + resp)
 
     def pause_writing(self) -> None:
         # A client that does not read its answers stops getting its queries read,

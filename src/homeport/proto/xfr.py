@@ -5,15 +5,14 @@ TCP messages; each message is TSIG-signed when the query was (RFC 8945 §5.3.1:
 every message of a multi-message response carries a TSIG, each MAC covering
 the previous one). dnspython builds, signs and parses the messages.
 
-:func:`verify` is the one place a query's TSIG is checked; it answers what RFC
-8945 §5.2 asks for an unknown key or a bad MAC, and is kept apart from transfer
-logic so other signed requests (RFC 2136 UPDATE) can share it.
+:func:`verify` checks a transfer query's TSIG with :mod:`homeport.proto.tsig`,
+the same checks and error answers (RFC 8945 §5.2, §5.3.2) RFC 2136 UPDATE gets.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,8 @@ import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 import dns.rrset
 import dns.tsig
+
+from homeport.proto import tsig
 
 # RFC 5936 §2.2 lets a message be up to 65535 bytes; BIND and Knot fill ~16 KB
 # per message, which keeps each TSIG-covered unit small. Estimated uncompressed,
@@ -45,47 +46,30 @@ class Verified:
     key: dns.name.Name | None
 
 
-def verify(wire: bytes, keyring: Mapping[dns.name.Name, dns.tsig.Key]) -> Verified | bytes:
-    """Parse ``wire`` checking its TSIG against ``keyring``: the query, or the error response.
+def verify(
+    wire: bytes, lookup: Callable[[dns.name.Name], dns.tsig.Key | None], now: int
+) -> Verified | bytes:
+    """Parse ``wire`` checking its TSIG with :func:`homeport.proto.tsig.check`: the query,
+    or the error response.
 
-    RFC 8945 §5.2: an unknown key or a bad MAC gets NOTAUTH with the TSIG error
-    BADKEY/BADSIG, unsigned (the requester's key is not trusted); a time outside
-    the fudge gets BADTIME. FORMERR for anything that does not parse.
+    RFC 8945 §5.2: an unknown key (``lookup`` gives None) or a bad MAC gets NOTAUTH
+    with the TSIG error BADKEY/BADSIG, unsigned (the requester's key is not trusted);
+    a time outside the fudge gets BADTIME, signed; a truncated MAC BADTRUNC.
+    FORMERR for anything that does not parse. A verified query carries its key, so
+    dnspython signs the responses (each message of a transfer, §5.3.1) with it.
     """
     try:
-        msg = dns.message.from_wire(wire, keyring=dict(keyring))
-    except dns.message.UnknownTSIGKey:
-        return _tsig_error(wire, dns.rcode.BADKEY)
-    except dns.tsig.BadTime:
-        return _tsig_error(wire, dns.rcode.BADTIME)
-    except (dns.tsig.BadSignature, dns.tsig.PeerError):
-        return _tsig_error(wire, dns.rcode.BADSIG)
+        msg = tsig.parse(wire)
     except Exception:  # dnspython raises many types on garbage; all mean FORMERR
-        return _header_error(wire, dns.rcode.FORMERR)
-    return Verified(msg, msg.keyname if msg.had_tsig else None)
-
-
-def _tsig_error(wire: bytes, tsig_error: int) -> bytes:
-    try:
-        msg = dns.message.from_wire(wire, keyring=False)
-    except Exception:
-        return _header_error(wire, dns.rcode.FORMERR)
-    resp = dns.message.make_response(msg)
-    resp.flags &= ~dns.flags.RA
-    resp.set_rcode(dns.rcode.NOTAUTH)
-    # Unsigned (RFC 8945 §5.2: the requester's key is not trusted). dnspython
-    # cannot write an unsigned TSIG RR carrying the error code; the rcode says it.
-    del tsig_error
-    resp.keyring = None
-    resp.tsig = None
-    return resp.to_wire()
-
-
-def _header_error(wire: bytes, rcode: int) -> bytes:
-    if len(wire) < 12:
-        return b""
-    flags = 0x8000 | (((wire[2] << 8) | wire[3]) & 0x7900) | rcode
-    return wire[:2] + struct.pack(">HHHHH", flags, 0, 0, 0, 0)
+        return tsig.header_only(wire, dns.rcode.FORMERR)
+    if msg.tsig is None:
+        return Verified(msg, None)
+    signed = tsig.check(wire, msg, lookup, now)
+    assert signed is not None
+    if signed.verdict is not tsig.Verdict.OK:
+        return tsig.refusal(wire, msg, signed, now)
+    msg.keyring = signed.key
+    return Verified(msg, signed.key_name)
 
 
 def unsigned_copy(query: dns.message.Message) -> bytes:

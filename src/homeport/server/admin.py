@@ -20,7 +20,7 @@ from homeport.core.hostdata import address_problem, name_problem
 from homeport.core.zone import Catalog, Record, Soa
 from homeport.errors import ConfigError, HomeportError, NotFoundError, UsageError
 from homeport.proto import dyndns2
-from homeport.server import auth
+from homeport.server import auth, tsigkeys
 from homeport.server.config import (
     DEFAULT_EXPIRE,
     DEFAULT_REFRESH,
@@ -29,7 +29,7 @@ from homeport.server.config import (
     DEFAULT_SOA_TTL,
     DEFAULT_TTL,
 )
-from homeport.server.store import AuditEntry, HostRow, Store, UserRow, ZoneRow
+from homeport.server.store import AuditEntry, HostRow, Store, TsigKeyRow, UserRow, ZoneRow
 
 T = TypeVar("T")
 
@@ -233,6 +233,21 @@ async def rotate_secret(store: Store, name: str) -> str:
     secret = auth.new_secret()
     await store.set_host_secret(name, auth.sha256_hex(secret), _audit("host rotate", name))
     return secret
+
+
+async def issue_tsig_key(store: Store, name: str, algorithm: str) -> bytes:
+    """Give host ``name`` a new TSIG key (the old one stops working at once); its secret.
+
+    Only the key's salt is stored; the secret is derived under the 0600 server key
+    (see :mod:`homeport.server.tsigkeys`).
+    """
+    row = TsigKeyRow(name, name, algorithm, tsigkeys.new_salt(), time.time())
+    if await store.host(name) is None:
+        raise NotFoundError(f"no host {name}")
+    server = tsigkeys.server_key(store.data_dir, create=True)
+    assert server is not None
+    await store.set_tsig_key(row, _audit("host tsig", name, algorithm))
+    return tsigkeys.derive_secret(server, row)
 
 
 # -- users ----------------------------------------------------------------------------

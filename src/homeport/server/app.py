@@ -17,9 +17,11 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
 from homeport.server import (
+    api_acmedns,
     api_checkip,
     api_dyndns2,
     api_health,
+    api_httpreq,
     api_metrics,
     api_probe,
     api_token,
@@ -35,6 +37,8 @@ APIS: tuple[Mount, ...] = (
     api_checkip.routes,
     api_probe.routes,
     api_health.routes,
+    api_httpreq.routes,
+    api_acmedns.routes,
 )
 # Request bodies: the probe's JSON is the largest any API takes.
 MAX_BODY = 64 * 1024

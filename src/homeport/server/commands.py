@@ -7,6 +7,7 @@ server picks their changes up within a fraction of a second.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import sys
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from homeport.server import admin
+from homeport.server import admin, tsigkeys
 from homeport.server.config import DEFAULT_TTL, ServerConfig, default_data_dir
 from homeport.server.store import HostRow, Store
 
@@ -419,6 +420,40 @@ def host_rotate(fqdn: str, data: Path | None, as_json: bool) -> None:
         as_json,
         {"host": name.rstrip("."), "secret": secret},
         f"host {name.rstrip('.')}: new secret: {secret}\n(shown once: store it now)",
+    )
+
+
+@host.command("tsig")
+@click.argument("fqdn")
+@click.option(
+    "--algorithm",
+    type=click.Choice(sorted(tsigkeys.ALGORITHMS)),
+    default=tsigkeys.DEFAULT_ALGORITHM,
+    show_default=True,
+    help="HMAC algorithm (cert-manager defaults to hmac-md5).",
+)
+@data_option
+@json_option
+def host_tsig(fqdn: str, algorithm: str, data: Path | None, as_json: bool) -> None:
+    """Give host FQDN a TSIG key for RFC 2136 updates of its ACME challenge; print it once.
+
+    The key may add and delete TXT at _acme-challenge.FQDN and _acme-challenge.SUB.FQDN
+    only. Running this again replaces the key (the old one stops working at once).
+    """
+    name = admin.absolute(fqdn)
+    key = with_store(_data(data), lambda s: admin.issue_tsig_key(s, name, algorithm))
+    secret = base64.b64encode(key).decode()
+    emit(
+        as_json,
+        {
+            "host": name.rstrip("."),
+            "name": name,
+            "algorithm": algorithm,
+            # The name on the wire (RFC 8945 §6): lego and miekg/dns want it for MD5.
+            "wire_algorithm": tsigkeys.ALGORITHMS[algorithm][0].to_text(),
+            "secret": secret,
+        },
+        f"key name: {name}\nalgorithm: {algorithm}\nsecret: {secret}\n(shown once: store it now)",
     )
 
 

@@ -17,7 +17,7 @@ from typing import TypeVar
 import prometheus_client
 from aiohttp import web
 
-from homeport.core.limits import Throttle
+from homeport.core.limits import Rate, Throttle
 from homeport.core.update_plan import ApiPolicy, Reply, Stored, UpdateIntent
 from homeport.errors import HomeportError, UsageError
 from homeport.server.clientaddr import Address, client_address
@@ -50,6 +50,11 @@ class ApiContext:
         self.limits_on = config.limits.enabled
         self.login = Login(service, config.limits, registry, clock)
         self.policy = ApiPolicy(config.require_user_agent, self.login.retry_after)
+        # The per-host update rate (limits.host_requests_per_minute) for challenge
+        # writes, shared by httpreq, acme-dns and RFC 2136 UPDATE: an issuance for
+        # NAME and *.NAME takes 4 writes, well inside the burst.
+        limits = config.limits
+        self.challenge_throttle = Throttle(Rate(limits.host_requests_per_minute, limits.host_burst))
         self.updates = prometheus_client.Counter(
             "homeport_updates",
             "Update requests by API and result code",

@@ -111,6 +111,16 @@ class Login:
         key = self._failure_keys(source, None)[0]
         return self.limits.enabled and key is not None and self.failures.sources.blocked(key, now)
 
+    def source_spent(self, source: Address | None) -> bool:
+        """Whether ``source`` spent its failure budget (checked before a key is looked at)."""
+        return self._source_spent(source, self.clock())
+
+    def failed_key(self, api: str, source: Address | None, name: str, reason: str) -> AuthResult:
+        """A key that did not verify (TSIG, acme-dns): charged and logged as a wrong secret."""
+        charge = self._charge(source, name or None, self.clock())
+        outcome = AuthOutcome.BADAUTH if charge else AuthOutcome.ABUSE
+        return self._failed(api, source, name, reason, outcome)
+
     def _failure_keys(self, source: Address | None, name: str | None) -> tuple[object, object]:
         prefix = self.limits.failed_auth_ipv6_prefix
         return (

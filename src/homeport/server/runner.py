@@ -25,6 +25,7 @@ from homeport.server.app import AccessLogger, build_app, build_metrics_app, quie
 from homeport.server.config import ServerConfig
 from homeport.server.context import ApiContext
 from homeport.server.dns_metrics import DnsStatsCollector
+from homeport.server.dns_update import UpdateHandler
 from homeport.server.httpguard import HttpGuard
 from homeport.server.service import DdnsService
 from homeport.server.store import Store
@@ -91,6 +92,7 @@ async def start(config: ServerConfig) -> RunningServer:
         catalog.journal,
         config.transfer.catalog_zone,
         check_source=config.transfer.check_source,
+        keyring=service.keyring,
     )
     service.after_reload.append(primary.refresh)
     catalog.signed = primary.transfers.signed
@@ -107,14 +109,19 @@ async def start(config: ServerConfig) -> RunningServer:
     runner: web.AppRunner | None = None
     listeners: list[asyncio.Server] = []
     metrics_runner: web.AppRunner | None = None
+    api = ApiContext(service, config, registry)
+    # Signed messages that are not the secondaries' (NOTAUTH from the transfer side),
+    # and UPDATEs: checked against the hosts' keys (see server/dns_update.py).
+    slow = UpdateHandler(service, api, asyncio.get_running_loop())
     try:
         for listen in config.dns:
             host, port = parse_hostport(listen)
             dns.append(
-                await start_dns(catalog, host, port, rrl=rrl, transfer=primary.transfers.respond)
+                await start_dns(
+                    catalog, host, port, rrl=rrl, transfer=primary.transfers.respond, slow=slow
+                )
             )
         registry.register(DnsStatsCollector(*(d.stats for d in dns)))
-        api = ApiContext(service, config, registry)
         app = build_app(api, metrics=not config.metrics_listen)
         app.add_subapp("/dash/", build_dashboard(api))
         limits = config.limits

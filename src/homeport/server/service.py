@@ -22,12 +22,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from homeport.core.hostdata import txt_rdata
 from homeport.core.update_plan import Published, UpdateIntent, apply_intent, intent_problem
 from homeport.core.zone import Catalog, PreparedName, Record, record_problem
 from homeport.errors import ConfigError, HomeportError, StaleError, StoreError, UsageError
-from homeport.server.store import ACCOUNTS, AuditEntry, HostRow, Store, UserRow, same_host_data
+from homeport.server.challenges import ChallengeEdit, ChallengeOutcome, Challenges
+from homeport.server.store import (
+    ACCOUNTS,
+    AuditEntry,
+    ChallengeRow,
+    HostRow,
+    Store,
+    UserRow,
+    same_host_data,
+)
+from homeport.server.tsigkeys import Keyring, keyring, server_key
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,8 @@ MAX_AGENT_LENGTH = 200
 # the hosts afresh, so only a host updated through several instances at once in
 # every attempt runs out (its callers then get a retryable error).
 STALE_RETRIES = 3
+# After a failed expiry of challenge values, try again this much later (not every pass).
+EXPIRY_RETRY = 10.0
 
 
 @dataclass(frozen=True)
@@ -98,9 +111,13 @@ class DdnsService:
         self.default_ttl: dict[str, int] = {}
         self.allow_private: dict[str, bool] = {}  # zone -> may publish private addresses
         self._static: dict[str, list[Record]] = {}  # host fqdn -> static records at that name
-        self._queue: asyncio.Queue[
-            tuple[UpdateIntent | None, asyncio.Future[UpdateOutcome | None]]
-        ] = asyncio.Queue()
+        # Names with static records (any zone): a challenge name not among them needs no
+        # store query when its values change (the common case, and the UPDATE hot path).
+        self._static_names: set[str] = set()
+        self.challenges = Challenges()
+        # TSIG key name -> key and host; replaced whole on reload (read by the UDP thread).
+        self.keyring = Keyring()
+        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
         self._fresh_token = 0
         self._task: asyncio.Task[None] | None = None
         self._data_version = 0
@@ -127,6 +144,7 @@ class DdnsService:
         self._data_version = await self.store.commit_token()
         self._last_change = await self.store.last_change()
         await self._load_accounts()
+        self.challenges.load(await self.store.challenges(self.clock()))
         for zone in await self.store.zones():
             await self._load_zone(zone.origin)
         self._task = asyncio.create_task(self._run(), name="homeport-store")
@@ -161,7 +179,7 @@ class DdnsService:
         except HomeportError:
             self.results[intent.fqdn]["fault"] += 1
             raise
-        assert outcome is not None
+        assert isinstance(outcome, UpdateOutcome)
         self.results[intent.fqdn]["good" if outcome.changed else "nochg"] += 1
         return outcome
 
@@ -190,12 +208,22 @@ class DdnsService:
         if self.running:
             self._queue.put_nowait((None, asyncio.get_running_loop().create_future()))
 
-    async def _submit(self, intent: UpdateIntent | None) -> UpdateOutcome | None:
+    async def _submit(self, intent: Any) -> Any:
         if not self.running:
             raise StoreError("the store task is not running")
-        future: asyncio.Future[UpdateOutcome | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._queue.put((intent, future))
         return await future
+
+    async def edit_challenges(self, edit: ChallengeEdit) -> ChallengeOutcome:
+        """Apply ``edit`` in the store task; return once it is durable and served.
+
+        The edit's scope was checked by the caller; its prerequisites (RFC 2136 §3.2)
+        and the value caps are checked in the store task, against what DNS serves.
+        """
+        outcome = await self._submit(edit)
+        assert isinstance(outcome, ChallengeOutcome)
+        return outcome
 
     async def _run(self) -> None:
         while True:
@@ -217,13 +245,30 @@ class DdnsService:
                     if not future.done():
                         future.set_exception(StoreError(f"update not stored: {exc!r}"[:200]))
 
-    async def _handle(
-        self, batch: list[tuple[UpdateIntent | None, asyncio.Future[UpdateOutcome | None]]]
-    ) -> None:
+    async def _handle(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         syncs = [future for intent, future in batch if intent is None]
-        updates = [(intent, f) for intent, f in batch if intent is not None]
+        updates = [(intent, f) for intent, f in batch if isinstance(intent, UpdateIntent)]
         if updates:
             await self._commit(updates)
+        group: list[tuple[ChallengeEdit, asyncio.Future[Any]]] = []
+        for edit, future in batch:
+            if not isinstance(edit, ChallengeEdit):
+                continue
+            if edit.prerequisite is not None:
+                # RFC 2136 §3.2: checked against what DNS serves, so every edit before
+                # it must be served first; it goes alone.
+                await self._commit_challenge_group(group)
+                group = []
+                await self._commit_challenge_group([(edit, future)])
+            else:
+                group.append((edit, future))
+        await self._commit_challenge_group(group)
+        if self.challenges.next_expiry <= self.clock():
+            try:
+                await self._commit_challenge(None)
+            except StoreError as exc:
+                log.warning("expiring challenge values failed: %s", exc)
+                self.challenges.next_expiry = self.clock() + EXPIRY_RETRY
         now = time.monotonic()
         if syncs or now - self._last_watch >= WATCH_INTERVAL:
             self._last_watch = now
@@ -234,6 +279,73 @@ class DdnsService:
             for future in syncs:
                 if not future.done():
                     future.set_result(None)
+
+    async def _commit_challenge_group(
+        self, group: list[tuple[ChallengeEdit, asyncio.Future[Any]]]
+    ) -> None:
+        """Commit a group of challenge edits in one transaction (one fsync), then answer."""
+        if not group:
+            return
+        try:
+            outcomes = await self._commit_challenges([edit for edit, _ in group])
+        except HomeportError as exc:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
+    async def _commit_challenge(self, edit: ChallengeEdit | None) -> ChallengeOutcome:
+        """Make ``edit`` (None: only the expiry of old values) durable, then serve it."""
+        return (await self._commit_challenges([edit]))[0]
+
+    async def _commit_challenges(self, edits: list[ChallengeEdit | None]) -> list[ChallengeOutcome]:
+        """Plan each edit on the state the ones before it left, commit the net change
+        once, then serve it. On a store error nothing is kept (StoreError raised)."""
+        now = self.clock()
+        before = dict(self.challenges.by_name)  # plans replace whole per-name dicts
+        outcomes: list[ChallengeOutcome] = []
+        audits: list[AuditEntry] = []
+        touched: set[str] = set()
+        for edit in edits:
+            plan = self.challenges.plan(edit, now, self.catalog)
+            outcomes.append(plan.outcome)
+            if not plan.outcome.rcode and plan.writes:
+                self.challenges.apply(plan)
+                touched.update(plan.state)
+                audits.extend(plan.audits)
+        if not touched:
+            return outcomes
+        after = self.challenges.by_name
+        adds: list[ChallengeRow] = []
+        removes: list[tuple[str, str]] = []
+        changed: list[tuple[str, str]] = []
+        for name in sorted(touched):
+            old, new = before.get(name, {}), after.get(name, {})
+            removes.extend((name, value) for value in old if value not in new)
+            adds.extend(row for value, row in new.items() if old.get(value) != row)
+            if set(old) != set(new):
+                changed.append((next(iter((new or old).values())).zone, name))
+        try:
+            serials = await self.store.commit_challenges(
+                adds, removes, now, {zone for zone, _ in changed}, audits
+            )
+        except StoreError:
+            self.challenges.load(row for rows in before.values() for row in rows.values())
+            raise
+        for zone, name in changed:
+            serial = serials.get(zone)
+            if serial is None:
+                continue
+            static = await self.store.records_at(zone, name) if name in self._static_names else []
+            records = static + self.challenges.records(name)
+            try:
+                self.catalog.replace_name(zone, name, records, serial)
+            except ConfigError:
+                self.catalog.replace_name(zone, name, _servable(zone, records), serial)
+        return outcomes
 
     async def _commit(
         self, batch: list[tuple[UpdateIntent, asyncio.Future[UpdateOutcome | None]]]
@@ -356,6 +468,10 @@ class DdnsService:
             await self._load_accounts()
         done: set[tuple[str, str | None]] = set()
         names: list[tuple[str, str]] = []
+        # A removed host's challenge rows went with it (ON DELETE CASCADE): serve that.
+        for zone, name in self.challenges.drop_hosts(set(self.hosts)):
+            done.add((zone, name))
+            names.append((zone, name))
         for change in changes:
             self._last_change = max(self._last_change, change.seq)
             if change.zone == ACCOUNTS or (change.zone, change.name) in done:
@@ -395,6 +511,15 @@ class DdnsService:
                 self.on_user_change(name)
         self.users = users
         self.hosts = {h.fqdn: h for h in await self.store.hosts()}
+        rows = await self.store.tsig_keys()
+        try:
+            server = server_key(self.store.data_dir, create=False) if rows else None
+        except ConfigError as exc:
+            log.error("TSIG keys unusable: %s", exc)
+            server = None
+        if rows and server is None:
+            log.error("TSIG keys unusable: no server key beside the database")
+        self.keyring.hosts = keyring(server, rows)
 
     async def _load_zone(self, origin: str) -> None:
         zones = {z.origin: z for z in await self.store.zones()}
@@ -408,6 +533,7 @@ class DdnsService:
         self.default_ttl[origin] = zone.default_ttl
         self.allow_private[origin] = zone.allow_private
         static = await self.store.records(origin)
+        self._static_names.update(record.name for record in static)
         hosts = [h for h in self.hosts.values() if h.zone == origin]
         host_names = {h.fqdn for h in hosts}
         by_name: dict[str, list[Record]] = {}
@@ -420,6 +546,7 @@ class DdnsService:
         for host in hosts:
             self._static[host.fqdn] = by_name.get(host.fqdn, [])
             records.extend(host_records(host, self._static[host.fqdn], zone.default_ttl))
+        records.extend(self.challenges.zone_records(origin))
         try:
             self.catalog.load_zone(origin, zone.soa, records)
         except ConfigError:
@@ -455,6 +582,9 @@ class DdnsService:
             else:
                 self._static[name] = at_name
                 records = host_records(host, at_name, zone.default_ttl)
+            if at_name:
+                self._static_names.add(name)
+            records = records + self.challenges.records(name)
             try:
                 self.catalog.replace_name(origin, name, records, zone.soa.serial)
             except ConfigError:

@@ -24,7 +24,7 @@ from typing import Any
 
 from homeport.core.zone import Record, Soa
 from homeport.errors import ConflictError, NotFoundError, StaleError, StoreError
-from homeport.server.database import Database, Row, open_database
+from homeport.server.database import Database, Row, Transaction, open_database
 
 SCHEMA_VERSION = 1
 
@@ -97,6 +97,22 @@ CREATE TABLE IF NOT EXISTS audit (
     subject TEXT NOT NULL, detail TEXT NOT NULL, source TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject, id);
+CREATE TABLE IF NOT EXISTS challenges (
+    zone TEXT NOT NULL REFERENCES zones(origin) ON DELETE CASCADE,
+    host TEXT NOT NULL REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    name TEXT NOT NULL, value TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (name, value)
+);
+CREATE INDEX IF NOT EXISTS challenges_by_zone ON challenges(zone);
+CREATE TABLE IF NOT EXISTS tsig_keys (
+    host TEXT PRIMARY KEY REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    name TEXT NOT NULL UNIQUE, algorithm TEXT NOT NULL, salt TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS acmedns_accounts (
+    username TEXT PRIMARY KEY, key_sha256 TEXT NOT NULL,
+    host TEXT NOT NULL REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    subdomain TEXT NOT NULL UNIQUE, created REAL NOT NULL
+);
 """
 
 
@@ -163,6 +179,39 @@ class Change:
     name: str | None
 
 
+@dataclass(frozen=True)
+class ChallengeRow:
+    """One ACME challenge TXT value at ``name`` (``_acme-challenge.…``), until ``expires``."""
+
+    zone: str
+    host: str  # the host whose credentials put it there
+    name: str
+    value: str
+    expires: float
+
+
+@dataclass(frozen=True)
+class TsigKeyRow:
+    """A host's TSIG key; the secret is derived from ``salt`` (see :mod:`.tsigkeys`)."""
+
+    host: str
+    name: str  # the key name, absolute with the dot
+    algorithm: str  # dnspython's name: hmac-sha256. ...
+    salt: str
+    created: float
+
+
+@dataclass(frozen=True)
+class AcmeDnsAccount:
+    """An acme-dns registration: lets ``username``/key update ``host``'s challenge."""
+
+    username: str
+    key_sha256: str
+    host: str
+    subdomain: str
+    created: float
+
+
 def next_serial(serial: int) -> int:
     """RFC 1982 increment: 2**32-1 wraps to 1 (0 is avoided: some secondaries mistrust it)."""
     return serial % SERIAL_MODULUS + 1
@@ -194,6 +243,15 @@ _HOST_COLUMNS = (
     "fqdn, zone, owner, secret_sha256, ipv4, ipv6, txt, offline, updated, created, last_source,"
     " last_agent"
 )
+
+
+async def _bump_serial(tx: Transaction, zone: str) -> dict[str, int]:
+    """Zone ``zone``'s serial one more (RFC 1982 arithmetic), in ``tx``; zone -> new serial."""
+    rows = await tx.fetchall(
+        "UPDATE zones SET serial = serial % ? + 1 WHERE origin = ? RETURNING serial",
+        (SERIAL_MODULUS, zone),
+    )
+    return {zone: int(rows[0][0])} if rows else {}
 
 
 def _zone(row: Row) -> ZoneRow:
@@ -623,12 +681,7 @@ class Store:
                 [(h.zone, h.fqdn) for h in hosts],
             )
             for zone in zones:
-                rows = await tx.fetchall(
-                    "UPDATE zones SET serial = serial % ? + 1 WHERE origin = ? RETURNING serial",
-                    (SERIAL_MODULUS, zone),
-                )
-                for row in rows:
-                    serials[zone] = int(row[0])
+                serials.update(await _bump_serial(tx, zone))
         return serials
 
     # -- users ----------------------------------------------------------------------
@@ -813,3 +866,108 @@ class Store:
             (limit,),
         )
         return [AuditEntry(*r) for r in rows]
+
+    # -- ACME challenges, TSIG keys, acme-dns accounts --------------------------------
+
+    async def challenges(self, now: float) -> list[ChallengeRow]:
+        """Every challenge value not yet expired at ``now``."""
+        rows = await self._fetchall(
+            "SELECT zone, host, name, value, expires FROM challenges WHERE expires > ?"
+            " ORDER BY name, expires",
+            (now,),
+        )
+        return [ChallengeRow(*r) for r in rows]
+
+    async def commit_challenges(
+        self,
+        adds: Sequence[ChallengeRow],
+        removes: Sequence[tuple[str, str]],
+        expired_before: float | None,
+        zones: Iterable[str],
+        audits: Sequence[AuditEntry],
+    ) -> dict[str, int]:
+        """Add (or renew) and remove challenge values in one durable transaction.
+
+        ``removes``: (name, value) pairs; ``expired_before``: also drop every value
+        that expires by then. Bumps each of ``zones``' serial once; returns zone -> serial.
+        """
+        serials: dict[str, int] = {}
+        async with self._db.transaction() as tx:
+            if expired_before is not None:
+                await tx.execute("DELETE FROM challenges WHERE expires <= ?", (expired_before,))
+            await tx.executemany(
+                "DELETE FROM challenges WHERE name = ? AND value = ?", list(removes)
+            )
+            await tx.executemany(
+                "INSERT INTO challenges(zone, host, name, value, expires) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (name, value) DO UPDATE SET expires = excluded.expires,"
+                " host = excluded.host",
+                [(c.zone, c.host, c.name, c.value, c.expires) for c in adds],
+            )
+            await tx.executemany(
+                "INSERT INTO audit(ts, actor, action, subject, detail, source)"
+                " VALUES (?,?,?,?,?,?)",
+                [(a.ts, a.actor, a.action, a.subject, a.detail, a.source) for a in audits],
+            )
+            for zone in sorted(set(zones)):
+                serials.update(await _bump_serial(tx, zone))
+        return serials
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Audit entries alone (refusals: nothing else changes)."""
+        await self._write([self._audit(e) for e in entries])
+
+    async def set_tsig_key(self, key: TsigKeyRow, audit: AuditEntry) -> None:
+        """Create or replace ``key.host``'s TSIG key (the old one stops working)."""
+        await self._write(
+            [
+                ("DELETE FROM tsig_keys WHERE host = ? OR name = ?", (key.host, key.name)),
+                (
+                    "INSERT INTO tsig_keys(host, name, algorithm, salt, created)"
+                    " VALUES (?,?,?,?,?)",
+                    (key.host, key.name, key.algorithm, key.salt, key.created),
+                ),
+                self._changed(ACCOUNTS, key.host),
+                self._audit(audit),
+            ]
+        )
+
+    async def tsig_keys(self) -> list[TsigKeyRow]:
+        rows = await self._fetchall(
+            "SELECT host, name, algorithm, salt, created FROM tsig_keys ORDER BY host"
+        )
+        return [TsigKeyRow(*r) for r in rows]
+
+    async def add_acmedns_account(self, account: AcmeDnsAccount, audit: AuditEntry) -> None:
+        await self._write(
+            [
+                (
+                    "INSERT INTO acmedns_accounts(username, key_sha256, host, subdomain, created)"
+                    " VALUES (?,?,?,?,?)",
+                    (
+                        account.username,
+                        account.key_sha256,
+                        account.host,
+                        account.subdomain,
+                        account.created,
+                    ),
+                ),
+                self._audit(audit),
+            ]
+        )
+
+    async def acmedns_account(self, username: str) -> AcmeDnsAccount | None:
+        rows = await self._fetchall(
+            "SELECT username, key_sha256, host, subdomain, created FROM acmedns_accounts"
+            " WHERE username = ?",
+            (username,),
+        )
+        return AcmeDnsAccount(*rows[0]) if rows else None
+
+    async def remove_acmedns_account(self, username: str, audit: AuditEntry) -> None:
+        await self._write(
+            [
+                ("DELETE FROM acmedns_accounts WHERE username = ?", (username,)),
+                self._audit(audit),
+            ]
+        )

@@ -37,6 +37,7 @@ from homeport.io.notify import send_notify
 from homeport.proto import xfr
 from homeport.proto.dns_answer import EDNS_PAYLOAD, MAX_TCP_SIZE, MIN_UDP_SIZE
 from homeport.server.store import SecondaryRow, Store
+from homeport.server.tsigkeys import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,10 @@ def _step_records(rrs: tuple[tuple[bytes, int, int, bytes], ...]) -> list[bytes]
 class Transfers:
     """AXFR/IXFR answers for the catalog's zones, to the secondaries' keys."""
 
-    def __init__(self, catalog: Catalog, journal: Journal) -> None:
+    def __init__(self, catalog: Catalog, journal: Journal, keyring: Keyring | None = None) -> None:
         self.catalog = catalog
         self.journal = journal
-        self.keyring: dict[dns.name.Name, dns.tsig.Key] = {}
+        self.keyring = keyring if keyring is not None else Keyring()
         # key name -> the packed address its transfers must come from, when
         # [transfer] check_source is on (an absent key: any address).
         self.sources: dict[dns.name.Name, bytes] = {}
@@ -125,9 +126,12 @@ class Transfers:
 
         The ordinary responder answers the query without its TSIG; the answer is
         then signed with the query's key. Keys other than the secondaries' get
-        NOTAUTH (RFC 8945 §5.2).
+        NOTAUTH (RFC 8945 §5.2); the DNS shells hand every NOTAUTH answer to
+        :class:`homeport.server.dns_update.UpdateHandler`, which answers for the
+        hosts' keys. One dispatch: transfers (here, TCP) and signed queries try the
+        secondaries' keys first, everything else signed ends with the hosts' keys.
         """
-        checked = xfr.verify(query, self.keyring)
+        checked = xfr.verify(query, self.keyring.secondary, int(time.time()))
         if isinstance(checked, bytes):
             return checked or None
         msg = checked.message
@@ -149,12 +153,12 @@ class Transfers:
         question = _question(query)
         if question is None or question[1] not in (_AXFR, _IXFR):
             return None
-        checked = xfr.verify(query, self.keyring)
+        checked = xfr.verify(query, self.keyring.secondary, int(time.time()))
         if isinstance(checked, bytes):
             self.sent["refused"] += 1
             return [checked] if checked else []
         msg = checked.message
-        if checked.key is None or checked.key not in self.keyring:
+        if checked.key is None or self.keyring.secondary(checked.key) is None:
             # Unsigned: REFUSED (a policy answer, RFC 5936 §6); never the zone.
             self.sent["refused"] += 1
             return [xfr.error(msg, dns.rcode.REFUSED)]
@@ -217,10 +221,10 @@ class _Flight:
 class Notifier:
     """NOTIFY each secondary of each changed zone; one in flight per pair, the rest coalesced."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, keyring: Keyring | None = None) -> None:
         self.catalog = catalog
         self.secondaries: list[SecondaryRow] = []
-        self.keyring: dict[dns.name.Name, dns.tsig.Key] = {}
+        self.keyring = keyring if keyring is not None else Keyring()
         self._flights: dict[tuple[bytes, str], _Flight] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -244,7 +248,7 @@ class Notifier:
                 if zone is None:
                     return  # dropped: the catalog zone's change tells the secondary
                 soa = zone.soa_rrset()
-                key = self.keyring.get(key_name(secondary.name))
+                key = self.keyring.secondary(key_name(secondary.name))
 
                 def build(
                     qid: int, soa: dns.rrset.RRset = soa, key: dns.tsig.Key | None = key
@@ -284,12 +288,15 @@ class HiddenPrimary:
         catalog_zone: str,
         *,
         check_source: bool = False,
+        keyring: Keyring | None = None,
     ) -> None:
+        # The secondaries' keys go into the server's one keyring (beside the hosts').
+        self.keyring = keyring if keyring is not None else Keyring()
         self.store = store
         self.check_source = check_source
         self.catalog = catalog
-        self.transfers = Transfers(catalog, journal)
-        self.notifier = Notifier(catalog)
+        self.transfers = Transfers(catalog, journal, self.keyring)
+        self.notifier = Notifier(catalog, self.keyring)
         self.catalog_zone = dns.name.from_text(catalog_zone).to_text().lower()
         self._members: list[str] | None = None
         self._catalog_serial = 0
@@ -298,13 +305,11 @@ class HiddenPrimary:
     async def refresh(self) -> None:
         """Reload the secondaries and (if the zones changed) the catalog zone."""
         rows = await self.store.secondaries()
-        ring = keyring_of(rows)
-        self.transfers.keyring = ring
+        self.keyring.secondaries = keyring_of(rows)
         if self.check_source:
             self.transfers.sources = {
                 key_name(r.name): ipaddress.ip_address(r.address).packed for r in rows
             }
-        self.notifier.keyring = ring
         added = {r.name for r in rows} - {s.name for s in self.notifier.secondaries}
         self.notifier.secondaries = rows
         members = [z for z in self.catalog.zones() if z != self.catalog_zone]
