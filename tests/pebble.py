@@ -59,21 +59,18 @@ def _get(url: str, ca: Path) -> str:
         return str(response.read().decode())
 
 
-@contextmanager
-def running_pebble(
-    workdir: Path, dns_port: int, *, eab: dict[str, str] | None = None
-) -> Iterator[Pebble]:
-    """Start pebble resolving through 127.0.0.1:``dns_port``; stop it afterwards, failure or not.
-
-    ``eab``: key id -> base64url HMAC key; when given, pebble requires External Account Binding.
-    """
+def write_config(
+    workdir: Path, host: str, *, eab: dict[str, str] | None = None
+) -> tuple[Path, Pebble]:
+    """Pebble's config for listening on ``host`` (its API certificate is for that IP), and
+    where it will be once started."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cert, key = make_certificate(workdir)
+    cert, key = make_certificate(workdir, host)
     api, management = free_port(), free_port()
     config = {
         "pebble": {
-            "listenAddress": f"127.0.0.1:{api}",
-            "managementListenAddress": f"127.0.0.1:{management}",
+            "listenAddress": f"{host}:{api}",
+            "managementListenAddress": f"{host}:{management}",
             "certificate": str(cert),
             "privateKey": str(key),
             # HTTP-01/TLS-ALPN-01 are not used; the ports must still be somewhere harmless.
@@ -86,6 +83,24 @@ def running_pebble(
     }
     config_path = workdir / "pebble-config.json"
     config_path.write_text(json.dumps(config))
+    pebble = Pebble(
+        directory=f"https://{host}:{api}/dir",
+        management=f"https://{host}:{management}",
+        api_ca=cert,
+        workdir=workdir,
+    )
+    return config_path, pebble
+
+
+@contextmanager
+def running_pebble(
+    workdir: Path, dns_port: int, *, eab: dict[str, str] | None = None
+) -> Iterator[Pebble]:
+    """Start pebble resolving through 127.0.0.1:``dns_port``; stop it afterwards, failure or not.
+
+    ``eab``: key id -> base64url HMAC key; when given, pebble requires External Account Binding.
+    """
+    config_path, pebble = write_config(workdir, "127.0.0.1", eab=eab)
     log = workdir / "pebble.log"
     env = dict(os.environ, **QUIET_ENV)
     with log.open("wb") as out:
@@ -95,12 +110,7 @@ def running_pebble(
             stderr=out,
             env=env,
         )
-    pebble = Pebble(
-        directory=f"https://127.0.0.1:{api}/dir",
-        management=f"https://127.0.0.1:{management}",
-        api_ca=cert,
-        workdir=workdir,
-    )
+    cert = pebble.api_ca
     try:
         deadline = time.monotonic() + STARTUP_LIMIT
         while True:

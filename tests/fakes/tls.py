@@ -7,12 +7,12 @@ import subprocess
 from pathlib import Path
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """(cert.pem, key.pem): self-signed, valid one day, for IP 127.0.0.1."""
+def make_certificate(directory: Path, ip: str = "127.0.0.1") -> tuple[Path, Path]:
+    """(cert.pem, key.pem): self-signed, valid one day, for IP ``ip``."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-subj", f"/CN={ip}", "-addext", f"subjectAltName=IP:{ip}",
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
