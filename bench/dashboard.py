@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Dashboard page time: the host list of an account with 1,000 hosts (issue 15: < 200 ms).
+"""Dashboard page time: the host list of an account with 1,000 hosts (goal: < 200 ms).
 
 A real `homeport server run` on loopback (SQLite, limits off); one account owning HOSTS
 hosts, each with an address, a source and a client; a signed-in session. We GET

@@ -1,4 +1,4 @@
-"""The seed's story over HTTPS, end to end in the namespace lab (issue #12).
+"""The seed's story over HTTPS, end to end in the namespace lab.
 
 ``inet`` runs the homeport server (the name's authoritative DNS) and Debian's pebble as the
 CA, resolving through that DNS. In ``home``: ``homeport agent run`` publishes the name and

@@ -1,4 +1,4 @@
-"""Three ``homeport server run`` instances on one PostgreSQL database (issue 14).
+"""Three ``homeport server run`` instances on one PostgreSQL database.
 
 The instances run as real processes, each with a data directory of its own, behind
 Debian's haproxy; the checks are eventual (generous deadlines), never timed: the

@@ -1,6 +1,6 @@
 """The dashboard in a real browser (Debian's headless Chromium) against a real server.
 
-The story of issue 15: sign in, add a host, copy its ddclient snippet, run real ddclient
+The dashboard story: sign in, add a host, copy its ddclient snippet, run real ddclient
 3.10 with it, see the address in the host list and its history, rotate the secret and see
 ddclient get ``badauth``. Then the attacks: another origin's form, ``<script>`` in
 user-controlled strings, another account's host names guessed in URLs.

@@ -1,4 +1,4 @@
-"""The web dashboard: server-rendered pages for the people a homeport server serves (issue 15).
+"""The web dashboard: server-rendered pages for the people a homeport server serves.
 
 Mounted at ``/dash/`` on the server's HTTP app; see :mod:`.pages` for its security rules.
 """

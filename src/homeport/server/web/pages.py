@@ -1,6 +1,6 @@
 """The dashboard's pages: sign-in, the account's hosts, one host, its set-up snippets.
 
-Security, as in the rest of the server (DESIGN.md §8):
+Security, as in the rest of the server (docs/architecture.md, "Rules the code keeps"):
 
 * Sessions live server-side (the ``sessions`` table holds the id's SHA-256); the cookie is
   ``__Host-`` prefixed, Secure, HttpOnly, SameSite=Strict.

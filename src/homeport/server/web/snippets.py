@@ -42,7 +42,7 @@ def _quoted(value: str) -> str:
 
 
 def ddclient(t: Target) -> Snippet:
-    # The seed guide's ddclient.conf, pointed at this server (DESIGN.md §4).
+    # The seed guide's ddclient.conf (README "ddclient"), pointed at this server.
     text = (
         "daemon=600\n"
         "syslog=yes\n"
