@@ -2,10 +2,11 @@
 """Time from command to certificate on disk: `homeport cert issue` vs certbot-dns-rfc2136.
 
 Same run, same CA (Debian's pebble on 127.0.0.1, its validation chaos off), same DNS
-(BIND 9 on 127.0.0.1, RFC 2136 + TSIG: until homeport's server accepts UPDATE, BIND is
-the authoritative DNS both clients write to and pebble resolves through), same names
-(NAME and *.NAME in one certificate, EC P-256 keys on both sides). Each command starts
-as a process and the clock stops when it exits with the certificate on disk.
+(a `homeport server run` on 127.0.0.1, the name's authoritative DNS, which pebble resolves
+through: homeport writes the challenge through its `homeport` provider (lego's httpreq
+shape), certbot through RFC 2136 + TSIG with the host's key from `homeport server host
+tsig`), same names (NAME and *.NAME in one certificate, EC P-256 keys on both sides). Each
+command starts as a process and the clock stops when it exits with the certificate on disk.
 
 certbot's RFC 2136 plugin sleeps a fixed ``--dns-rfc2136-propagation-seconds`` (60 by
 default) after writing the TXT records; homeport asks the authoritative server until it
@@ -18,6 +19,7 @@ Prints a table and writes the ``## cert_time`` section of bench/RESULTS.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import shutil
@@ -26,14 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from tests.cert.conftest import KEY, NAME, Lab, start_bind  # noqa: E402
-from tests.pebble import running_pebble  # noqa: E402
-from tests.providers.dns_peers import KEYS  # noqa: E402
+from tests.pebble import Pebble, running_pebble  # noqa: E402
+from tests.server.conftest import ServerProc, start_server, stop_server  # noqa: E402
+
+ZONE = "dyn.example.net"
+NAME = f"home.{ZONE}"
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## cert_time"
@@ -48,25 +54,38 @@ def timed(argv: list[str], env: dict[str, str], done: Path) -> float:
     return elapsed
 
 
-def homeport(lab: Lab, work: Path) -> tuple[list[str], Path]:
-    config = lab.agent_toml(work / "agent.toml")
+@dataclass(frozen=True)
+class Setup:
+    server: ServerProc
+    pebble: Pebble
+    secret: str  # the host's, for the httpreq calls
+    key: dict[str, str]  # the host's TSIG key, for certbot's RFC 2136 UPDATEs
+
+
+def homeport(setup: Setup, work: Path) -> tuple[list[str], Path]:
+    srv = setup.server
+    config = work / "agent.toml"
+    config.write_text(
+        f'[[provider]]\nprotocol = "homeport"\nhosts = ["{NAME}"]\nserver = "{srv.url}"\n'
+        f'login = "{NAME}"\npassword = "{setup.secret}"\ndns = "{srv.dns[0]}:{srv.dns[1]}"\n'
+    )
     argv = [sys.executable, "-m", "homeport", "cert", "issue", NAME, "--config", str(config),
-            "--acme", lab.pebble.directory, "--ca-bundle", str(lab.pebble.api_ca),
+            "--acme", setup.pebble.directory, "--ca-bundle", str(setup.pebble.api_ca),
             "--cert-dir", str(work / "certs")]  # fmt: skip
     return argv, work / "certs" / NAME / "fullchain.pem"
 
 
-def certbot(lab: Lab, work: Path, propagation: int | None) -> tuple[list[str], Path]:
-    algorithm, secret = KEYS[KEY]
+def certbot(setup: Setup, work: Path, propagation: int | None) -> tuple[list[str], Path]:
+    srv, key = setup.server, setup.key
     credentials = work / "rfc2136.ini"
     credentials.write_text(
-        f"dns_rfc2136_server = 127.0.0.1\ndns_rfc2136_port = {lab.dns_port}\n"
-        f"dns_rfc2136_name = {KEY}\ndns_rfc2136_secret = {secret}\n"
-        f"dns_rfc2136_algorithm = {algorithm.upper()}\n"
+        f"dns_rfc2136_server = {srv.dns[0]}\ndns_rfc2136_port = {srv.dns[1]}\n"
+        f"dns_rfc2136_name = {key['name']}\ndns_rfc2136_secret = {key['secret']}\n"
+        f"dns_rfc2136_algorithm = {key['algorithm'].upper()}\n"
     )
     credentials.chmod(0o600)
     argv = ["certbot", "certonly", "--non-interactive", "--agree-tos",
-            "--register-unsafely-without-email", "--server", lab.pebble.directory,
+            "--register-unsafely-without-email", "--server", setup.pebble.directory,
             "--config-dir", str(work / "etc"), "--work-dir", str(work / "work"),
             "--logs-dir", str(work / "logs"), "--key-type", "ecdsa",
             "--elliptic-curve", "secp256r1", "--dns-rfc2136",
@@ -77,29 +96,49 @@ def certbot(lab: Lab, work: Path, propagation: int | None) -> tuple[list[str], P
     return argv, work / "etc" / "live" / NAME / "fullchain.pem"
 
 
+@contextlib.contextmanager
+def homeport_dns(data: Path) -> Iterator[ServerProc]:
+    data.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    subprocess.run(
+        [sys.executable, "-m", "homeport", "server", "zone", "add", ZONE,
+         "--ns", f"ns1.{ZONE}=192.0.2.53", "--data", str(data)],
+        check=True, capture_output=True, env=env,
+    )  # fmt: skip
+    srv = start_server(data, "--limits", "off")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
 def run(rounds: int) -> dict[str, list[float]]:
     assert shutil.which("certbot"), "certbot (with python3-certbot-dns-rfc2136) is needed"
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="cert-time-") as tmp:
         base = Path(tmp)
-        with start_bind(base / "named") as port, running_pebble(base / "pebble", port) as pebble:
-            lab = Lab(port, pebble, pebble.write_root())
-            env = dict(pebble.client_env(), PYTHONPATH=str(ROOT / "src"))
-            cases = {
-                "homeport cert issue": lambda w: homeport(lab, w),
-                "certbot --dns-rfc2136, propagation 1 s": lambda w: certbot(lab, w, 1),
-            }
-            for index in range(rounds):  # alternating, so machine noise hits both
-                for label, make in cases.items():
-                    work = base / f"r{index}-{len(times.get(label, []))}-{label[:8].strip()}"
-                    work.mkdir()
-                    argv, done = make(work)
-                    times.setdefault(label, []).append(timed(argv, env, done))
-            work = base / "certbot-defaults"
-            work.mkdir()
-            argv, done = certbot(lab, work, None)
-            label = "certbot --dns-rfc2136, defaults (propagation 60 s)"
-            times[label] = [timed(argv, env, done)]
+        with homeport_dns(base / "server") as srv:
+            secret = srv.add_host(NAME)
+            key = srv.admin_json("host", "tsig", NAME, "--algorithm", "hmac-sha256")
+            assert isinstance(key, dict)
+            with running_pebble(base / "pebble", srv.dns[1]) as pebble:
+                setup = Setup(srv, pebble, secret, {k: str(v) for k, v in key.items()})
+                env = dict(pebble.client_env(), PYTHONPATH=str(ROOT / "src"))
+                cases = {
+                    "homeport cert issue": lambda w: homeport(setup, w),
+                    "certbot --dns-rfc2136, propagation 1 s": lambda w: certbot(setup, w, 1),
+                }
+                for index in range(rounds):  # alternating, so machine noise hits both
+                    for label, make in cases.items():
+                        work = base / f"r{index}-{len(times.get(label, []))}-{label[:8].strip()}"
+                        work.mkdir()
+                        argv, done = make(work)
+                        times.setdefault(label, []).append(timed(argv, env, done))
+                work = base / "certbot-defaults"
+                work.mkdir()
+                argv, done = certbot(setup, work, None)
+                label = "certbot --dns-rfc2136, defaults (propagation 60 s)"
+                times[label] = [timed(argv, env, done)]
     return times
 
 
@@ -140,9 +179,9 @@ def main() -> None:
         [
             SECTION,
             "",
-            f"`.venv/bin/python bench/cert_time.py {rounds}` ({when}; pebble 2.4 and BIND 9.18 on "
-            "127.0.0.1, NAME + *.NAME, EC P-256, process start to exit with the certificate "
-            "on disk; 2-core machine shared with other jobs)",
+            f"`.venv/bin/python bench/cert_time.py {rounds}` ({when}; pebble 2.4 and a "
+            "`homeport server run` as the DNS, on 127.0.0.1; NAME + *.NAME, EC P-256, process "
+            "start to exit with the certificate on disk; 2-core machine shared with other jobs)",
             "",
             *table(times),
             "",
@@ -150,7 +189,9 @@ def main() -> None:
             "a fixed 60 s (`--dns-rfc2136-propagation-seconds`) after writing the TXT records, "
             "whatever the DNS does; homeport asks the authoritative server until it serves them "
             f"and goes on at once. With the sleep cut to 1 s certbot takes {fair / ours:.1f}x. "
-            "The DNS is BIND (RFC 2136 + TSIG) for both.",
+            "The DNS is homeport's own for both: homeport's client writes through the httpreq "
+            "API, certbot through RFC 2136 + TSIG with the host's key; either answer comes only "
+            "once homeport's DNS serves the value.",
             "",
         ]
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.server.challenge_helpers import http, txt
 from tests.server.conftest import ServerProc, add_hosts, start_server, stop_server
 from tests.server.httpget import get
 from tests.server.multi import SerialWatch, a_record, haproxy, served_everywhere, wait_until
@@ -230,6 +231,43 @@ def test_an_instance_listens_again_after_its_listener_is_killed(
             print(
                 f"\nafter re-LISTEN: update served by the other instance in {delay * 1000:.0f} ms"
             )
+    finally:
+        for srv in servers:
+            stop_server(srv)
+
+
+def test_a_challenge_written_through_one_instance_is_served_by_the_other(
+    pg_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """ACME DNS-01 behind a load balancer: the CA may ask any instance's DNS, so a value
+    presented through one instance (and its cleanup through another) reaches them all."""
+    start_admin(tmp_path / "data0", pg_url)
+    name = f"c.{ZONE}"
+    secret = add_hosts(tmp_path / "data0", [name], database=pg_url)[name]
+    challenge = f"_acme-challenge.{name}"
+    servers = _instances(tmp_path, pg_url, 2)
+    try:
+        a, b = servers
+        for value in ("token-for-base", "token-for-wildcard"):
+            status, _ = http(
+                a, "POST", "/present", {"fqdn": challenge + ".", "value": value},
+                auth=(name, secret),
+            )  # fmt: skip
+            assert status == 200
+        both = ["token-for-base", "token-for-wildcard"]
+        assert txt(a, challenge) == both  # answered only once served here
+        assert wait_until(lambda: txt(b, challenge) == both, CONVERGE_DEADLINE), txt(b, challenge)
+        # The cleanup goes to the other instance (the balancer's choice): one value goes.
+        status, _ = http(
+            b, "POST", "/cleanup", {"fqdn": challenge + ".", "value": "token-for-base"},
+            auth=(name, secret),
+        )  # fmt: skip
+        assert status == 200
+        assert txt(b, challenge) == ["token-for-wildcard"]
+        assert wait_until(lambda: txt(a, challenge) == ["token-for-wildcard"], CONVERGE_DEADLINE), (
+            txt(a, challenge)
+        )
     finally:
         for srv in servers:
             stop_server(srv)

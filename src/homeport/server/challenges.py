@@ -82,6 +82,14 @@ class Challenges:
             self.by_name.setdefault(row.name, {})[row.value] = row
         self._recompute_expiry()
 
+    def replace_names(self, names: Iterable[str], rows: Iterable[ChallengeRow]) -> None:
+        """``names``' values are now exactly ``rows`` (read back from the store)."""
+        for name in names:
+            self.by_name.pop(name, None)
+        for row in rows:
+            self.by_name.setdefault(row.name, {})[row.value] = row
+        self._recompute_expiry()
+
     def drop_hosts(self, keep: set[str]) -> list[tuple[str, str]]:
         """Forget the values of hosts not in ``keep`` (removed: the store cascaded);
         returns the (zone, name) pairs whose records changed."""

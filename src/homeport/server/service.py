@@ -330,7 +330,7 @@ class DdnsService:
                 changed.append((next(iter((new or old).values())).zone, name))
         try:
             serials = await self.store.commit_challenges(
-                adds, removes, now, {zone for zone, _ in changed}, audits
+                adds, removes, now, {zone for zone, _ in changed}, audits, changed
             )
         except StoreError:
             self.challenges.load(row for rows in before.values() for row in rows.values())
@@ -567,6 +567,9 @@ class DdnsService:
         """
         zones = {z.origin: z for z in await self.store.zones()}
         static = await self.store.records_named(names)
+        # Challenge values another instance wrote (its commit entered their names here).
+        plain = [name for _, name in names]
+        self.challenges.replace_names(plain, await self.store.challenges_named(plain, self.clock()))
         for origin, name in names:
             zone = zones.get(origin)
             if zone is None:

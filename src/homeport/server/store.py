@@ -878,6 +878,20 @@ class Store:
         )
         return [ChallengeRow(*r) for r in rows]
 
+    async def challenges_named(self, names: Sequence[str], now: float) -> list[ChallengeRow]:
+        """The values at ``names`` not yet expired at ``now`` (another instance's writes)."""
+        found: list[ChallengeRow] = []
+        for i in range(0, len(names), IN_LIST_CHUNK):
+            chunk = list(names[i : i + IN_LIST_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                "SELECT zone, host, name, value, expires FROM challenges"
+                f" WHERE name IN ({marks}) AND expires > ? ORDER BY name, expires",
+                (*chunk, now),
+            )
+            found.extend(ChallengeRow(*r) for r in rows)
+        return found
+
     async def commit_challenges(
         self,
         adds: Sequence[ChallengeRow],
@@ -885,11 +899,14 @@ class Store:
         expired_before: float | None,
         zones: Iterable[str],
         audits: Sequence[AuditEntry],
+        changed: Sequence[tuple[str, str]] = (),
     ) -> dict[str, int]:
         """Add (or renew) and remove challenge values in one durable transaction.
 
         ``removes``: (name, value) pairs; ``expired_before``: also drop every value
         that expires by then. Bumps each of ``zones``' serial once; returns zone -> serial.
+        ``changed``: the (zone, name) pairs whose values changed, entered in the change
+        feed so that other server instances on the same database serve them too.
         """
         serials: dict[str, int] = {}
         async with self._db.transaction() as tx:
@@ -908,6 +925,9 @@ class Store:
                 "INSERT INTO audit(ts, actor, action, subject, detail, source)"
                 " VALUES (?,?,?,?,?,?)",
                 [(a.ts, a.actor, a.action, a.subject, a.detail, a.source) for a in audits],
+            )
+            await tx.executemany(
+                "INSERT INTO changes(zone, name, by_server) VALUES (?, ?, 1)", list(changed)
             )
             for zone in sorted(set(zones)):
                 serials.update(await _bump_serial(tx, zone))
