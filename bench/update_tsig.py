@@ -38,10 +38,15 @@ import dns.rcode  # noqa: E402
 import dns.tsig  # noqa: E402
 import dns.update  # noqa: E402
 from tests.helpers import HOMEPORT, homeport_env, run_homeport  # noqa: E402
-from tests.providers.dns_peers import free_port, running, secret  # noqa: E402
+from tests.providers.dns_peers import (  # noqa: E402
+    NAMED,
+    free_port,
+    running,
+    secret,
+    write_bind_config,
+)
 from tests.providers.dns_peers import zone_text as bind_zone_text  # noqa: E402
 
-NAMED = "/usr/sbin/named"
 ZONE_HP = "dyn.example.net"
 ZONE_BIND = "dyn.homeport.test"
 
@@ -138,32 +143,12 @@ def run_bind(tmp: Path, seconds: float, clients: int) -> float:
     directory.mkdir()
     port = free_port()
     key_secret = secret("bench")
-    (directory / "zone.db").write_text(bind_zone_text())
-    (directory / "bind.keys").write_text("")
-    config = directory / "named.conf"
-    config.write_text(
-        f"""options {{
-    directory "{directory}";
-    pid-file "{directory}/named.pid";
-    session-keyfile "{directory}/session.key";
-    managed-keys-directory "{directory}";
-    bindkeys-file "{directory}/bind.keys";
-    listen-on port {port} {{ 127.0.0.1; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    dnssec-validation no;
-    notify no;
-    allow-transfer {{ none; }};
-}};
-controls {{ }};
-key "bench" {{ algorithm hmac-sha256; secret "{key_secret}"; }};
-zone "{ZONE_BIND}" {{
-    type primary;
-    file "{directory}/zone.db";
-    update-policy {{ grant bench name _acme-challenge.home.{ZONE_BIND}. TXT; }};
-}};
-"""
+    body = (
+        f'key "bench" {{ algorithm hmac-sha256; secret "{key_secret}"; }};\n'
+        f'zone "{ZONE_BIND}" {{\n    type primary;\n    file "{directory}/zone.db";\n'
+        f"    update-policy {{ grant bench name _acme-challenge.home.{ZONE_BIND}. TXT; }};\n}};\n"
     )
+    config = write_bind_config(directory, port, body=body, zone=bind_zone_text())
     command = [NAMED, "-g", "-4", "-n", "1", "-c", str(config)]
     with running(command, port, directory / "named.stderr"):
         return measure(

@@ -102,13 +102,25 @@ class Bind:
     directory: Path
 
 
-def write_bind_config(directory: Path, port: int) -> Path:
-    keys = "".join(
-        f'key "{name}" {{ algorithm {alg}; secret "{sec}"; }};\n'
-        for name, (alg, sec) in KEYS.items()
-    )
-    updaters = " ".join(f'key "{name}";' for name in KEYS if name != "key-readonly")
-    (directory / "zone.db").write_text(zone_text())
+def write_bind_config(
+    directory: Path, port: int, *, body: str | None = None, zone: str | None = None
+) -> Path:
+    """named.conf for BIND in ``directory`` on 127.0.0.1:``port``, and its zone file.
+
+    ``body``: the keys and zone statements (default: ``KEYS``, each but the read-only one
+    allowed to update ``ZONE``); ``zone``: the zone file's text (default: ``zone_text()``).
+    """
+    if body is None:
+        keys = "".join(
+            f'key "{name}" {{ algorithm {alg}; secret "{sec}"; }};\n'
+            for name, (alg, sec) in KEYS.items()
+        )
+        updaters = " ".join(f'key "{name}";' for name in KEYS if name != "key-readonly")
+        body = (
+            f'{keys}\nzone "{ZONE}" {{\n    type primary;\n    file "{directory}/zone.db";\n'
+            f"    allow-update {{ {updaters} }};\n}};\n"
+        )
+    (directory / "zone.db").write_text(zone_text() if zone is None else zone)
     (directory / "bind.keys").write_text("")  # no trust anchors: never read /etc/bind's
     config = directory / "named.conf"
     config.write_text(
@@ -126,13 +138,7 @@ def write_bind_config(directory: Path, port: int) -> Path:
     allow-transfer {{ none; }};
 }};
 controls {{ }};
-{keys}
-zone "{ZONE}" {{
-    type primary;
-    file "{directory}/zone.db";
-    allow-update {{ {updaters} }};
-}};
-"""
+{body}"""
     )
     return config
 
