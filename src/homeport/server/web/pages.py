@@ -202,6 +202,23 @@ class Dashboard:
             return None
         return values
 
+    async def _signed_in(self, request: web.Request) -> tuple[str, str]:
+        """The request's session; a visitor who is not signed in goes to the sign-in page."""
+        session = await self._session(request)
+        if session is None:
+            raise web.HTTPSeeOther("/dash/login")
+        return session
+
+    async def _posted(
+        self, request: web.Request
+    ) -> tuple[tuple[str, str], dict[str, str]] | web.Response:
+        """(session, form) of a signed-in POST from our own pages, else the 403 page."""
+        session = await self._signed_in(request)
+        form = await self._form(request, csrf_token(session[0]))
+        if form is None:
+            return self._forbidden()
+        return session, form
+
     def _forbidden(self) -> web.Response:
         return self.page(
             "error.html",
@@ -213,8 +230,7 @@ class Dashboard:
     # -- sign in and out ------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
-        if await self._session(request) is None:
-            raise web.HTTPSeeOther("/dash/login")
+        await self._signed_in(request)
         raise web.HTTPSeeOther("/dash/hosts")
 
     async def login_form(
@@ -261,11 +277,10 @@ class Dashboard:
         raise response
 
     async def logout(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
-        if await self._form(request, csrf_token(session[0])) is None:
-            return self._forbidden()
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session = posted[0]
         await self.db.remove_session(sha256_hex(session[0]))
         response = web.HTTPSeeOther("/dash/login")
         response.del_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
@@ -274,9 +289,7 @@ class Dashboard:
     # -- the account ----------------------------------------------------------------
 
     async def account(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
+        session = await self._signed_in(request)
         return self._account_page(session, "", "", 200)
 
     def _account_page(
@@ -300,12 +313,10 @@ class Dashboard:
         )
 
     async def change_password(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
-        form = await self._form(request, csrf_token(session[0]))
-        if form is None:
-            return self._forbidden()
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session, form = posted
         name = session[1]
         new = form.get("new", "")[:MAX_FIELD]
         if len(new) < MIN_PASSWORD:
@@ -334,11 +345,10 @@ class Dashboard:
 
     async def new_token(self, request: web.Request) -> web.Response:
         """A new API token for the account (the token API's ``token=``), shown once."""
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
-        if await self._form(request, csrf_token(session[0])) is None:
-            return self._forbidden()
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session = posted[0]
         user = await self.db.user(session[1])
         if user is None:
             raise web.HTTPSeeOther("/dash/login")
@@ -359,9 +369,7 @@ class Dashboard:
         return sorted(z.rstrip(".") for z in self.api.service.default_ttl)
 
     async def hosts(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
+        session = await self._signed_in(request)
         return self._hosts_page(session, "", 200)
 
     def _hosts_page(self, session: tuple[str, str], error: str, status: int) -> web.Response:
@@ -378,12 +386,10 @@ class Dashboard:
         )
 
     async def add_host(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
-        form = await self._form(request, csrf_token(session[0]))
-        if form is None:
-            return self._forbidden()
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session, form = posted
         user = session[1]
         label = form.get("label", "").strip().lower().rstrip(".")
         zone = form.get("zone", "").strip().lower().rstrip(".")
@@ -416,9 +422,7 @@ class Dashboard:
         return request.match_info["name"].strip().lower().rstrip(".") + "."
 
     async def host(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
+        session = await self._signed_in(request)
         return await self._host_page(request, session, self._fqdn(request))
 
     async def _host_page(
@@ -454,12 +458,10 @@ class Dashboard:
         )
 
     async def rotate(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
-        form = await self._form(request, csrf_token(session[0]))
-        if form is None:
-            return self._forbidden()
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session = posted[0]
         host = self._owned(session[1], self._fqdn(request))
         secret = new_secret()
         audit = self._audit(request, session[1], "host rotate", host.fqdn)
@@ -471,12 +473,10 @@ class Dashboard:
         return await self._host_page(request, session, host.fqdn, secret=secret)
 
     async def remove(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        if session is None:
-            raise web.HTTPSeeOther("/dash/login")
-        form = await self._form(request, csrf_token(session[0]))
-        if form is None:
-            return self._forbidden()
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session = posted[0]
         host = self._owned(session[1], self._fqdn(request))
         audit = self._audit(request, session[1], "host rm", host.fqdn)
         with contextlib.suppress(NotFoundError):  # gone already: what the user asked for
