@@ -59,25 +59,33 @@ class Event:
 
 
 async def run_command(hooks: HooksSection, event: Event) -> None:
-    if not hooks.command:
-        return
+    if hooks.command:
+        await run_hook_command(
+            hooks.command, event.env(), hooks.command_timeout, f"hook command for {event.host}"
+        )
+
+
+async def run_hook_command(command: str, env: dict[str, str], time_limit: float, what: str) -> None:
+    """Run a user's hook (split like a shell line, no shell) with ``env`` added, at most
+    ``time_limit`` seconds; a failure is logged (``what`` names it), never raised: a hook
+    cannot stop the agent's work."""
     try:
         process = await asyncio.create_subprocess_exec(
-            *shlex.split(hooks.command), env={**os.environ, **event.env()}
+            *shlex.split(command), env={**os.environ, **env}
         )
     except (OSError, ValueError) as exc:
-        log.error("hook command cannot start: %s", exc)
+        log.error("%s cannot start: %s", what, exc)
         return
     try:
-        async with asyncio.timeout(hooks.command_timeout):
+        async with asyncio.timeout(time_limit):
             status = await process.wait()
     except TimeoutError:
         process.kill()
         await process.wait()
-        log.error("hook command killed after %g s", hooks.command_timeout)
+        log.error("%s killed after %g s", what, time_limit)
         return
     if status:
-        log.warning("hook command exited with status %d for %s", status, event.host)
+        log.warning("%s exited with status %d", what, status)
 
 
 def write_advertise(

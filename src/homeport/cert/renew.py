@@ -14,16 +14,14 @@ one-third rule.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from homeport import __version__, providers
 from homeport.agent.config import AgentConfig, CertificateSection, certificate_provider
+from homeport.agent.hooks import run_hook_command
 from homeport.cert import order, store
 from homeport.core import certrenew
 from homeport.errors import ConfigError, HomeportError, LocalError
@@ -151,24 +149,10 @@ async def run_hook(entry: Entry, issued: order.Issued) -> None:
     if not entry.hook:
         return
     env = {
-        **os.environ,
         "HOMEPORT_CERT_NAME": entry.request.name,
         "HOMEPORT_CERT_DIR": str(issued.path),
         "HOMEPORT_CERT_FULLCHAIN": str(issued.path / store.FULLCHAIN),
         "HOMEPORT_CERT_PRIVKEY": str(issued.path / store.PRIVKEY),
     }
-    try:
-        process = await asyncio.create_subprocess_exec(*shlex.split(entry.hook), env=env)
-    except (OSError, ValueError) as exc:
-        log.error("%s: certificate hook cannot start: %s", entry.request.name, exc)
-        return
-    try:
-        async with asyncio.timeout(entry.hook_timeout):
-            status = await process.wait()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        log.error("%s: certificate hook killed after %g s", entry.request.name, entry.hook_timeout)
-        return
-    if status:
-        log.warning("%s: certificate hook exited with status %d", entry.request.name, status)
+    what = f"{entry.request.name}: certificate hook"
+    await run_hook_command(entry.hook, env, entry.hook_timeout, what)
