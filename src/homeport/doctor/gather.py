@@ -92,13 +92,7 @@ async def router_evidence(
             mapper = await router.mapper(method)
             if not mapper.can_list:
                 continue
-            try:
-                mappings = await mapper.list()
-            except HomeportError:
-                continue
-            found = next(
-                (m for m in mappings if m.external_port == port and m.protocol == "tcp"), None
-            )
+            found = await _mapping_for(mapper, port)
             if found is not None:
                 break
         if found is None and methods:
@@ -117,6 +111,25 @@ async def router_evidence(
         return RouterEvidence((), False, None, None, failure=Unavailable(str(exc))), None
     finally:
         await router.close()
+
+
+# One more try after a failed request: a router busy adding a mapping (miniupnpd under
+# load) can time out a single SOAP call, and one lost answer must not read as "no mapping".
+ROUTER_ASK_TRIES = 2
+
+
+async def _mapping_for(mapper: Any, port: int) -> Any:
+    """The router's TCP mapping for ``port``: one GetSpecificPortMappingEntry where the
+    router has it (an exact question, not a walk of every entry), else its list."""
+    for _ in range(ROUTER_ASK_TRIES):
+        try:
+            if hasattr(mapper, "find"):
+                return await mapper.find("tcp", port)
+            mappings = await mapper.list()
+        except HomeportError:
+            continue
+        return next((m for m in mappings if m.external_port == port and m.protocol == "tcp"), None)
+    return None
 
 
 def _remembered_mapping(port: int) -> Any:

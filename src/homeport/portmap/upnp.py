@@ -139,19 +139,13 @@ class UpnpMapper(Mapper):
                 if exc.code in (soap.END_OF_LIST, soap.NO_SUCH_ENTRY, 402):
                     break
                 raise
-            entry = soap.port_mapping_entry(values)
-            result.append(
-                Mapping(
-                    protocol=entry.protocol,
-                    external_port=entry.external_port,
-                    internal_host=entry.internal_client,
-                    internal_port=entry.internal_port,
-                    lease=entry.lease,
-                    method=method_of(entry.description),
-                    description=entry.description,
-                )
-            )
+            result.append(_as_mapping(soap.port_mapping_entry(values)))
         return result
+
+    async def find(self, protocol: str, external_port: int) -> Mapping | None:
+        """The router's mapping of one external port: a single exact question."""
+        entry = await self.entry(protocol, external_port)
+        return None if entry is None else _as_mapping(entry)
 
     async def external_ip(self) -> IPv4Address | None:
         values = await self._call(soap.get_external_ip(self.service.service_type))
@@ -211,3 +205,15 @@ class UpnpMapper(Mapper):
         await io_upnp.call(
             self.session, service, soap.delete_pinhole(service.service_type, unique_id)
         )
+
+
+def _as_mapping(entry: soap.PortMappingEntry) -> Mapping:
+    return Mapping(
+        protocol=entry.protocol,
+        external_port=entry.external_port,
+        internal_host=entry.internal_client,
+        internal_port=entry.internal_port,
+        lease=entry.lease,
+        method=method_of(entry.description),
+        description=entry.description,
+    )
