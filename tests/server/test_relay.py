@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import socket
 import ssl
@@ -70,8 +71,6 @@ class Relay:
         text = (data.parent / "relay.toml").read_text()
         self.toml = text
         ready = next(line for line in srv.output if line.startswith("ready "))
-        import json
-
         described = json.loads(ready[6:])["relay"]
         host, port = described["listen"][0].rsplit(":", 1)
         self.control = (host, int(port))
@@ -652,7 +651,16 @@ def test_pings_get_pongs_and_a_silent_session_is_closed(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             with pytest.raises(ConnectionRefusedError):
                 await asyncio.open_connection("127.0.0.1", public)
+            # A server stopped while a session is up leaves nothing relayed behind.
+            again = Agent(relay, "q", secrets[f"q.{ZONE}"], [wire.TunnelSpec("tcp", 0)], {})
+            await again.welcome()
+            assert relay.srv.dig(f"q.{ZONE}") == [PUBLIC_V4]
+            await asyncio.to_thread(stop_server, srv)
+            await again.close()
 
         run(work())
     finally:
         stop_server(srv)
+    status = run_homeport("server", "status", "--data", str(data), "--json")
+    assert status.returncode == 0, status.stderr
+    assert [row for row in json.loads(status.stdout) if "relay" in row] == []

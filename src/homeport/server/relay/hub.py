@@ -144,6 +144,9 @@ class Relay:
             server.close()
         for backend in self.routes.backends():
             backend.close()
+            # Now, while the store task still runs: DNS serves the host's own addresses
+            # again (a secondary or another instance must not keep sending visitors here).
+            await self.routes.release(backend)
         for server in self._servers + list(self._tcp.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1)
