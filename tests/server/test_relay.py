@@ -71,6 +71,7 @@ class Relay:
         text = (data.parent / "relay.toml").read_text()
         self.toml = text
         ready = next(line for line in srv.output if line.startswith("ready "))
+        assert json.loads(ready[6:])["loop"] == "uvloop"  # the shipped default
         described = json.loads(ready[6:])["relay"]
         host, port = described["listen"][0].rsplit(":", 1)
         self.control = (host, int(port))
@@ -552,6 +553,17 @@ def test_a_host_cannot_claim_another_name_and_a_wrong_secret_is_throttled(
     relay, secrets = relay_env
 
     async def work() -> None:
+        # Only the relay's own listener ports, and at most max_tunnels_per_host (8).
+        for tunnels, code in (
+            ([wire.TunnelSpec("http", relay.tls_port)], "forbidden"),
+            ([wire.TunnelSpec("tls", relay.http_port)], "forbidden"),
+            ([wire.TunnelSpec("tcp", port) for port in range(1, 10)], "limit"),
+        ):
+            agent = Agent(relay, "a", secrets["a"], tunnels, {})
+            answer = await agent.hello()
+            await agent.close()
+            assert isinstance(answer, wire.Error)
+            assert answer.code == code
         # a's secret for b's name: refused like any wrong secret.
         thief = Agent(relay, "b", secrets["a"], [wire.TunnelSpec("http", relay.http_port)], {})
         answer = await thief.hello()
