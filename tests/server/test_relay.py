@@ -585,6 +585,9 @@ def test_a_host_cannot_claim_another_name_and_a_wrong_secret_is_throttled(
 
     run(work())
     assert 'homeport_auth_failures_total{answer="abuse",api="relay"}' in relay.metrics()
+    audit = relay.srv.admin("audit", "--json").stdout
+    assert '"relay-refused"' in audit
+    assert secrets["a"] not in audit
 
 
 def test_tcp_port_survives_a_relay_restart(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ class Relay:
         self._servers: list[asyncio.Server] = []
         self._tcp: dict[int, asyncio.Server] = {}
         self._switch_lock = asyncio.Lock()
-        self._since: dict[str, float] = {}
+        self._since: dict[str, tuple[Backend, float]] = {}  # host -> its session, since
         self.addresses: dict[str, list[str]] = {}
 
     async def start(self) -> None:
@@ -229,7 +229,9 @@ class Relay:
             backend = self.routes.backend_for(host)
             current = self.routes.routes_of(host)
             if backend is not None:
-                since = self._since.setdefault(host, time.time())
+                held = self._since.get(host)
+                since = held[1] if held is not None and held[0] is backend else time.time()
+                self._since[host] = (backend, since)
                 detail = " ".join(_describe(r) for r in current)
                 peer = str(getattr(backend, "peer", "-"))
                 session = RelaySessionRow(
