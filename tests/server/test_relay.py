@@ -469,6 +469,20 @@ def test_tcp_port_is_stored_limits_hold_and_20_mb_arrive_intact_both_ways(
         assert refused.code == "forbidden"
         await thief.close()
 
+        # A port something else holds on the relay's machine is refused, not promised.
+        busy = socket.socket()
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", relay.tcp_low + 3))
+        busy.listen()
+        try:
+            agent = Agent(relay, "g", secrets["g"], [wire.TunnelSpec("tcp", relay.tcp_low + 3)], {})
+            refused = await agent.hello()
+            await agent.close()
+            assert isinstance(refused, wire.Error)
+            assert refused.code == "unavailable"
+        finally:
+            busy.close()
+
     run(work())
     assert 'homeport_relay_refused_total{reason="connections"} 1.0' in relay.metrics()
     assert 'homeport_relay_bytes_total{direction="in",host="d.dyn.example.net."}' in (

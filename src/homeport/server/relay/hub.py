@@ -213,7 +213,24 @@ class Relay:
             raise ClaimRefused("forbidden", f"tcp port {port} belongs to another host") from None
         if public is None:
             raise ClaimRefused("limit", "no free tcp port left on the relay")
+        # Bound before it is granted: a port something else holds is refused, not
+        # promised to the client and then silently never served.
+        try:
+            await self._listen_tcp(public)
+        except OSError as exc:
+            log.error("relay: cannot listen on tcp port %d: %s", public, exc.strerror or exc)
+            raise ClaimRefused("unavailable", f"tcp port {public} is busy on the relay") from None
         return public
+
+    async def _listen_tcp(self, port: int) -> None:
+        if port not in self._tcp:
+            self._tcp[port] = await asyncio.start_server(
+                self.visitors.tcp(port),
+                self.config.bind,
+                port,
+                limit=STREAM_LIMIT,
+                reuse_address=True,
+            )
 
     async def _audit(self, host: str, action: str, detail: str, source: str | None) -> None:
         entry = AuditEntry(host, action, normal_host(host), detail, source or "-", time.time())
@@ -269,13 +286,7 @@ class Relay:
             self._tcp.pop(port).close()
         for port in sorted(wanted - set(self._tcp)):
             try:
-                self._tcp[port] = await asyncio.start_server(
-                    self.visitors.tcp(port),
-                    self.config.bind,
-                    port,
-                    limit=STREAM_LIMIT,
-                    reuse_address=True,
-                )
+                await self._listen_tcp(port)
             except OSError as exc:
                 log.error("relay: cannot listen on tcp port %d: %s", port, exc.strerror or exc)
 
