@@ -27,7 +27,6 @@ import contextlib
 import hashlib
 import logging
 import random
-import re
 import ssl
 import time
 from collections.abc import Callable
@@ -63,8 +62,6 @@ LOCAL_CONNECT_TIMEOUT: Final = 5.0
 NUDGE_PROBE: Final = 3.0
 # "connection refused" from the home service is logged at most this often per tunnel.
 REFUSED_LOG_EVERY: Final = 60.0
-# `fingerprint = "sha256:..."`: what `homeport server relay fingerprint` prints.
-FINGERPRINT: Final = re.compile(r"^sha256:([0-9a-f]{2}:?){31}[0-9a-f]{2}$", re.IGNORECASE)
 
 State = Literal["connecting", "up", "down", "stopped"]
 
