@@ -357,31 +357,31 @@ class TunnelClient:
         self, writer: asyncio.StreamWriter, heartbeat: float, heard: list[float]
     ) -> None:
         next_ping = self.monotonic() + heartbeat
-        probe_until: float | None = None
+        probe_sent: float | None = None  # a nudge's ping, waiting for any word back
         while True:
             now = self.monotonic()
             if policy.dead(heard[0], now, heartbeat):
                 raise TransportError(f"no word from the relay for {now - heard[0]:.0f} s")
-            if probe_until is not None:
-                if heard[0] >= probe_until - NUDGE_PROBE:
-                    probe_until = None  # it answered: the path survived the change
-                elif now >= probe_until:
+            if probe_sent is not None:
+                if heard[0] >= probe_sent:
+                    probe_sent = None  # it answered: the path survived the change
+                elif now >= probe_sent + NUDGE_PROBE:
                     self._nudged.set()  # reconnect at once, no backoff
                     raise TransportError("no answer after an address change")
             if now >= next_ping:
                 writer.write(relay.encode(relay.Ping()))
                 next_ping = now + heartbeat
             wake = min(next_ping, heard[0] + heartbeat * policy.DEAD_AFTER_HEARTBEATS)
-            if probe_until is not None:
-                wake = min(wake, probe_until)
+            if probe_sent is not None:
+                wake = min(wake, probe_sent + NUDGE_PROBE)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudged.wait(), max(0.05, wake - now))
             if self._nudged.is_set():
+                # Each change probes afresh: only an answer to this ping clears it.
                 self._nudged.clear()
-                if probe_until is None:
-                    log.info("tunnel %s: address change; checking the session", self.target.host)
-                    probe_until = self.monotonic() + NUDGE_PROBE
-                    writer.write(relay.encode(relay.Ping()))
+                log.info("tunnel %s: address change; checking the session", self.target.host)
+                probe_sent = self.monotonic()
+                writer.write(relay.encode(relay.Ping()))
 
     def _end_session(self) -> None:
         self._session_id = None
