@@ -28,6 +28,7 @@ class Pipe(asyncio.Protocol):
         self.peer: Pipe | None = None
         self.closed = closed
         self.early: list[bytes] = []  # received before the peer was connected
+        self.got_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
@@ -45,8 +46,12 @@ class Pipe(asyncio.Protocol):
             peer.write(data)
 
     def eof_received(self) -> bool:
+        self.got_eof = True
         peer = self.peer.transport if self.peer is not None else None
         if peer is None or peer.is_closing():
+            return False
+        if self.peer is not None and self.peer.got_eof:  # both directions are done
+            peer.close()
             return False
         if peer.can_write_eof():
             with contextlib.suppress(OSError, RuntimeError):
