@@ -130,7 +130,7 @@ class AgentServer:
                 if session is not None and session.add_spare((reader, writer)):
                     keep = True  # handed over: the visitor's splice closes it
                 else:
-                    await self._refuse(writer, "unavailable", "no such session")
+                    await self._refuse(writer, "unavailable", "no such session, or spares enough")
             else:
                 await self._refuse(writer, "badrequest", "expected hello or spare")
         except RemoteProtocolError as exc:
@@ -167,8 +167,8 @@ class AgentServer:
             session.close()
             raise
         if isinstance(granted, wire.Error):
-            session.close()
             await self._refuse(writer, granted.code, granted.message)
+            session.close()
             return
         self.sessions[session.id] = session
         try:
