@@ -142,11 +142,13 @@ async def pinned(address: tuple[str, int], pin: str) -> Streams:
 
 
 async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, ConnectionError):
-        while data := await reader.read(256 * 1024):
-            writer.write(data)
-            await writer.drain()
-    await shut(writer)
+    try:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await reader.read(256 * 1024):
+                writer.write(data)
+                await writer.drain()
+    finally:  # also when the test's loop ends with this still reading
+        await shut(writer)
 
 
 async def shut(writer: asyncio.StreamWriter) -> None:
