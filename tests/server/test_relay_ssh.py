@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import http.server
 import os
+import random
 import re
 import shutil
 import signal
@@ -60,8 +62,32 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+# 20 MB each way: many times the ssh channel's 2 MB window and the relay's buffers, so
+# flow control (pause/resume both ways) is exercised, not just one buffer's worth.
+BIG = random.Random(13).randbytes(20 * 1024 * 1024)
+
+
 class _Page(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        digest = hashlib.sha256()
+        while length:
+            chunk = self.rfile.read(min(length, 1 << 20))
+            digest.update(chunk)
+            length -= len(chunk)
+        body = digest.hexdigest().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_GET(self) -> None:
+        if self.path == "/big":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BIG)))
+            self.end_headers()
+            self.wfile.write(BIG)
+            return
         body = PAGE + f"path={self.path}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -351,6 +377,29 @@ def _status(port: int, host: str) -> str:
         timeout=30,
     )
     return result.stdout
+
+
+def test_20_mb_each_way_arrive_intact_through_an_ssh_tunnel(
+    relay: Relay, home: int, tmp_path: Path
+) -> None:
+    upload = tmp_path / "upload"
+    upload.write_bytes(BIG[::-1])
+    with tunnel(relay, HOST, f"{relay.http_port}:127.0.0.1:{home}", key=relay.keys[HOST]) as ssh:
+        assert not refused_forward(ssh), ssh.output()
+        base = ["curl", "-sS", "-m", "120", "-H", f"Host: {HOST}"]
+        down = subprocess.run(
+            [*base, f"http://127.0.0.1:{relay.http_port}/big"], capture_output=True, timeout=180
+        )
+        assert down.returncode == 0, down.stderr
+        assert hashlib.sha256(down.stdout).digest() == hashlib.sha256(BIG).digest()
+        up = subprocess.run(
+            [*base, "--data-binary", f"@{upload}", f"http://127.0.0.1:{relay.http_port}/sum"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert up.returncode == 0, up.stderr
+        assert up.stdout == hashlib.sha256(BIG[::-1]).hexdigest()
 
 
 def test_password_auth_with_the_host_secret_through_askpass(relay: Relay, home: int) -> None:
