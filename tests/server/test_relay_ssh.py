@@ -21,7 +21,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -275,14 +275,19 @@ def askpass_env(tmp: Path, secret: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def tunnel(
-    relay: Relay, user: str, *forwards: str, key: Path | None = None, secret: str | None = None
+    relay: Relay,
+    user: str,
+    *forwards: str,
+    key: Path | None = None,
+    secret: str | None = None,
+    extra: Sequence[str] = (),
 ) -> Iterator[Ssh]:
     """``ssh -v -N -R ...`` for the block; waits until every forward is answered (or
     ssh ended: a refused login)."""
     forward_args = [arg for spec in forwards for arg in ("-R", spec)]
     env = askpass_env(relay.tmp, secret) if secret is not None else None
     base = ssh_args(relay, user, key=key)
-    ssh = Ssh([base[0], "-v", "-N", *forward_args, *base[1:]], env)
+    ssh = Ssh([base[0], "-v", "-N", *extra, *forward_args, *base[1:]], env)
     try:
         # For -R 0 OpenSSH prints the port it got right after its debug line.
         allocations = sum(spec.startswith("0:") for spec in forwards)
@@ -444,6 +449,43 @@ def test_a_port_the_relay_has_no_listener_for_is_a_raw_tcp_tunnel(relay: Relay, 
         public = int(found.group(1))
         assert TCP_RANGE[0] <= public <= TCP_RANGE[1]
         assert curl(public).stdout.startswith(PAGE.decode())
+
+
+def test_forwards_added_and_cancelled_on_a_live_connection(
+    relay: Relay, home: int, tmp_path: Path
+) -> None:
+    """``ssh -O forward`` / ``-O cancel`` through a control socket: the session's tunnels
+    follow (one more, one fewer), and cancelling the last ends the relay session."""
+    control = tmp_path / "cm"
+    master = ["-o", "ControlMaster=yes", "-o", f"ControlPath={control}"]
+    http = f"{relay.http_port}:127.0.0.1:{home}"
+    with tunnel(relay, HOST, http, key=relay.keys[HOST], extra=master) as ssh:
+        assert not refused_forward(ssh), ssh.output()
+        base = ssh_args(relay, HOST, key=relay.keys[HOST])
+
+        def control_command(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [base[0], "-o", f"ControlPath={control}", *args, *base[1:]],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+            )
+
+        wanted = TCP_RANGE[0] + 41
+        added = control_command("-O", "forward", "-R", f"{wanted}:127.0.0.1:{home}")
+        assert added.returncode == 0, added.stderr
+        assert curl(wanted).stdout.startswith(PAGE.decode())
+        assert _status(relay.http_port, HOST) == "200"
+        cancelled = control_command("-O", "cancel", "-R", http)
+        assert cancelled.returncode == 0, cancelled.stderr
+        eventually(lambda: _status(relay.http_port, HOST) == "502")
+        assert curl(wanted).stdout.startswith(PAGE.decode())
+        assert relay.server.dig(HOST) == [RELAY_IPV4]
+        last = control_command("-O", "cancel", "-R", f"{wanted}:127.0.0.1:{home}")
+        assert last.returncode == 0, last.stderr
+        eventually(lambda: curl(wanted).returncode != 0)
+        eventually(lambda: relay.server.dig(HOST) == [])
 
 
 # -- refusals -----------------------------------------------------------------------
