@@ -45,6 +45,7 @@ RELAY_IPV4 = "192.0.2.1"  # documentation address: DNS data only, never connecte
 # of another process holds one, and free_ports() never hands one out for a listener.
 TCP_RANGE = (62400, 62449)
 PAGE = b"hello from home\n"
+OTHER_PAGE = b"hello from the new home\n"
 # How long to wait for ssh to report its forwards ready (or fail): not a timed assertion.
 SSH_READY = 30
 # ssh -v's line for each answered -R (OpenSSH's ssh_confirm_remote_forward).
@@ -98,10 +99,18 @@ class _Page(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def home() -> Iterator[int]:
-    """The home service: HTTP on a loopback port of its own."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+class _OtherPage(_Page):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(OTHER_PAGE)))
+        self.end_headers()
+        self.wfile.write(OTHER_PAGE)
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """An HTTP service on a loopback port of its own, for the block."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -109,6 +118,13 @@ def home() -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def home() -> Iterator[int]:
+    """The home service."""
+    with serving(_Page) as port:
+        yield port
 
 
 @dataclass
@@ -486,6 +502,23 @@ def test_forwards_added_and_cancelled_on_a_live_connection(
         assert last.returncode == 0, last.stderr
         eventually(lambda: curl(wanted).returncode != 0)
         eventually(lambda: relay.server.dig(HOST) == [])
+
+
+def test_a_new_session_of_the_host_replaces_the_old_one(relay: Relay, home: int) -> None:
+    """A reconnect (after a router redial, say) wins over a half-dead old connection: the
+    old one is closed with a reason and visitors reach the new one."""
+    http = relay.http_port
+    with tunnel(relay, HOST, f"{http}:127.0.0.1:{home}", key=relay.keys[HOST]) as first:
+        assert curl(http, HOST).stdout.startswith(PAGE.decode())
+        with (
+            serving(_OtherPage) as new_home,
+            tunnel(relay, HOST, f"{http}:127.0.0.1:{new_home}", key=relay.keys[HOST]) as second,
+        ):
+            assert not refused_forward(second), second.output()
+            assert curl(http, HOST).stdout == OTHER_PAGE.decode()
+            assert refused_login(first) == 255
+            assert "session ended by the relay" in first.output()
+            assert curl(http, HOST).stdout == OTHER_PAGE.decode()
 
 
 # -- refusals -----------------------------------------------------------------------

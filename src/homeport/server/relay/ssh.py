@@ -146,7 +146,11 @@ class SshSession(asyncssh.SSHServer):
     def close(self) -> None:
         """Backend.close: replaced by a newer session of the host, or the relay stops."""
         if self._conn is not None and not self._closed:
-            self._conn.disconnect(asyncssh.DISC_BY_APPLICATION, "homeport relay: session ended")
+            self._conn.disconnect(
+                asyncssh.DISC_BY_APPLICATION,
+                "homeport relay: session ended by the relay"
+                " (a newer one of this host, or shutdown)",
+            )
 
     async def _release(self) -> None:
         await self.relay.release(self)
