@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import threading
@@ -421,6 +422,67 @@ def test_20_mb_each_way_arrive_intact_through_an_ssh_tunnel(
         )
         assert up.returncode == 0, up.stderr
         assert up.stdout == hashlib.sha256(BIG[::-1]).hexdigest()
+
+
+def test_tls_by_sni_passes_through_to_the_home_certificate(relay: Relay, tmp_path: Path) -> None:
+    """-R on a tls_ports port: routed by SNI, TLS ends at home with its own certificate."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={HOST}",
+            "-addext",
+            f"subjectAltName=DNS:{HOST}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        local = server.server_address[1]
+        port = relay.tls_port
+        with tunnel(relay, HOST, f"{port}:127.0.0.1:{local}", key=relay.keys[HOST]) as ssh:
+            assert not refused_forward(ssh), ssh.output()
+            visit = subprocess.run(
+                [
+                    "curl",
+                    "-sS",
+                    "-m",
+                    "10",
+                    "--cacert",
+                    str(cert),
+                    "--resolve",
+                    f"{HOST}:{port}:127.0.0.1",
+                    f"https://{HOST}:{port}/tls",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert visit.returncode == 0, visit.stderr
+            assert visit.stdout == PAGE.decode() + "path=/tls\n"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_password_auth_with_the_host_secret_through_askpass(relay: Relay, home: int) -> None:
