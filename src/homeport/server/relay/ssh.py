@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncssh
 
 from homeport.core.hostport import parse_hostport
-from homeport.errors import ConfigError, TransportError
+from homeport.errors import ConfigError, StoreError, TransportError
 from homeport.proto import relay as wire
 from homeport.proto.relay import Kind, TunnelSpec
 from homeport.server.relay.routes import normal_host
@@ -114,6 +114,7 @@ class SshSession(asyncssh.SSHServer):
         self.peer = "-"
         self._source: str | None = None
         self._via = ""  # how it authenticated, for the log line
+        self._authenticated = False
         self._conn: asyncssh.SSHServerConnection | None = None
         self._closed = False
         # Forwards by what the client asked (listen host, port) -> the tunnel they claim,
@@ -136,7 +137,7 @@ class SshSession(asyncssh.SSHServer):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.listener.sessions.discard(self)
-        if self._via:
+        if self._authenticated:
             # asyncssh's reason ("Client not responding to keepalive", "Connection lost").
             log.info("relay ssh: %s session ended: %s", self.host, exc or "closed")
         if self._forwards:
@@ -190,13 +191,18 @@ class SshSession(asyncssh.SSHServer):
         # A key that is not registered is no guess at a secret: it is not charged to the
         # failure budgets (OpenSSH offers every key it has, one after another).
         fingerprint = fingerprint_of(key)
-        rows = await self.relay.store.ssh_keys(normal_host(username))
+        try:
+            rows = await self.relay.store.ssh_keys(normal_host(username))
+        except StoreError as exc:
+            log.error("relay ssh: cannot read %s's keys: %s", normal_host(username), exc)
+            return False
         if any(row.fingerprint == fingerprint for row in rows):
             self._via = f"key {fingerprint}"
             return True
         return False
 
     def auth_completed(self) -> None:
+        self._authenticated = True
         log.info("relay ssh: %s logged in from %s (%s)", self.host, self.peer, self._via)
 
     def kbdint_auth_supported(self) -> bool:
