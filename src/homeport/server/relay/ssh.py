@@ -33,6 +33,7 @@ from homeport.proto.relay import Kind, TunnelSpec
 from homeport.server.relay.routes import normal_host
 from homeport.server.relay.splice import STREAM_LIMIT
 from homeport.server.relay.ssh_keys import fingerprint_of, host_key
+from homeport.server.relay.ssh_streams import ChannelSession
 
 if TYPE_CHECKING:
     from homeport.server.relay.hub import Relay
@@ -289,7 +290,7 @@ class SshSession(asyncssh.SSHServer):
             raise TransportError(f"no ssh forward for {kind} port {port}")
         reader = asyncio.StreamReader(limit=STREAM_LIMIT)
         protocol = asyncio.StreamReaderProtocol(reader)
-        session = _ChannelSession(protocol)
+        session = ChannelSession(protocol)
         try:
             await self._conn.create_connection(
                 lambda: session, target[0], target[1], peer[0], peer[1]
@@ -352,78 +353,3 @@ class _Refusal(asyncssh.SSHServerSession[str]):
         if self._channel is not None:
             self._channel.write_stderr(HINT + "\r\n")
             self._channel.exit(1)
-
-
-class _ChannelSession(asyncssh.SSHTCPSession[bytes]):
-    """A forwarded channel's events, handed to an asyncio stream protocol."""
-
-    def __init__(self, protocol: asyncio.StreamReaderProtocol) -> None:
-        self._protocol = protocol
-        self.transport: _ChannelTransport | None = None
-
-    def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
-        self.transport = _ChannelTransport(chan)
-        self._protocol.connection_made(self.transport)
-
-    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        self._protocol.data_received(data)
-
-    def eof_received(self) -> bool:
-        return bool(self._protocol.eof_received())
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._protocol.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._protocol.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._protocol.resume_writing()
-
-
-class _ChannelTransport(asyncio.Transport):
-    """An ssh channel as an asyncio transport, so the splice sees ordinary streams
-    (flow control included: the channel's window pauses and resumes the writer)."""
-
-    def __init__(self, channel: asyncssh.SSHTCPChannel[bytes]) -> None:
-        super().__init__()
-        self._channel = channel
-        self._reading = True
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._channel.write(bytes(data))
-
-    def write_eof(self) -> None:
-        self._channel.write_eof()
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def abort(self) -> None:
-        self._channel.abort()
-
-    def is_closing(self) -> bool:
-        return self._channel.is_closing()
-
-    def pause_reading(self) -> None:
-        self._reading = False
-        self._channel.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._reading = True
-        self._channel.resume_reading()
-
-    def is_reading(self) -> bool:
-        return self._reading
-
-    def get_write_buffer_size(self) -> int:
-        return self._channel.get_write_buffer_size()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._channel.set_write_buffer_limits(high, low)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._channel.get_extra_info(name, default)
