@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import subprocess
@@ -17,6 +18,7 @@ from homeport.errors import ConflictError, NotFoundError, UsageError
 from homeport.server import admin
 from homeport.server.relay import ssh_keys
 from homeport.server.store import Store
+from tests.helpers import run_homeport
 from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
 
 T = TypeVar("T")
@@ -132,3 +134,19 @@ def test_keys_are_stored_listed_and_removed_per_host(tmp_path: Path, database: s
         assert ("host ssh-key rm", row.fingerprint) in audit
 
     run(tmp_path, database, work)
+
+
+def test_the_commands_on_a_postgresql_store(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    """``homeport server host ssh-key`` as a process, with ``--database postgresql://``."""
+    line = keygen(tmp_path / "k")
+    base = ("--data", str(tmp_path / "data"), "--database", pg_url)
+    for args in (("zone", "add", "dyn.example.net"), ("host", "add", HOST)):
+        made = run_homeport("server", *args, *base)
+        assert made.returncode == 0, made.stderr
+    added = run_homeport("server", "host", "ssh-key", "add", HOST, "-", *base, input=line)
+    assert added.returncode == 0, added.stderr
+    listed = run_homeport("server", "host", "ssh-key", "list", HOST, "--json", *base)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert row["fingerprint"] == ssh_keys.parse_public_key(line).fingerprint
+    assert row["comment"] == "me@home"
