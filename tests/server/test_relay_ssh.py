@@ -523,9 +523,16 @@ def test_a_port_the_relay_has_no_listener_for_is_a_raw_tcp_tunnel(relay: Relay, 
     port = 5555
     with tunnel(relay, HOST, f"{port}:127.0.0.1:{home}", key=relay.keys[HOST]) as ssh:
         assert not refused_forward(ssh), ssh.output()
-        found = server_line(relay.server, rf"{HOST}\. tcp {port} -> public port (\d+)")
+        # The operator sees it in `homeport server status` (and the server's log).
+        rows = relay.server.admin_json("status")
+        assert isinstance(rows, list)
+        (session,) = [r for r in rows if r.get("relay") == HOST + "."]
+        assert session["transport"] == "ssh"
+        found = re.fullmatch(rf"tcp:{port}->(\d+)", session["tunnels"])
+        assert found is not None, session
         public = int(found.group(1))
         assert TCP_RANGE[0] <= public <= TCP_RANGE[1]
+        assert server_line(relay.server, rf"{HOST}\. tcp {port} -> public port {public}\b")
         assert curl(public).stdout.startswith(PAGE.decode())
 
 
