@@ -22,6 +22,7 @@ import stat
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -373,6 +374,11 @@ def test_ssh_r_with_a_registered_key_serves_the_host_by_name_until_it_ends(
         assert relay.server.dig(HOST) == [RELAY_IPV4]
         # Another host's name is not served by this tunnel.
         assert _status(relay.http_port, OTHER) == "502"
+        # It counts as a relay session in /metrics, its visitors too.
+        metrics = urllib.request.urlopen(relay.server.url + "/metrics", timeout=10).read()
+        text = metrics.decode()
+        assert "homeport_relay_sessions 1.0" in text
+        assert f'homeport_relay_connections_total{{host="{HOST}.",kind="http"}}' in text
     # The session ended: its route went with it, and DNS follows (the switch is stored
     # after the route is dropped, so it may trail by a moment).
     assert _status(relay.http_port, HOST) == "502"
