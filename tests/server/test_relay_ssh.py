@@ -202,8 +202,9 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
     """One relay for the module (limits off: these tests log in many times)."""
     tmp = tmp_path_factory.mktemp("relay")
     keys = {name: make_key(tmp / f"key-{name}") for name in (HOST, OTHER)}
+    stranger = make_key(tmp / "key-stranger")  # made first: nothing may fail once it runs
     relay = start_relay(tmp, "[limits]", "enabled = false", keys=keys)
-    relay.keys["stranger"] = make_key(tmp / "key-stranger")
+    relay.keys["stranger"] = stranger
     try:
         yield relay
     finally:
