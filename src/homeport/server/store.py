@@ -44,6 +44,19 @@ ADDED_COLUMNS = (
 ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS changes_by_admin ON changes(seq) WHERE by_server = 0;",
 )
+# Tables added after the first schema, each in a step of its own (run after SCHEMA and
+# ADDED_COLUMNS, so an older data directory gains them on its next open).
+# The dashboard's per-host request counters: kept in the store, so they survive a restart
+# and several instances on one PostgreSQL count together. Written in the update batch's own
+# transaction (no extra fsync); a refusal seen before a batch rides along with the next one.
+HOST_STATS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS host_stats (
+    fqdn TEXT PRIMARY KEY REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    good INTEGER NOT NULL DEFAULT 0, nochg INTEGER NOT NULL DEFAULT 0,
+    fault INTEGER NOT NULL DEFAULT 0, last_seen REAL, last_source TEXT, last_agent TEXT
+);
+"""
+ADDED_TABLES = (HOST_STATS_SCHEMA,)
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
@@ -212,6 +225,45 @@ class AcmeDnsAccount:
     created: float
 
 
+@dataclass(frozen=True)
+class HostStats:
+    """A host's update requests: how many changed something (good), changed nothing
+    (nochg) or were refused (fault), and the newest one's time, source and client.
+
+    The same shape carries a batch's increments to :meth:`Store.commit_host_states`.
+    """
+
+    fqdn: str
+    good: int = 0
+    nochg: int = 0
+    fault: int = 0
+    last_seen: float | None = None
+    last_source: str | None = None
+    last_agent: str | None = None
+
+
+# Adds increments; the newest request's time, source and client win. INSERT ... SELECT
+# FROM hosts: a host removed meanwhile gets no row (and fails no batch on its foreign key).
+# The casts give PostgreSQL the parameters' types (a SELECT list has no column to infer from).
+_STATS_UPSERT = (
+    "INSERT INTO host_stats(fqdn, good, nochg, fault, last_seen, last_source, last_agent)"
+    " SELECT fqdn, CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS INTEGER),"
+    " CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT) FROM hosts WHERE fqdn = ?"
+    " ON CONFLICT (fqdn) DO UPDATE SET good = host_stats.good + excluded.good,"
+    " nochg = host_stats.nochg + excluded.nochg, fault = host_stats.fault + excluded.fault,"
+    " last_source = CASE WHEN excluded.last_seen >= COALESCE(host_stats.last_seen, 0)"
+    " THEN excluded.last_source ELSE host_stats.last_source END,"
+    " last_agent = CASE WHEN excluded.last_seen >= COALESCE(host_stats.last_seen, 0)"
+    " THEN excluded.last_agent ELSE host_stats.last_agent END,"
+    " last_seen = CASE WHEN excluded.last_seen >= COALESCE(host_stats.last_seen, 0)"
+    " THEN excluded.last_seen ELSE host_stats.last_seen END"
+)
+
+
+def _stats_params(s: HostStats) -> tuple[Any, ...]:
+    return (s.good, s.nochg, s.fault, s.last_seen, s.last_source, s.last_agent, s.fqdn)
+
+
 def next_serial(serial: int) -> int:
     """RFC 1982 increment: 2**32-1 wraps to 1 (0 is avoided: some secondaries mistrust it)."""
     return serial % SERIAL_MODULUS + 1
@@ -305,6 +357,8 @@ class Store:
                     await db.setup(f"ALTER TABLE {table} ADD COLUMN {column} {definition};")
             for index in ADDED_INDEXES:
                 await db.setup(index)
+            for table in ADDED_TABLES:
+                await db.setup(table)
             async with db.transaction() as tx:
                 await tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
@@ -620,6 +674,7 @@ class Store:
         audits: Sequence[AuditEntry],
         *,
         expect: Sequence[HostRow] = (),
+        stats: Sequence[HostStats] = (),
     ) -> dict[str, int]:
         """Write new host states and their audit entries in one durable transaction.
 
@@ -631,6 +686,7 @@ class Store:
         ``expect``: the states the new ones were decided from (changed or not). If the
         store holds other data for any of them (another instance committed since),
         nothing is written (StaleError): read them again and decide again.
+        ``stats``: the batch's request counts, added to each host's (:class:`HostStats`).
         """
         zones = sorted({h.zone for h in hosts})
         serials: dict[str, int] = {}
@@ -680,9 +736,33 @@ class Store:
                 "INSERT INTO changes(zone, name, by_server) VALUES (?, ?, 1)",
                 [(h.zone, h.fqdn) for h in hosts],
             )
+            await tx.executemany(_STATS_UPSERT, [_stats_params(st) for st in stats])
             for zone in zones:
                 serials.update(await _bump_serial(tx, zone))
         return serials
+
+    async def add_host_stats(self, stats: Sequence[HostStats]) -> None:
+        """Add request counts outside an update batch (refusals, counted before one)."""
+        async with self._db.transaction() as tx:
+            await tx.executemany(_STATS_UPSERT, [_stats_params(st) for st in stats])
+
+    async def host_stats(
+        self, *, owner: str | None = None, fqdn: str | None = None
+    ) -> dict[str, HostStats]:
+        """Hosts' request counts (of one owner's hosts, or of one host); absent: none yet."""
+        sql = (
+            "SELECT s.fqdn, s.good, s.nochg, s.fault, s.last_seen, s.last_source, s.last_agent"
+            " FROM host_stats s JOIN hosts h ON h.fqdn = s.fqdn"
+        )
+        if owner is not None:
+            rows = await self._fetchall(sql + " WHERE h.owner = ?", (owner,))
+        elif fqdn is not None:
+            rows = await self._fetchall(sql + " WHERE h.fqdn = ?", (fqdn,))
+        else:
+            rows = await self._fetchall(sql)
+        return {
+            r[0]: HostStats(r[0], int(r[1]), int(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows
+        }
 
     # -- users ----------------------------------------------------------------------
 

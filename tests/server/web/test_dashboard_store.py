@@ -63,14 +63,68 @@ def test_updates_keep_the_client_and_a_history(opener: Opener) -> None:  # noqa:
                 await service.update(
                     UpdateIntent(name, "host:" + name, "198.51.100.9", IPv4Address("10.0.0.1"))
                 )
-            assert service.results[name] == {"good": 2, "nochg": 1, "fault": 1}
         finally:
             await service.stop()
+        # The counts are the store's: a new process (a restarted server) reads them back.
+        stats = (await store.host_stats(fqdn=name))[name]
+        assert (stats.good, stats.nochg, stats.fault) == (2, 1, 1)
+        assert stats.last_source == "198.51.100.9"
+        assert stats.last_agent is None  # the newest request (the refused one) sent none
+        assert (await store.host_stats(owner="nobody")) == {}
         host = await store.host(name)
         assert host is not None
         assert host.last_agent == "x" * MAX_AGENT_LENGTH
         history = await store.host_history(name)
         assert [e.detail.split()[0] for e in history] == ["ipv4=192.0.2.2", "ipv4=192.0.2.1"]
         assert {e.source for e in history} == {"198.51.100.9"}
+
+    run(opener, work)
+
+
+def test_request_counts_add_up_across_services_and_skip_removed_hosts(
+    opener: Opener,  # noqa: F811
+) -> None:
+    """Two service lifetimes (a restart) add to the same counts; a removed host's go with it."""
+
+    async def work(store: Store) -> None:
+        await _with_zone(store)
+        await store.add_user(UserRow("alice", "hash", None, 1.0), audit("user add", "alice"))
+        names = [f"a.{ZONE}", f"b.{ZONE}"]
+        for name in names:
+            await store.add_host(HostRow(name, ZONE, "alice", "22" * 32), audit("host add", name))
+        for _ in range(2):
+            service = DdnsService(store, Catalog())
+            await service.start()
+            try:
+                for name in names:
+                    await service.update(
+                        UpdateIntent(
+                            name,
+                            "host:" + name,
+                            "198.51.100.1",
+                            IPv4Address("192.0.2.5"),
+                            agent="t/1",
+                        )
+                    )
+            finally:
+                await service.stop()
+        got = await store.host_stats(owner="alice")
+        assert {n: (s.good, s.nochg, s.fault) for n, s in got.items()} == {
+            names[0]: (1, 1, 0),
+            names[1]: (1, 1, 0),
+        }
+        await store.remove_host(names[0], audit("host rm", names[0]))
+        # A count for a host that is gone writes nothing and fails nothing.
+        from homeport.server.store import HostStats
+
+        await store.add_host_stats(
+            [
+                HostStats(names[0], fault=1, last_seen=1.0),
+                HostStats(names[1], fault=1, last_seen=1.0),
+            ]
+        )
+        got = await store.host_stats()
+        assert set(got) == {names[1]}
+        assert (got[names[1]].fault, got[names[1]].last_agent) == (1, "t/1")  # older: kept
 
     run(opener, work)

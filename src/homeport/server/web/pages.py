@@ -35,7 +35,7 @@ from homeport.core.update_plan import AuthOutcome
 from homeport.errors import ConflictError, NotFoundError
 from homeport.server.auth import BasicCredentials, new_secret, sha256_hex
 from homeport.server.context import ApiContext
-from homeport.server.store import AuditEntry, HostRow, Store
+from homeport.server.store import AuditEntry, HostRow, HostStats, Store
 from homeport.server.web import snippets
 
 # A working day: long enough not to nag, short enough that a forgotten browser signs out.
@@ -370,16 +370,17 @@ class Dashboard:
 
     async def hosts(self, request: web.Request) -> web.Response:
         session = await self._signed_in(request)
-        return self._hosts_page(session, "", 200)
+        return await self._hosts_page(session, "", 200)
 
-    def _hosts_page(self, session: tuple[str, str], error: str, status: int) -> web.Response:
+    async def _hosts_page(self, session: tuple[str, str], error: str, status: int) -> web.Response:
+        await self.api.service.stats_written()
         return self.page(
             "hosts.html",
             status=status,
             user=session[1],
             csrf=csrf_token(session[0]),
             hosts=self._mine(session[1]),
-            results=self.api.service.results,
+            stats=await self.db.host_stats(owner=session[1]),
             zones=self._zones(),
             error=error,
             signed_in=True,
@@ -395,18 +396,18 @@ class Dashboard:
         zone = form.get("zone", "").strip().lower().rstrip(".")
         name = f"{label}.{zone}"
         if zone not in self._zones():
-            return self._hosts_page(session, f"No zone {zone} on this server.", 400)
+            return await self._hosts_page(session, f"No zone {zone} on this server.", 400)
         if not label or "." in label or not valid_fqdn(name):
-            return self._hosts_page(session, f"{label!r} is not a valid host label.", 400)
+            return await self._hosts_page(session, f"{label!r} is not a valid host label.", 400)
         if len(self._mine(user)) >= MAX_HOSTS_PER_ACCOUNT:
             message = f"An account may have at most {MAX_HOSTS_PER_ACCOUNT} hosts."
-            return self._hosts_page(session, message, 400)
+            return await self._hosts_page(session, message, 400)
         secret = new_secret()
         row = HostRow(name + ".", zone + ".", user, sha256_hex(secret), created=self.clock())
         try:
             await self.db.add_host(row, self._audit(request, user, "host add", row.fqdn))
         except ConflictError:
-            return self._hosts_page(session, f"{name} is taken.", 409)
+            return await self._hosts_page(session, f"{name} is taken.", 409)
         await self.api.service.ensure_fresh()
         return await self._host_page(request, session, row.fqdn, secret=secret, status=201)
 
@@ -442,6 +443,8 @@ class Dashboard:
             secret=secret,
         )
         history = history_rows(await self.db.host_history(host.fqdn, HISTORY_ROWS), self.clock())
+        await self.api.service.stats_written()
+        stats = (await self.db.host_stats(fqdn=host.fqdn)).get(host.fqdn, HostStats(host.fqdn))
         return self.page(
             "host.html",
             status=status,
@@ -453,7 +456,7 @@ class Dashboard:
             snippets=snippets.snippets(target),
             router=snippets.router_fields(target),
             history=history,
-            results=self.api.service.results.get(host.fqdn, {}),
+            stats=stats,
             signed_in=True,
         )
 
