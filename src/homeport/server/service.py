@@ -68,7 +68,11 @@ class UpdateOutcome:
 
 
 def host_records(host: HostRow, static: list[Record], ttl: int) -> list[Record]:
-    """Everything DNS serves at a host's name: its static records plus its addresses."""
+    """Everything DNS serves at a host's name: its static records plus its addresses.
+
+    ``ttl``: the zone's default, for a host without a TTL of its own."""
+    if host.ttl is not None:
+        ttl = host.ttl
     records = list(static)
     if not host.offline:
         name = host.fqdn

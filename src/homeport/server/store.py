@@ -38,6 +38,8 @@ ADDED_COLUMNS = (
     # 1: a server's update (host data only), 0: an admin command's change. A request
     # need only catch up with the latter before authenticating (FRESH_TOKEN_SQL).
     ("changes", "by_server", "INTEGER NOT NULL DEFAULT 0"),
+    # A host's own record TTL (the dashboard's setting); NULL: its zone's default.
+    ("hosts", "ttl", "INTEGER"),
 )
 # Made after ADDED_COLUMNS (an older database gets the column first): the newest admin
 # change is one index probe however many server updates follow it.
@@ -151,6 +153,7 @@ class HostRow:
     created: float = 0.0
     last_source: str | None = None
     last_agent: str | None = None  # the User-Agent of the last update that changed something
+    ttl: int | None = None  # its records' TTL; None: the zone's default
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,7 @@ def next_serial(serial: int) -> int:
 
 def same_host_data(a: HostRow, b: HostRow) -> bool:
     """Whether two states of a host publish the same data."""
-    return (a.ipv4, a.ipv6, a.txt, a.offline) == (b.ipv4, b.ipv6, b.txt, b.offline)
+    return (a.ipv4, a.ipv6, a.txt, a.offline, a.ttl) == (b.ipv4, b.ipv6, b.txt, b.offline, b.ttl)
 
 
 def _host(row: Row) -> HostRow:
@@ -288,12 +291,13 @@ def _host(row: Row) -> HostRow:
         created=row[9],
         last_source=row[10],
         last_agent=row[11],
+        ttl=None if row[12] is None else int(row[12]),
     )
 
 
 _HOST_COLUMNS = (
     "fqdn, zone, owner, secret_sha256, ipv4, ipv6, txt, offline, updated, created, last_source,"
-    " last_agent"
+    " last_agent, ttl"
 )
 
 
@@ -591,7 +595,7 @@ class Store:
         await self._write(
             [
                 (
-                    f"INSERT INTO hosts({_HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO hosts({_HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         host.fqdn,
                         host.zone,
@@ -605,6 +609,7 @@ class Store:
                         host.created or time.time(),
                         host.last_source,
                         host.last_agent,
+                        host.ttl,
                     ),
                 ),
                 self._changed(host.zone, host.fqdn),
@@ -651,6 +656,20 @@ class Store:
         await self._write(
             [
                 ("UPDATE hosts SET secret_sha256 = ? WHERE fqdn = ?", (secret_sha256, fqdn)),
+                self._changed(host.zone, fqdn),
+                self._audit(audit),
+            ]
+        )
+
+    async def set_host_ttl(self, fqdn: str, ttl: int | None, audit: AuditEntry) -> None:
+        """Serve ``fqdn``'s records with ``ttl`` (None: the zone's default); a new serial."""
+        host = await self.host(fqdn)
+        if host is None:
+            raise NotFoundError(f"no host {fqdn}")
+        await self._write(
+            [
+                ("UPDATE hosts SET ttl = ? WHERE fqdn = ?", (ttl, fqdn)),
+                self._bump(host.zone),
                 self._changed(host.zone, fqdn),
                 self._audit(audit),
             ]

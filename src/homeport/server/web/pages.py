@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
@@ -34,6 +34,7 @@ from homeport.core.hostdata import valid_fqdn
 from homeport.core.update_plan import AuthOutcome
 from homeport.errors import ConflictError, NotFoundError
 from homeport.server.auth import BasicCredentials, new_secret, sha256_hex
+from homeport.server.config import DEFAULT_TTL
 from homeport.server.context import ApiContext
 from homeport.server.store import AuditEntry, HostRow, HostStats, Store
 from homeport.server.web import snippets
@@ -52,6 +53,8 @@ MAX_HOSTS_PER_ACCOUNT = 100
 # Longest name/password read from the sign-in form: argon2 is never fed megabytes.
 MAX_FIELD = 1024
 HISTORY_ROWS = 50
+# Longest number read from a form (a TTL, days): int() is never fed a megabyte of digits.
+MAX_NUMBER = 12
 # As `homeport server user add` asks (server/commands.py).
 MIN_PASSWORD = 8
 
@@ -434,6 +437,7 @@ class Dashboard:
         *,
         secret: str | None = None,
         status: int = 200,
+        error: str = "",
     ) -> web.Response:
         host = self._owned(session[1], fqdn)
         target = snippets.Target(
@@ -457,8 +461,38 @@ class Dashboard:
             router=snippets.router_fields(target),
             history=history,
             stats=stats,
+            zone_ttl=self.api.service.default_ttl.get(host.zone, DEFAULT_TTL),
+            ttl_min=self.api.config.host_ttl_min,
+            ttl_max=self.api.config.host_ttl_max,
+            error=error,
             signed_in=True,
         )
+
+    async def set_ttl(self, request: web.Request) -> web.Response:
+        """The host's own TTL, within the server's limits; empty: the zone's default."""
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session, form = posted
+        host = self._owned(session[1], self._fqdn(request))
+        low, high = self.api.config.host_ttl_min, self.api.config.host_ttl_max
+        raw = form.get("ttl", "").strip()[:MAX_NUMBER]
+        ttl: int | None = None
+        if raw:
+            ttl = int(raw) if raw.isascii() and raw.isdigit() else -1
+            if not low <= ttl <= high:
+                message = (
+                    f"The TTL must be a whole number of seconds from {low} to {high}"
+                    " (or empty for the zone's default)."
+                )
+                return await self._host_page(request, session, host.fqdn, status=400, error=message)
+        audit = self._audit(request, session[1], "host ttl", host.fqdn, f"ttl={ttl}")
+        try:
+            await self.db.set_host_ttl(host.fqdn, ttl, audit)
+        except NotFoundError:
+            raise web.HTTPNotFound(text="no such host\n") from None
+        await self.api.service.ensure_fresh()  # served before the page says so
+        raise web.HTTPSeeOther(f"/dash/hosts/{quote(host.fqdn.rstrip('.'))}")
 
     async def rotate(self, request: web.Request) -> web.Response:
         posted = await self._posted(request)
@@ -487,12 +521,14 @@ class Dashboard:
         await self.api.service.ensure_fresh()
         raise web.HTTPSeeOther("/dash/hosts")
 
-    def _audit(self, request: web.Request, user: str, action: str, subject: str) -> AuditEntry:
+    def _audit(
+        self, request: web.Request, user: str, action: str, subject: str, detail: str = ""
+    ) -> AuditEntry:
         return AuditEntry(
             actor=f"user:{user}",
             action=action,
             subject=subject,
-            detail="dashboard",
+            detail=f"dashboard {detail}".strip(),
             source=str(self.api.source(request)),
             ts=self.clock(),
         )
@@ -543,4 +579,5 @@ def build_dashboard(api: ApiContext) -> web.Application:
     app.router.add_get("/hosts/{name}", dash.host)
     app.router.add_post("/hosts/{name}/rotate", dash.rotate)
     app.router.add_post("/hosts/{name}/remove", dash.remove)
+    app.router.add_post("/hosts/{name}/ttl", dash.set_ttl)
     return app
