@@ -40,6 +40,11 @@ ADDED_COLUMNS = (
     ("changes", "by_server", "INTEGER NOT NULL DEFAULT 0"),
     # A host's own record TTL (the dashboard's setting); NULL: its zone's default.
     ("hosts", "ttl", "INTEGER"),
+    # The dashboard's admin role, and an account's TOTP secret (RFC 6238; base32, NULL:
+    # off) with the newest time step used (a code is good once).
+    ("users", "admin", "INTEGER NOT NULL DEFAULT 0"),
+    ("users", "totp_secret", "TEXT"),
+    ("users", "totp_step", "INTEGER NOT NULL DEFAULT 0"),
 )
 # Made after ADDED_COLUMNS (an older database gets the column first): the newest admin
 # change is one index probe however many server updates follow it.
@@ -58,7 +63,17 @@ CREATE TABLE IF NOT EXISTS host_stats (
     fault INTEGER NOT NULL DEFAULT 0, last_seen REAL, last_source TEXT, last_agent TEXT
 );
 """
-ADDED_TABLES = (HOST_STATS_SCHEMA,)
+# An account's scoped API tokens (made on the dashboard): only the token's SHA-256 is
+# kept; ``hosts``, ``types`` and ``subnets`` are space-separated lists (empty: any).
+API_TOKENS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY, owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    token_sha256 TEXT NOT NULL UNIQUE, label TEXT NOT NULL, hosts TEXT NOT NULL,
+    types TEXT NOT NULL, subnets TEXT NOT NULL, expires REAL, created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS api_tokens_by_owner ON api_tokens(owner);
+"""
+ADDED_TABLES = (HOST_STATS_SCHEMA, API_TOKENS_SCHEMA)
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
@@ -162,6 +177,16 @@ class UserRow:
     password_hash: str
     token_sha256: str | None
     created: float
+    admin: bool = False  # may use the dashboard's admin pages
+    totp_secret: str | None = dataclasses.field(default=None, repr=False)
+    totp_step: int = 0
+
+
+_USER_COLUMNS = "name, password_hash, token_sha256, created, admin, totp_secret, totp_step"
+
+
+def _user(row: Row) -> UserRow:
+    return UserRow(row[0], row[1], row[2], row[3], bool(row[4]), row[5], int(row[6] or 0))
 
 
 @dataclass(frozen=True)
@@ -265,6 +290,24 @@ _STATS_UPSERT = (
 
 def _stats_params(s: HostStats) -> tuple[Any, ...]:
     return (s.good, s.nochg, s.fault, s.last_seen, s.last_source, s.last_agent, s.fqdn)
+
+
+@dataclass(frozen=True)
+class ApiTokenRow:
+    """A scoped API token of ``owner``; the lists are as :data:`API_TOKENS_SCHEMA` keeps them."""
+
+    id: str  # public: names the token in lists, audit entries and the revoke form
+    owner: str
+    token_sha256: str = dataclasses.field(repr=False)
+    label: str
+    hosts: str
+    types: str
+    subnets: str
+    expires: float | None
+    created: float
+
+
+_TOKEN_COLUMNS = "id, owner, token_sha256, label, hosts, types, subnets, expires, created"  # noqa: S105
 
 
 def next_serial(serial: int) -> int:
@@ -791,9 +834,15 @@ class Store:
         await self._write(
             [
                 (
-                    "INSERT INTO users(name, password_hash, token_sha256, created)"
-                    " VALUES (?,?,?,?)",
-                    (user.name, user.password_hash, user.token_sha256, user.created),
+                    "INSERT INTO users(name, password_hash, token_sha256, created, admin)"
+                    " VALUES (?,?,?,?,?)",
+                    (
+                        user.name,
+                        user.password_hash,
+                        user.token_sha256,
+                        user.created,
+                        int(user.admin),
+                    ),
                 ),
                 self._changed(ACCOUNTS, user.name),
                 self._audit(audit),
@@ -801,23 +850,19 @@ class Store:
         )
 
     async def user(self, name: str) -> UserRow | None:
-        rows = await self._fetchall(
-            "SELECT name, password_hash, token_sha256, created FROM users WHERE name = ?", (name,)
-        )
-        return UserRow(*rows[0]) if rows else None
+        rows = await self._fetchall(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        return _user(rows[0]) if rows else None
 
     async def user_by_token(self, token_sha256: str) -> UserRow | None:
         rows = await self._fetchall(
-            "SELECT name, password_hash, token_sha256, created FROM users WHERE token_sha256 = ?",
+            f"SELECT {_USER_COLUMNS} FROM users WHERE token_sha256 = ?",
             (token_sha256,),
         )
-        return UserRow(*rows[0]) if rows else None
+        return _user(rows[0]) if rows else None
 
     async def users(self) -> list[UserRow]:
-        rows = await self._fetchall(
-            "SELECT name, password_hash, token_sha256, created FROM users ORDER BY name"
-        )
-        return [UserRow(*r) for r in rows]
+        rows = await self._fetchall(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")
+        return [_user(r) for r in rows]
 
     async def remove_user(self, name: str, audit: AuditEntry) -> None:
         if await self.user(name) is None:
@@ -838,6 +883,86 @@ class Store:
                     (user.password_hash, user.token_sha256, user.name),
                 ),
                 self._changed(ACCOUNTS, user.name),
+                self._audit(audit),
+            ]
+        )
+
+    async def set_user_admin(self, name: str, admin: bool, audit: AuditEntry) -> None:
+        await self._set_user(name, "admin = ?", (int(admin),), audit)
+
+    async def set_user_totp(self, name: str, secret: str | None, audit: AuditEntry) -> None:
+        """Turn two-step sign-in on with ``secret`` (base32), or off with None."""
+        await self._set_user(name, "totp_secret = ?, totp_step = 0", (secret,), audit)
+
+    async def _set_user(
+        self, name: str, assignments: str, params: tuple[Any, ...], audit: AuditEntry
+    ) -> None:
+        if await self.user(name) is None:
+            raise NotFoundError(f"no user {name}")
+        await self._write(
+            [
+                (f"UPDATE users SET {assignments} WHERE name = ?", (*params, name)),
+                self._changed(ACCOUNTS, name),
+                self._audit(audit),
+            ]
+        )
+
+    async def use_totp_step(self, name: str, step: int) -> bool:
+        """Record ``step`` as used if it is newer than the last one: False if it is not
+        (a code replayed, or raced by another sign-in with the same code)."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                "UPDATE users SET totp_step = ? WHERE name = ? AND totp_step < ? RETURNING name",
+                (step, name, step),
+            )
+        return bool(rows)
+
+    # -- scoped API tokens ----------------------------------------------------------------
+    # Read from the store on every use (like account tokens): a revoked one stops at once.
+
+    async def add_api_token(self, row: ApiTokenRow, audit: AuditEntry) -> None:
+        await self._write(
+            [
+                (
+                    f"INSERT INTO api_tokens({_TOKEN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        row.id,
+                        row.owner,
+                        row.token_sha256,
+                        row.label,
+                        row.hosts,
+                        row.types,
+                        row.subnets,
+                        row.expires,
+                        row.created,
+                    ),
+                ),
+                self._audit(audit),
+            ]
+        )
+
+    async def api_token(self, token_sha256: str) -> ApiTokenRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE token_sha256 = ?", (token_sha256,)
+        )
+        return ApiTokenRow(*rows[0]) if rows else None
+
+    async def api_tokens(self, owner: str) -> list[ApiTokenRow]:
+        rows = await self._fetchall(
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE owner = ? ORDER BY created, id",
+            (owner,),
+        )
+        return [ApiTokenRow(*r) for r in rows]
+
+    async def remove_api_token(self, owner: str, token_id: str, audit: AuditEntry) -> None:
+        """Revoke ``owner``'s token ``token_id`` (NotFoundError: none such of theirs)."""
+        if not await self._fetchall(
+            "SELECT 1 FROM api_tokens WHERE owner = ? AND id = ?", (owner, token_id)
+        ):
+            raise NotFoundError(f"no token {token_id}")
+        await self._write(
+            [
+                ("DELETE FROM api_tokens WHERE owner = ? AND id = ?", (owner, token_id)),
                 self._audit(audit),
             ]
         )

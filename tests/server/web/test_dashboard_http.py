@@ -3,18 +3,34 @@ per-host TTLs as DNS serves them, scoped tokens as the update APIs enforce them.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import http.client
+import json
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from homeport.errors import ConfigError
+from homeport.server.auth import new_secret, sha256_hex
 from homeport.server.config import ServerConfig
+from homeport.server.store import ApiTokenRow, AuditEntry, Store
 from tests.helpers import run_homeport
 from tests.server.conftest import ServerProc, start_server, stop_server
-from tests.server.web.dash_http import PASSWORD, add_user, csrf_of, get, login, nic_update, post
+from tests.server.web.dash_http import (
+    PASSWORD,
+    add_user,
+    csrf_of,
+    get,
+    login,
+    nic_update,
+    post,
+    token_update,
+)
 
 ZONE = "dyn.example.net"
 HOST = f"myhome.{ZONE}"
@@ -130,3 +146,137 @@ def test_a_hosts_ttl_is_served_kept_within_limits_and_survives_a_restart(
 def test_ttl_limits_must_make_sense() -> None:
     with pytest.raises(ConfigError, match="host_ttl_min is larger"):
         ServerConfig.build({"host_ttl_min": 600, "host_ttl_max": 60})
+
+
+def _make_token(server: ServerProc, session: str, fields: list[tuple[str, str]]) -> tuple[str, str]:
+    """Make a token on the tokens page; returns (token, its public id)."""
+    _, page = get(server.url, "/dash/tokens", session)
+    status, page = post(server.url, "/dash/tokens", session, [("csrf", csrf_of(page)), *fields])
+    assert status == 201, page
+    token = re.search(r'<code id="token">([^<]+)</code>', page)
+    made = re.search(r"Token ([0-9a-f]+) made", page)
+    assert token is not None, page
+    assert made is not None, page
+    return token.group(1), made.group(1)
+
+
+def _challenge(server: ServerProc, user: str, password: str, name: str) -> int:
+    conn = http.client.HTTPConnection(*server.http, timeout=30)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    body = json.dumps({"fqdn": f"_acme-challenge.{name}.", "value": "a" * 43})
+    try:
+        conn.request("POST", "/present", body, {"Authorization": f"Basic {auth}"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_scoped_tokens_update_only_what_they_were_made_for(
+    restartable: list[ServerProc],
+) -> None:
+    server = restartable[0]
+    add_user(server, "alice")
+    a, b = f"a.{ZONE}", f"b.{ZONE}"
+    for name in (a, b):
+        server.add_host(name, "--user", "alice")
+    _, _, session = login(server.url, "alice", PASSWORD)
+
+    # Host A's addresses only.
+    only_a, only_a_id = _make_token(
+        server, session, [("label", "router"), ("host", a), ("type", "A")]
+    )
+    assert token_update(server, domains="b", token=only_a, ip="192.0.2.1")[1] == "KO"
+    assert token_update(server, domains="a,b", token=only_a, ip="192.0.2.1")[1] == "KO"
+    assert token_update(server, domains="a", token=only_a, ip="2001:db8::1")[1] == "KO"  # AAAA
+    assert token_update(server, domains="a", token=only_a, ip="192.0.2.1")[1] == "OK"
+    assert nic_update(server, "alice", only_a, "192.0.2.2", hostname=b)[1] == "nohost"
+    assert nic_update(server, "alice", only_a, "192.0.2.2", hostname=a)[1] == "good 192.0.2.2"
+    assert server.dig(a) == ["192.0.2.2"]
+    assert server.dig(b) == []
+    # Not a way into the dashboard, nor into another account's name.
+    assert login(server.url, "alice", only_a)[0] == 401
+    assert nic_update(server, "bob", only_a, "192.0.2.2", hostname=a)[1] == "badauth"
+
+    # TXT only (every host): sets TXT, never an address.
+    txt_only, _ = _make_token(server, session, [("type", "TXT")])
+    assert token_update(server, domains="b", token=txt_only, txt="hello")[1] == "OK"
+    assert server.dig(b, "TXT") == ['"hello"']
+    assert token_update(server, domains="b", token=txt_only, ip="192.0.2.3")[1] == "KO"
+    assert nic_update(server, "alice", txt_only, "192.0.2.3", hostname=b)[1] == "nohost"
+    assert server.dig(b) == []
+
+    # The ACME challenge only: httpreq takes it (user name: the owner), an A token not.
+    acme, _ = _make_token(server, session, [("host", b), ("type", "ACME")])
+    assert _challenge(server, "alice", acme, b) == 200
+    assert _challenge(server, "alice", acme, a) == 403  # not its host
+    assert _challenge(server, "alice", only_a, a) == 403  # not its type
+    assert token_update(server, domains="b", token=acme, txt="x")[1] == "KO"
+
+    # From a network the client is not in: refused; from its own: taken.
+    elsewhere, _ = _make_token(server, session, [("type", "A"), ("subnets", "192.0.2.0/24")])
+    assert token_update(server, domains="a", token=elsewhere, ip="192.0.2.4")[1] == "KO"
+    assert nic_update(server, "alice", elsewhere, "192.0.2.4", hostname=a)[1] == "badauth"
+    loopback, loopback_id = _make_token(
+        server, session, [("type", "A"), ("subnets", "127.0.0.0/8, ::1/128")]
+    )
+    assert token_update(server, domains="a", token=loopback, ip="192.0.2.5")[1] == "OK"
+
+    # Expired (a token the store holds with a past expiry): refused by both APIs.
+    expired = _store_token(server, "alice", expires=time.time() - 1)
+    assert token_update(server, domains="a", token=expired, ip="192.0.2.6")[1] == "KO"
+    assert nic_update(server, "alice", expired, "192.0.2.6", hostname=a)[1] == "badauth"
+    assert server.dig(a) == ["192.0.2.5"]
+
+    # Bad forms: refused with a reason, nothing made.
+    _, page = get(server.url, "/dash/tokens", session)
+    csrf = csrf_of(page)
+    for fields, reason in (
+        ([("type", "MX")], "record types are"),
+        ([], "at least one record type"),
+        ([("type", "A"), ("host", f"bobs.{ZONE}")], "not one of this account"),
+        ([("type", "A"), ("subnets", "192.0.2.7/24")], "is not a network"),
+        ([("type", "A"), ("days", "0")], "days must be"),
+    ):
+        status, page = post(server.url, "/dash/tokens", session, [("csrf", csrf), *fields])
+        assert status == 400, fields
+        assert reason in page, (fields, page)
+
+    # Listed (never the secret), revoked: stops at once.
+    _, page = get(server.url, "/dash/tokens", session)
+    assert page.count('<tr id="token-') == 6
+    assert '<span class="tag">expired</span>' in page
+    assert only_a not in page
+    path = f"/dash/tokens/{only_a_id}/revoke"
+    assert post(server.url, path, session, {"csrf": csrf})[0] == 303
+    assert token_update(server, domains="a", token=only_a, ip="192.0.2.1")[1] == "KO"
+    # Another account cannot revoke (or learn of) alice's tokens.
+    add_user(server, "bob")
+    _, _, bob = login(server.url, "bob", PASSWORD)
+    _, bobs_page = get(server.url, "/dash/tokens", bob)
+    assert loopback_id not in bobs_page
+    path = f"/dash/tokens/{loopback_id}/revoke"
+    assert post(server.url, path, bob, {"csrf": csrf_of(bobs_page)})[0] == 404
+    assert token_update(server, domains="a", token=loopback, ip="192.0.2.5")[1] == "OK"
+    output = "".join(server.output)
+    for secret in (only_a, txt_only, acme, elsewhere, loopback):
+        assert secret not in output
+
+
+def _store_token(server: ServerProc, owner: str, *, expires: float) -> str:
+    """A token put in the store directly (the dashboard makes none that is born expired)."""
+    secret = new_secret()
+
+    async def work() -> None:
+        store = await Store.open(server.data, announce=True)
+        try:
+            row = ApiTokenRow(
+                "0ld0ld00", owner, sha256_hex(secret), "old", "", "A AAAA", "", expires, 1.0
+            )
+            await store.add_api_token(row, AuditEntry("test", "token add", owner, ""))
+        finally:
+            await store.close()
+
+    asyncio.run(work())
+    return secret

@@ -73,6 +73,7 @@ SECURITY_HEADERS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Session = tuple[str, str]  # (session id, account name)
 
 
 def csrf_token(session_id: str) -> str:
@@ -167,8 +168,16 @@ class Dashboard:
     # -- rendering ------------------------------------------------------------------
 
     def page(self, template: str, status: int = 200, **values: Any) -> web.Response:
+        if values.get("signed_in"):
+            values.setdefault("admin", self.is_admin(values["user"]))
+        else:
+            values.setdefault("admin", False)
         body = self.templates.get_template(template).render(**values)
         return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+    def is_admin(self, user: str) -> bool:
+        row = self.api.service.users.get(user)
+        return row is not None and row.admin
 
     async def style(self, request: web.Request) -> web.Response:
         return web.Response(body=self.css, content_type="text/css")
@@ -580,4 +589,8 @@ def build_dashboard(api: ApiContext) -> web.Application:
     app.router.add_post("/hosts/{name}/rotate", dash.rotate)
     app.router.add_post("/hosts/{name}/remove", dash.remove)
     app.router.add_post("/hosts/{name}/ttl", dash.set_ttl)
+    # Imported here: their modules build on this one's Dashboard.
+    from homeport.server.web import tokens
+
+    tokens.add_routes(app, dash)
     return app
