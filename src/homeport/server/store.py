@@ -73,7 +73,15 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 );
 CREATE INDEX IF NOT EXISTS api_tokens_by_owner ON api_tokens(owner);
 """
-ADDED_TABLES = (HOST_STATS_SCHEMA, API_TOKENS_SCHEMA)
+# Sign-up invitations made by admins: only the code's SHA-256 is kept; ``used_by`` is the
+# account made with it (a code signs up one account, once, before ``expires``).
+INVITATIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS invitations (
+    code_sha256 TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_by TEXT NOT NULL,
+    created REAL NOT NULL, expires REAL NOT NULL, used_by TEXT, used REAL
+);
+"""
+ADDED_TABLES = (HOST_STATS_SCHEMA, API_TOKENS_SCHEMA, INVITATIONS_SCHEMA)
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
@@ -308,6 +316,20 @@ class ApiTokenRow:
 
 
 _TOKEN_COLUMNS = "id, owner, token_sha256, label, hosts, types, subnets, expires, created"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    code_sha256: str = dataclasses.field(repr=False)
+    id: str  # public: names it in lists and the audit log
+    created_by: str
+    created: float
+    expires: float
+    used_by: str | None = None
+    used: float | None = None
+
+
+_INVITATION_COLUMNS = "code_sha256, id, created_by, created, expires, used_by, used"
 
 
 def next_serial(serial: int) -> int:
@@ -916,6 +938,71 @@ class Store:
                 (step, name, step),
             )
         return bool(rows)
+
+    # -- invitations (sign-up is by invitation or by an admin, never open) -----------------
+
+    async def add_invitation(self, row: InvitationRow, audit: AuditEntry) -> None:
+        await self._write(
+            [
+                (
+                    f"INSERT INTO invitations({_INVITATION_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        row.code_sha256,
+                        row.id,
+                        row.created_by,
+                        row.created,
+                        row.expires,
+                        row.used_by,
+                        row.used,
+                    ),
+                ),
+                self._audit(audit),
+            ]
+        )
+
+    async def invitations(self) -> list[InvitationRow]:
+        rows = await self._fetchall(
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations ORDER BY created DESC, id"
+        )
+        return [InvitationRow(*r) for r in rows]
+
+    async def invitation(self, code_sha256: str) -> InvitationRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations WHERE code_sha256 = ?",
+            (code_sha256,),
+        )
+        return InvitationRow(*rows[0]) if rows else None
+
+    async def remove_invitation(self, invitation_id: str, audit: AuditEntry) -> None:
+        if not await self._fetchall("SELECT 1 FROM invitations WHERE id = ?", (invitation_id,)):
+            raise NotFoundError(f"no invitation {invitation_id}")
+        await self._write(
+            [("DELETE FROM invitations WHERE id = ?", (invitation_id,)), self._audit(audit)]
+        )
+
+    async def sign_up(self, code_sha256: str, user: UserRow, now: float, audit: AuditEntry) -> None:
+        """Make ``user`` with the invitation ``code_sha256``, using it up, in one transaction.
+
+        NotFoundError: no such code, or used or expired (nothing made); ConflictError:
+        the name is taken (the code stays usable).
+        """
+        async with self._db.transaction() as tx:
+            used = await tx.fetchall(
+                "UPDATE invitations SET used_by = ?, used = ? WHERE code_sha256 = ?"
+                " AND used_by IS NULL AND expires > ? RETURNING id",
+                (user.name, now, code_sha256, now),
+            )
+            if not used:
+                raise NotFoundError("no such invitation, or used or expired")
+            if await tx.fetchall("SELECT 1 FROM users WHERE name = ?", (user.name,)):
+                raise ConflictError(f"user {user.name} exists already")
+            await tx.execute(
+                "INSERT INTO users(name, password_hash, token_sha256, created, admin)"
+                " VALUES (?,?,?,?,?)",
+                (user.name, user.password_hash, user.token_sha256, user.created, int(user.admin)),
+            )
+            for sql, params in (self._changed(ACCOUNTS, user.name), self._audit(audit)):
+                await tx.execute(sql, params)
 
     # -- scoped API tokens ----------------------------------------------------------------
     # Read from the store on every use (like account tokens): a revoked one stops at once.

@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -280,3 +281,141 @@ def _store_token(server: ServerProc, owner: str, *, expires: float) -> str:
 
     asyncio.run(work())
     return secret
+
+
+def _signup(base: str, code: str, name: str, password: str) -> tuple[int, str]:
+    """The invitation link's page (cookie and token), then its form posted."""
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        conn.request("GET", "/dash/signup?" + urllib.parse.urlencode({"code": code}))
+        response = conn.getresponse()
+        page = response.read().decode()
+        if response.status != 200:
+            return response.status, page
+        cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
+        fields = {"csrf": csrf_of(page), "code": code, "name": name}
+        fields |= {"password": password, "again": password}
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        conn.request("POST", "/dash/signup", urllib.parse.urlencode(fields), headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+ADMIN_PAGES = ("zones", "users", "invitations", "audit", "secondaries")
+
+
+def test_admin_pages_invitations_and_the_audit_of_sign_ins(
+    restartable: list[ServerProc],
+) -> None:
+    server = restartable[0]
+    add_user(server, "root", PASSWORD, "--admin")
+    add_user(server, "alice")
+    base = server.url
+    # Not an admin: the pages do not exist, their forms do nothing.
+    _, _, alice = login(base, "alice", PASSWORD)
+    _, page = get(base, "/dash/hosts", alice)
+    assert "/dash/admin" not in page
+    for name in ADMIN_PAGES:
+        assert get(base, f"/dash/admin/{name}", alice)[0] == 404, name
+    alice_csrf = csrf_of(page)
+    fields = {"csrf": alice_csrf, "name": "mallory", "password": PASSWORD, "admin": "on"}
+    assert post(base, "/dash/admin/users", alice, fields)[0] == 404
+    assert post(base, "/dash/admin/invitations", alice, {"csrf": alice_csrf})[0] == 404
+    assert (
+        post(
+            base,
+            "/dash/admin/users/role",
+            alice,
+            {"csrf": alice_csrf, "name": "alice", "admin": "on"},
+        )[0]
+        == 404
+    )
+    # No open sign-up: without a valid code there is no form, and posting one makes nothing.
+    assert _signup(base, "", "eve", PASSWORD)[0] == 404
+    assert _signup(base, "x" * 43, "eve", PASSWORD)[0] == 404
+    # A failed sign-in with a hostile name, for the audit log.
+    assert login(base, "<script>x</script>", "wrong password")[0] == 401
+
+    _, _, root = login(base, "root", PASSWORD)
+    _, page = get(base, "/dash/hosts", root)
+    assert 'href="/dash/admin"' in page
+    for name in ADMIN_PAGES:
+        status, page = get(base, f"/dash/admin/{name}", root)
+        assert status == 200, name
+    csrf = csrf_of(page)
+    _, page = get(base, "/dash/admin/zones", root)
+    assert f"<td>{ZONE}</td>" in page
+
+    # An invitation: its link makes one account, once.
+    status, page = post(base, "/dash/admin/invitations", root, {"csrf": csrf, "days": "2"})
+    assert status == 201
+    link = re.search(r'<code id="invitation-link">([^<]+)</code>', page)
+    assert link is not None
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(link.group(1)).query)["code"][0]
+    assert _signup(base, code, "bad name", PASSWORD)[0] == 400  # the code stays good
+    assert _signup(base, code, "carol", "short")[0] == 400
+    assert _signup(base, code, "alice", PASSWORD)[0] == 409  # taken: the code stays good
+    status, page = _signup(base, code, "carol", PASSWORD)
+    assert status == 201, page
+    assert login(base, "carol", PASSWORD)[0] == 303
+    assert _signup(base, code, "dave", PASSWORD)[0] == 404  # used
+    _, page = get(base, "/dash/admin/invitations", root)
+    assert "used by carol" in page
+    assert code not in page
+    for bad in ("0", "31", "x"):
+        assert post(base, "/dash/admin/invitations", root, {"csrf": csrf, "days": bad})[0] == 400
+    status, page = post(base, "/dash/admin/invitations", root, {"csrf": csrf})
+    open_id = re.findall(r'name="id" value="([0-9a-f]+)"', page)
+    assert len(open_id) == 1
+    path = "/dash/admin/invitations/remove"
+    assert post(base, path, root, {"csrf": csrf, "id": open_id[0]})[0] == 303
+
+    # Accounts: add one, make alice an admin, remove one; never oneself.
+    fields = {"csrf": csrf, "name": "erin", "password": PASSWORD}
+    assert post(base, "/dash/admin/users", root, fields)[0] == 201
+    assert post(base, "/dash/admin/users", root, fields)[0] == 409
+    assert post(base, "/dash/admin/users", root, {**fields, "name": "a b"})[0] == 400
+    role = "/dash/admin/users/role"
+    assert post(base, role, root, {"csrf": csrf, "name": "alice", "admin": "on"})[0] == 200
+    assert get(base, "/dash/admin/users", alice)[0] == 200  # at once, same session
+    assert post(base, role, root, {"csrf": csrf, "name": "root"})[0] == 400
+    remove = "/dash/admin/users/remove"
+    assert post(base, remove, root, {"csrf": csrf, "name": "root"})[0] == 400
+    assert post(base, remove, root, {"csrf": csrf, "name": "erin"})[0] == 200
+    assert login(base, "erin", PASSWORD)[0] == 401
+    users = server.admin_json("user", "list")
+    assert isinstance(users, list)
+    assert sorted(u["user"] for u in users) == ["alice", "carol", "root"]
+
+    # Secondaries' status: this server itself stands in for one (it answers SOA).
+    dns = f"{server.dns[0]}:{server.dns[1]}"
+    assert server.admin("secondary", "add", "sec1", "--address", dns).returncode == 0
+    _, page = get(base, "/dash/admin/secondaries", root)
+    row = re.search(r"<td>sec1\.</td>(.*?)</tr>", page, re.S)
+    assert row is not None, page
+    assert re.findall(r"<td>([^<]*)</td>", row.group(1))[-1] == "0"  # behind by 0
+
+    # The audit log: sign-ins (failed ones escaped), sign-outs, every change.
+    status, _ = post(base, "/dash/logout", alice, {"csrf": alice_csrf})
+    assert status == 303
+    _, page = get(base, "/dash/admin/audit", root)
+    assert "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "<script>" not in page
+    actions = re.findall(r"</td><td>([a-z -]+)</td>", page)
+    for action in (
+        "sign-in",
+        "sign-in failed",
+        "sign-out",
+        "invitation add",
+        "invitation rm",
+        "user signup",
+        "user add",
+        "user admin",
+        "user rm",
+    ):
+        assert action in actions, action
+    assert PASSWORD not in page
+    assert "wrong password" not in page

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ from homeport.errors import ConflictError, NotFoundError
 from homeport.server.auth import BasicCredentials, new_secret, sha256_hex
 from homeport.server.config import DEFAULT_TTL
 from homeport.server.context import ApiContext
+from homeport.server.login import LOGGED_NAME_LENGTH
 from homeport.server.store import AuditEntry, HostRow, HostStats, Store
 from homeport.server.web import snippets
 
@@ -248,16 +250,25 @@ class Dashboard:
     async def login_form(
         self, request: web.Request, *, error: str = "", status: int = 200
     ) -> web.Response:
-        nonce = request.cookies.get(LOGIN_COOKIE, "")
-        fresh = not nonce or len(nonce) > 2 * SESSION_BYTES + 8
-        if fresh:
-            nonce = secrets.token_urlsafe(SESSION_BYTES)
+        nonce, fresh = self.form_nonce(request)
         response = self.page(
             "login.html", status=status, csrf=csrf_token(nonce), error=error, signed_in=False
         )
         if fresh:
-            _set_cookie(response, LOGIN_COOKIE, nonce, LOGIN_COOKIE_SECONDS)
+            self.set_form_nonce(response, nonce)
         return response
+
+    @staticmethod
+    def form_nonce(request: web.Request) -> tuple[str, bool]:
+        """The pre-session forms' CSRF nonce (sign-in, sign-up): the cookie's, or a new one."""
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or len(nonce) > 2 * SESSION_BYTES + 8:
+            return secrets.token_urlsafe(SESSION_BYTES), True
+        return nonce, False
+
+    @staticmethod
+    def set_form_nonce(response: web.StreamResponse, nonce: str) -> None:
+        _set_cookie(response, LOGIN_COOKIE, nonce, LOGIN_COOKIE_SECONDS)
 
     async def login(self, request: web.Request) -> web.Response:
         nonce = request.cookies.get(LOGIN_COOKIE, "")
@@ -271,6 +282,7 @@ class Dashboard:
         )
         principal = auth.principal
         if principal is None or principal.kind != "user":
+            await self._note_failed_sign_in(request, name, auth.outcome.value)
             if auth.outcome in (AuthOutcome.THROTTLED, AuthOutcome.ABUSE):
                 message = f"Too many failed sign-ins. Try again in {self.api.login.retry_after} s."
                 return await self.login_form(request, error=message, status=429)
@@ -283,6 +295,9 @@ class Dashboard:
         await self.db.add_session(
             sha256_hex(session_id), principal.name, now, now + SESSION_SECONDS
         )
+        await self.db.append_audit(
+            [self._audit(request, principal.name, "sign-in", principal.name)]
+        )
         response = web.HTTPSeeOther("/dash/hosts")
         _set_cookie(response, SESSION_COOKIE, session_id, SESSION_SECONDS)
         response.del_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
@@ -294,6 +309,7 @@ class Dashboard:
             return posted
         session = posted[0]
         await self.db.remove_session(sha256_hex(session[0]))
+        await self.db.append_audit([self._audit(request, session[1], "sign-out", session[1])])
         response = web.HTTPSeeOther("/dash/login")
         response.del_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
         raise response
@@ -530,6 +546,23 @@ class Dashboard:
         await self.api.service.ensure_fresh()
         raise web.HTTPSeeOther("/dash/hosts")
 
+    async def _note_failed_sign_in(self, request: web.Request, name: str, outcome: str) -> None:
+        """An audit entry for a failed sign-in; the tried name is the visitor's text (escaped,
+        cut short), never the password. Throttled sign-ins are entered too: the failure
+        budgets bound how many a source or a name can add."""
+        await self.db.append_audit(
+            [
+                AuditEntry(
+                    actor="visitor",
+                    action="sign-in failed",
+                    subject=json.dumps(name[:LOGGED_NAME_LENGTH])[1:-1],
+                    detail=f"dashboard {outcome}",
+                    source=str(self.api.source(request)),
+                    ts=self.clock(),
+                )
+            ]
+        )
+
     def _audit(
         self, request: web.Request, user: str, action: str, subject: str, detail: str = ""
     ) -> AuditEntry:
@@ -590,7 +623,9 @@ def build_dashboard(api: ApiContext) -> web.Application:
     app.router.add_post("/hosts/{name}/remove", dash.remove)
     app.router.add_post("/hosts/{name}/ttl", dash.set_ttl)
     # Imported here: their modules build on this one's Dashboard.
-    from homeport.server.web import tokens
+    from homeport.server.web import admin, signup, tokens
 
     tokens.add_routes(app, dash)
+    admin.add_routes(app, dash)
+    signup.add_routes(app, dash)
     return app
