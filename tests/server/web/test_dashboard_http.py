@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import http.client
 import json
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from homeport.core import totp
 from homeport.errors import ConfigError
 from homeport.server.auth import new_secret, sha256_hex
 from homeport.server.config import ServerConfig
@@ -419,3 +421,67 @@ def test_admin_pages_invitations_and_the_audit_of_sign_ins(
         assert action in actions, action
     assert PASSWORD not in page
     assert "wrong password" not in page
+
+
+def test_two_step_sign_in_with_codes_computed_here(restartable: list[ServerProc]) -> None:
+    server = restartable[0]
+    add_user(server, "alice")
+    base = server.url
+    _, _, session = login(base, "alice", PASSWORD)
+    _, page = get(base, "/dash/account", session)
+    assert "Off: a password alone signs in here." in page
+    csrf = csrf_of(page)
+    status, page = post(base, "/dash/account/totp", session, {"csrf": csrf})
+    assert status == 200
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page)
+    uri = re.search(r'<code id="totp-uri">([^<]+)</code>', page)
+    assert secret is not None
+    assert uri is not None
+    assert html.unescape(uri.group(1)).startswith("otpauth://totp/homeport%20127.0.0.1:alice?")
+    assert f"secret={secret.group(1)}" in html.unescape(uri.group(1))
+    key = totp.decode_key(secret.group(1))
+    # Each code one step after the last used (a code is good once), within the window.
+    confirm_step = totp.time_step(time.time()) - 1
+    fields = {"csrf": csrf, "secret": secret.group(1)}
+    wrong = str((int(totp.hotp(key, confirm_step)) + 1) % 10**6).zfill(6)
+    assert post(base, "/dash/account/totp/confirm", session, {**fields, "code": wrong})[0] == 400
+    code = totp.hotp(key, confirm_step)
+    status, page = post(base, "/dash/account/totp/confirm", session, {**fields, "code": code})
+    assert status == 200
+    assert "Two-step sign-in is on." in page
+
+    assert login(base, "alice", PASSWORD)[0] == 401  # no code
+    assert login(base, "alice", PASSWORD, wrong)[0] == 401
+    assert login(base, "alice", PASSWORD, code)[0] == 401  # used to turn it on
+    assert login(base, "alice", "wrong password", totp.hotp(key, confirm_step + 1))[0] == 401
+    login_step = max(totp.time_step(time.time()), confirm_step + 1)
+    status, _, session = login(base, "alice", PASSWORD, totp.hotp(key, login_step))
+    assert status == 303
+    assert login(base, "alice", PASSWORD, totp.hotp(key, login_step))[0] == 401  # replayed
+    # The API's password logins are not asked for a code (routers cannot type one).
+    secret_a = server.add_host(HOST, "--user", "alice")
+    assert nic_update(server, "alice", PASSWORD, "192.0.2.1", hostname=HOST)[1] == "good 192.0.2.1"
+    assert secret_a
+
+    _, page = get(base, "/dash/account", session)
+    assert "On: signing in here asks for a code" in page
+    off_step = max(totp.time_step(time.time()) + 1, login_step + 1)
+    csrf = csrf_of(page)
+    status, _ = post(base, "/dash/account/totp/off", session, {"csrf": csrf, "code": wrong})
+    assert status == 400
+    status, page = post(
+        base, "/dash/account/totp/off", session, {"csrf": csrf, "code": totp.hotp(key, off_step)}
+    )
+    assert status == 200
+    assert "Two-step sign-in is off." in page
+    assert login(base, "alice", PASSWORD)[0] == 303
+    audit = server.admin_json("audit", "--limit", "100")
+    assert isinstance(audit, list)
+    actions = [e["action"] for e in audit]
+    assert "user totp on" in actions
+    assert "user totp off" in actions
+    details = [e["detail"] for e in audit if e["action"] == "sign-in failed"]
+    assert "dashboard bad-totp" in details
+    assert "dashboard no-totp" in details
+    assert secret.group(1) not in "".join(server.output)
+    assert secret.group(1) not in json.dumps(audit)

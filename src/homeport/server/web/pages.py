@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 
+from homeport.core import totp
 from homeport.core.hostdata import valid_fqdn
 from homeport.core.update_plan import AuthOutcome
 from homeport.errors import ConflictError, NotFoundError
@@ -290,6 +291,9 @@ class Dashboard:
                 message = "The server is busy. Try again in a moment."
                 return await self.login_form(request, error=message, status=503)
             return await self.login_form(request, error="Wrong name or password.", status=401)
+        refused = await self._second_factor(request, principal.name, form.get("code", "")[:16])
+        if refused is not None:
+            return refused
         session_id = secrets.token_urlsafe(SESSION_BYTES)
         now = self.clock()
         await self.db.add_session(
@@ -302,6 +306,32 @@ class Dashboard:
         _set_cookie(response, SESSION_COOKIE, session_id, SESSION_SECONDS)
         response.del_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
         raise response
+
+    async def _second_factor(
+        self, request: web.Request, name: str, code: str
+    ) -> web.Response | None:
+        """None if ``name`` has no TOTP or ``code`` is a fresh one; else the refusal page.
+
+        A wrong code is a failed login (charged to the same budgets: 6 digits are
+        guessable only at the failure budget's pace); a code is good once.
+        """
+        user = self.api.service.users.get(name)
+        if user is None or user.totp_secret is None:
+            return None
+        step = totp.matching_step(totp.decode_key(user.totp_secret), code, self.clock())
+        if step is not None and await self.db.use_totp_step(name, step):
+            return None
+        reason = "no-totp" if not code.strip() else "bad-totp"
+        auth = self.api.login.failed_key("dashboard", self.api.source(request), name, reason)
+        await self._note_failed_sign_in(request, name, reason)
+        if auth.outcome is AuthOutcome.ABUSE:
+            message = f"Too many failed sign-ins. Try again in {self.api.login.retry_after} s."
+            return await self.login_form(request, error=message, status=429)
+        if reason == "no-totp":
+            message = "Two-step sign-in is on: enter the code from your authenticator app too."
+        else:
+            message = "Wrong or used one-time code."
+        return await self.login_form(request, error=message, status=401)
 
     async def logout(self, request: web.Request) -> web.Response:
         posted = await self._posted(request)
@@ -329,9 +359,11 @@ class Dashboard:
         *,
         token: str | None = None,
     ) -> web.Response:
+        user = self.api.service.users.get(session[1])
         return self.page(
             "account.html",
             status=status,
+            totp=user is not None and user.totp_secret is not None,
             token=token,
             user=session[1],
             csrf=csrf_token(session[0]),
@@ -624,8 +656,10 @@ def build_dashboard(api: ApiContext) -> web.Application:
     app.router.add_post("/hosts/{name}/ttl", dash.set_ttl)
     # Imported here: their modules build on this one's Dashboard.
     from homeport.server.web import admin, signup, tokens
+    from homeport.server.web import totp as totp_pages
 
     tokens.add_routes(app, dash)
     admin.add_routes(app, dash)
     signup.add_routes(app, dash)
+    totp_pages.add_routes(app, dash)
     return app
