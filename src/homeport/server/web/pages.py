@@ -16,6 +16,7 @@ Security, as in the rest of the server (docs/architecture.md, "Rules the code ke
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -35,11 +36,12 @@ from homeport.core import totp
 from homeport.core.hostdata import valid_fqdn
 from homeport.core.update_plan import AuthOutcome
 from homeport.errors import ConflictError, NotFoundError
+from homeport.server import tsigkeys
 from homeport.server.auth import BasicCredentials, new_secret, sha256_hex
 from homeport.server.config import DEFAULT_TTL
 from homeport.server.context import ApiContext
 from homeport.server.login import LOGGED_NAME_LENGTH
-from homeport.server.store import AuditEntry, HostRow, HostStats, Store
+from homeport.server.store import AuditEntry, HostRow, HostStats, Store, TsigKeyRow
 from homeport.server.web import snippets
 
 # A working day: long enough not to nag, short enough that a forgotten browser signs out.
@@ -142,9 +144,16 @@ class Dashboard:
     the very next update, a removed host leaves DNS.
     """
 
-    def __init__(self, api: ApiContext, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        api: ApiContext,
+        clock: Callable[[], float] = time.time,
+        *,
+        dns_port: int = snippets.DNS_PORT,
+    ) -> None:
         self.api = api
         self.clock = clock
+        self.dns_port = dns_port
         self.store: Store | None = None
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("homeport.server.web", "templates"),
@@ -493,15 +502,23 @@ class Dashboard:
         fqdn: str,
         *,
         secret: str | None = None,
+        tsig: snippets.TsigKey | None = None,
         status: int = 200,
         error: str = "",
     ) -> web.Response:
         host = self._owned(session[1], fqdn)
+        if tsig is None:
+            # The key's name and algorithm are no secret: the snippets show them filled in.
+            known = next((k for k in await self.db.tsig_keys() if k.host == host.fqdn), None)
+            if known is not None:
+                tsig = snippets.TsigKey(known.name, known.algorithm)
         target = snippets.Target(
             server=request.host,
             https=request.secure,
             fqdn=host.fqdn.rstrip("."),
             secret=secret,
+            dns_port=self.dns_port,
+            tsig=tsig,
         )
         history = history_rows(await self.db.host_history(host.fqdn, HISTORY_ROWS), self.clock())
         await self.api.service.stats_written()
@@ -515,6 +532,8 @@ class Dashboard:
             name=host.fqdn.rstrip("."),
             secret=secret,
             snippets=snippets.snippets(target),
+            certificates=snippets.certificate_snippets(target),
+            tsig=tsig,
             router=snippets.router_fields(target),
             history=history,
             stats=stats,
@@ -524,6 +543,25 @@ class Dashboard:
             error=error,
             signed_in=True,
         )
+
+    async def make_tsig(self, request: web.Request) -> web.Response:
+        """A new TSIG key for the host's ACME challenge (RFC 2136), shown once in the
+        certificate snippets; the old key stops working at once."""
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session = posted[0]
+        host = self._owned(session[1], self._fqdn(request))
+        algorithm = tsigkeys.DEFAULT_ALGORITHM
+        row = TsigKeyRow(host.fqdn, host.fqdn, algorithm, tsigkeys.new_salt(), self.clock())
+        server = tsigkeys.server_key(self.db.data_dir, create=True)
+        assert server is not None
+        audit = self._audit(request, session[1], "host tsig", host.fqdn, algorithm)
+        await self.db.set_tsig_key(row, audit)
+        await self.api.service.ensure_fresh()  # the keyring knows it before the page shows it
+        secret = base64.b64encode(tsigkeys.derive_secret(server, row)).decode()
+        key = snippets.TsigKey(row.name, algorithm, secret)
+        return await self._host_page(request, session, host.fqdn, tsig=key)
 
     async def set_ttl(self, request: web.Request) -> web.Response:
         """The host's own TTL, within the server's limits; empty: the zone's default."""
@@ -633,9 +671,10 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def build_dashboard(api: ApiContext) -> web.Application:
-    """The dashboard, to mount at ``/dash/`` on the server's HTTP app."""
-    dash = Dashboard(api)
+def build_dashboard(api: ApiContext, *, dns_port: int = snippets.DNS_PORT) -> web.Application:
+    """The dashboard, to mount at ``/dash/`` on the server's HTTP app; ``dns_port``: where
+    the server's DNS listens (for the certificate clients' RFC 2136 snippets)."""
+    dash = Dashboard(api, dns_port=dns_port)
     app = web.Application(middlewares=[security_headers], client_max_size=16 * 1024)
     app.on_startup.append(dash.open)
     app.on_cleanup.append(dash.close)
@@ -654,6 +693,7 @@ def build_dashboard(api: ApiContext) -> web.Application:
     app.router.add_post("/hosts/{name}/rotate", dash.rotate)
     app.router.add_post("/hosts/{name}/remove", dash.remove)
     app.router.add_post("/hosts/{name}/ttl", dash.set_ttl)
+    app.router.add_post("/hosts/{name}/tsig", dash.make_tsig)
     # Imported here: their modules build on this one's Dashboard.
     from homeport.server.web import admin, signup, tokens
     from homeport.server.web import totp as totp_pages
