@@ -69,16 +69,22 @@ def get(base: str, path: str, session: str) -> tuple[int, str]:
         conn.close()
 
 
-def post(
-    base: str, path: str, session: str, fields: dict[str, str] | list[tuple[str, str]]
-) -> tuple[int, str]:
-    """A form of a page of this session (its CSRF token fetched from ``path``'s page)."""
+Fields = dict[str, str] | list[tuple[str, str]]
+
+
+def post(base: str, path: str, session: str, fields: Fields) -> tuple[int, str]:
+    """A form of this session posted as our own page posts it (Origin: the dashboard's)."""
+    return post_from(base, path, session, fields, base)
+
+
+def post_from(base: str, path: str, session: str, fields: Fields, origin: str) -> tuple[int, str]:
+    """The same form as a page at ``origin`` would post it."""
     conn = _conn(base)
     try:
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "Cookie": f"{SESSION_COOKIE}={session}",
-            "Origin": base,
+            "Origin": origin,
         }
         conn.request("POST", path, urllib.parse.urlencode(fields), headers)
         response = conn.getresponse()

@@ -32,6 +32,7 @@ from tests.server.web.dash_http import (
     login,
     nic_update,
     post,
+    post_from,
     token_update,
 )
 
@@ -485,3 +486,41 @@ def test_two_step_sign_in_with_codes_computed_here(restartable: list[ServerProc]
     assert "dashboard no-totp" in details
     assert secret.group(1) not in "".join(server.output)
     assert secret.group(1) not in json.dumps(audit)
+
+
+def test_every_new_form_needs_its_token_and_our_origin(restartable: list[ServerProc]) -> None:
+    """A signed-in admin's cookie alone changes nothing: no token, a wrong one, or a right
+    one from another origin get the refusal (403), and nothing changes."""
+    server = restartable[0]
+    add_user(server, "root", PASSWORD, "--admin")
+    server.add_host(HOST, "--user", "root")
+    base = server.url
+    _, _, session = login(base, "root", PASSWORD)
+    _, page = get(base, "/dash/hosts", session)
+    csrf = csrf_of(page)
+    forms = {
+        "/dash/tokens": {"type": "A"},
+        "/dash/tokens/abcd1234/revoke": {},
+        f"/dash/hosts/{HOST}/ttl": {"ttl": "300"},
+        f"/dash/hosts/{HOST}/tsig": {},
+        "/dash/admin/users": {"name": "mallory", "password": PASSWORD, "admin": "on"},
+        "/dash/admin/users/remove": {"name": "root"},
+        "/dash/admin/users/role": {"name": "root"},
+        "/dash/admin/invitations": {"days": "7"},
+        "/dash/admin/invitations/remove": {"id": "abcd1234"},
+        "/dash/account/totp": {},
+        "/dash/account/totp/confirm": {"secret": "A" * 32, "code": "123456"},
+        "/dash/account/totp/off": {"code": "123456"},
+        "/dash/signup": {"code": "x" * 43, "name": "mallory", "password": PASSWORD},
+    }
+    audit_before = server.admin_json("audit", "--limit", "1000")
+    assert isinstance(audit_before, list)
+    for path, fields in forms.items():
+        for token, origin in (("", base), ("0" * 64, base), (csrf, "http://127.0.0.1:1")):
+            status, page = post_from(base, path, session, {**fields, "csrf": token}, origin)
+            assert status == 403, (path, token[:4], origin)
+            assert "came from another site" in page
+    audit_after = server.admin_json("audit", "--limit", "1000")
+    assert audit_after == audit_before  # nothing at all was changed
+    assert [t for t in (server.admin_json("user", "list") or []) if t["user"] != "root"] == []
+    assert _answer_ttl(server, HOST) == []
