@@ -70,10 +70,20 @@ def add_user(server: ServerProc, name: str, password: str = PASSWORD) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    with chromium(tmp_path / "chromium-profile") as driver:
+@pytest.fixture(scope="module")
+def shared_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    """One Chromium for the module (starting one costs seconds on a loaded machine)."""
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
+
+
+@pytest.fixture
+def browser(shared_browser: WebDriver) -> WebDriver:
+    """The module's Chromium with no cookies: each test starts signed out (cookies do not
+    tell ports apart, and each test's server has its own)."""
+    shared_browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    shared_browser.get("about:blank")
+    return shared_browser
 
 
 def hosts_json(server: ServerProc) -> dict[str, dict[str, object]]:

@@ -1,5 +1,6 @@
 """Two-step sign-in on the account page: turn TOTP on (the key shown once, as text and as
-an ``otpauth://`` URI, confirmed with a first code) or off (with a current code).
+an ``otpauth://`` URI, confirmed with a first code) or off (with the password, checked
+like a sign-in: the session itself was signed in with a code).
 
 The sign-in form asks for the code (:meth:`homeport.server.web.pages.Dashboard.login`);
 the codes are :mod:`homeport.core.totp`'s.
@@ -13,7 +14,8 @@ from aiohttp import web
 
 from homeport.core import totp
 from homeport.errors import NotFoundError
-from homeport.server.web.pages import Dashboard, Session, csrf_token
+from homeport.server.auth import BasicCredentials
+from homeport.server.web.pages import MAX_FIELD, Dashboard, Session, csrf_token
 
 # The issuer the authenticator app lists the account under.
 ISSUER = "homeport"
@@ -88,11 +90,13 @@ class TotpPages:
         user = dash.api.service.users.get(session[1])
         if user is None or user.totp_secret is None:
             return dash._account_page(session, "Two-step sign-in is off already.", "", 400)
-        step = totp.matching_step(
-            totp.decode_key(user.totp_secret), form.get("code", "")[:16], dash.clock()
+        auth = await dash.api.login.basic(
+            BasicCredentials(user.name, form.get("password", "")[:MAX_FIELD]),
+            dash.api.source(request),
+            "dashboard",
         )
-        if step is None or not await dash.db.use_totp_step(user.name, step):
-            return dash._account_page(session, "That code does not match.", "", 400)
+        if auth.principal is None or auth.principal.kind != "user":
+            return dash._account_page(session, "The password is wrong.", "", 401)
         audit = dash._audit(request, session[1], "user totp off", session[1])
         await dash.db.set_user_totp(session[1], None, audit)
         await dash.api.service.ensure_fresh()
