@@ -1263,6 +1263,12 @@ class Store:
             ]
         )
 
+    async def tsig_key(self, host: str) -> TsigKeyRow | None:
+        rows = await self._fetchall(
+            "SELECT host, name, algorithm, salt, created FROM tsig_keys WHERE host = ?", (host,)
+        )
+        return TsigKeyRow(*rows[0]) if rows else None
+
     async def tsig_keys(self) -> list[TsigKeyRow]:
         rows = await self._fetchall(
             "SELECT host, name, algorithm, salt, created FROM tsig_keys ORDER BY host"

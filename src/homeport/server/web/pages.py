@@ -509,7 +509,7 @@ class Dashboard:
         host = self._owned(session[1], fqdn)
         if tsig is None:
             # The key's name and algorithm are no secret: the snippets show them filled in.
-            known = next((k for k in await self.db.tsig_keys() if k.host == host.fqdn), None)
+            known = await self.db.tsig_key(host.fqdn)
             if known is not None:
                 tsig = snippets.TsigKey(known.name, known.algorithm)
         target = snippets.Target(
