@@ -467,7 +467,7 @@ def test_pages_pass_an_accessibility_check(
     assert all(not v for v in report.values()), json.dumps(report, indent=2)[:4000]
 
 
-def test_over_the_https_listener(data_dir: Path, tmp_path: Path) -> None:
+def test_over_the_https_listener(browser: WebDriver, data_dir: Path, tmp_path: Path) -> None:
     """The dashboard where it is meant to be: HTTPS; the snippets then say ssl=yes."""
     cert, key = make_certificate(tmp_path)
     conf = tmp_path / "server.toml"
@@ -478,15 +478,16 @@ def test_over_the_https_listener(data_dir: Path, tmp_path: Path) -> None:
         add_user(srv, "alice")
         ready = json.loads(next(line for line in srv.output if line.startswith("ready "))[6:])
         base = "https://" + ready["https"][0]
-        # The throw-away certificate is trusted by this browser alone.
-        with chromium(tmp_path / "profile", "--ignore-certificate-errors") as driver:
-            sign_in(driver, base, "alice", PASSWORD)
-            assert driver.current_url == base + "/dash/hosts"
-            secret = add_host_in_browser(driver, base, "myhome")
-            snippet = text(driver, "snippet-ddclient")
-            assert "ssl=yes" in snippet
-            assert f"use=web, web={base}/checkip, web-skip='IP Address'" in snippet
-            assert f"password='{secret}'" in snippet
-            screenshot(driver, tmp_path, "https-host")
+        # The throw-away certificate is trusted by this browser alone, for this test alone.
+        browser.execute_cdp_cmd("Security.setIgnoreCertificateErrors", {"ignore": True})
+        sign_in(browser, base, "alice", PASSWORD)
+        assert browser.current_url == base + "/dash/hosts"
+        secret = add_host_in_browser(browser, base, "myhome")
+        snippet = text(browser, "snippet-ddclient")
+        assert "ssl=yes" in snippet
+        assert f"use=web, web={base}/checkip, web-skip='IP Address'" in snippet
+        assert f"password='{secret}'" in snippet
+        screenshot(browser, tmp_path, "https-host")
     finally:
+        browser.execute_cdp_cmd("Security.setIgnoreCertificateErrors", {"ignore": False})
         stop_server(srv)
