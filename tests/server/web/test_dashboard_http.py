@@ -24,6 +24,7 @@ from homeport.server.config import ServerConfig
 from homeport.server.store import ApiTokenRow, AuditEntry, Store
 from tests.helpers import run_homeport
 from tests.server.conftest import ServerProc, start_server, stop_server
+from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
 from tests.server.web.dash_http import (
     PASSWORD,
     add_user,
@@ -74,10 +75,21 @@ def restart(servers: list[ServerProc]) -> ServerProc:
     return servers[-1]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store the server and the admin commands use ($HOMEPORT_DATABASE, as in
+    test_pg_server); set before ``restartable`` starts the server."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("HOMEPORT_DATABASE", str(request.getfixturevalue("pg_url")))
+    return str(request.param)
+
+
 def test_request_counts_and_the_last_client_survive_a_restart(
-    restartable: list[ServerProc],
+    engine: str, restartable: list[ServerProc]
 ) -> None:
     server = restartable[0]
+    ready = json.loads(next(line for line in server.output if line.startswith("ready "))[6:])
+    assert ready["database"].startswith("postgresql:" if engine == "postgresql" else "/")
     add_user(server, "alice")
     secret = server.add_host(HOST, "--user", "alice")
     assert nic_update(server, HOST, secret, "192.0.2.7", agent="ddclient/3.10.0") == (
