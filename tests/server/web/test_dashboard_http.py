@@ -191,6 +191,19 @@ def _make_token(server: ServerProc, session: str, fields: list[tuple[str, str]])
     return token.group(1), made.group(1)
 
 
+def _acmedns_register(server: ServerProc, user: str, password: str, host: str) -> int:
+    conn = http.client.HTTPConnection(*server.http, timeout=30)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    try:
+        body = json.dumps({"host": host})
+        conn.request("POST", "/register", body, {"Authorization": f"Basic {auth}"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
 def _challenge(server: ServerProc, user: str, password: str, name: str) -> int:
     conn = http.client.HTTPConnection(*server.http, timeout=30)
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -244,6 +257,8 @@ def test_scoped_tokens_update_only_what_they_were_made_for(
     assert _challenge(server, "tom", acme, a) == 403  # not its host
     assert _challenge(server, "tom", only_a, a) == 403  # not its type
     assert token_update(server, domains="b", token=acme, txt="x")[1] == "KO"
+    # Nor can it register with acme-dns (that account would outlive the token's limits).
+    assert _acmedns_register(server, "tom", acme, b) == 403
 
     # From a network the client is not in: refused; from its own: taken.
     elsewhere, _ = _make_token(server, session, [("type", "A"), ("subnets", "192.0.2.0/24")])

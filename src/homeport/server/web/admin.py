@@ -19,7 +19,7 @@ from homeport.core.units import DAY
 from homeport.errors import ConflictError, NotFoundError, UsageError
 from homeport.server import admin as admin_policy
 from homeport.server.auth import new_secret, sha256_hex
-from homeport.server.secondary_commands import _soa_serial, serial_lag
+from homeport.server.secondary_commands import serial_lag, soa_serial
 from homeport.server.store import InvitationRow, UserRow
 from homeport.server.web.pages import MAX_FIELD, MIN_PASSWORD, Dashboard, Session, csrf_token
 
@@ -284,7 +284,7 @@ class AdminPages:
         views: list[SecondaryView] = []
         for sec in await self.dash.db.secondaries():
             serials = await asyncio.gather(
-                *(_soa_serial(sec.address, sec.port, z.origin) for z in zones)
+                *(soa_serial(sec.address, sec.port, z.origin) for z in zones)
             )
             for zone, serial in zip(zones, serials, strict=True):
                 views.append(
