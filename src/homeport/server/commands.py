@@ -545,7 +545,9 @@ def audit_cmd(limit: int, data: Path | None, as_json: bool) -> None:
 
 
 # Registered last: the group's module imports this one's helpers.
+from homeport.server.relay.commands import relay  # noqa: E402
 from homeport.server.secondary_commands import secondary, status  # noqa: E402
 
 server.add_command(secondary)
 server.add_command(status)
+server.add_command(relay)
