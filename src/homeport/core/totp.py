@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import struct
-from urllib.parse import quote, urlencode
 
 # RFC 6238 §5.2: a 30-second step balances security and usability.
 STEP = 30
@@ -67,12 +66,3 @@ def decode_key(secret: str) -> bytes:
         return base64.b32decode(text + "=" * (-len(text) % 8))
     except (ValueError, TypeError) as exc:
         raise ValueError("not a base32 key") from exc
-
-
-def otpauth_uri(secret: str, account: str, issuer: str) -> str:
-    """Google Authenticator's Key Uri Format: ``otpauth://totp/ISSUER:ACCOUNT?secret=…``."""
-    label = quote(f"{issuer}:{account}", safe=":@")
-    query = urlencode(
-        {"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": DIGITS, "period": STEP}
-    )
-    return f"otpauth://totp/{label}?{query}"

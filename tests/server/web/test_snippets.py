@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import configparser
 import shlex
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from homeport.agent import config
+from homeport.core import totp
 from homeport.server.store import AuditEntry
 from homeport.server.web import snippets
 from homeport.server.web.pages import csrf_token, history_rows
+from homeport.server.web.totp import otpauth_uri
 
 HOST = "myhome.dyn.example.net"
 SECRET = "s3cr3t_-xyz"
@@ -113,3 +116,14 @@ def test_certificate_snippets_with_and_without_the_keys() -> None:
     assert snippets.SECRET_PLACEHOLDER in by_title["lego httpreq"]
     assert snippets.TSIG_PLACEHOLDER in by_title["Caddy"]
     assert snippets.Target("[2001:db8::1]:443", True, HOST, None).hostname == "2001:db8::1"
+
+
+def test_the_otpauth_uri_names_every_parameter() -> None:
+    secret = totp.encode_key(b"12345678901234567890")
+    uri = otpauth_uri(secret, "alice", "homeport dyn.example.net")
+    parts = urlsplit(uri)
+    assert (parts.scheme, parts.netloc) == ("otpauth", "totp")
+    assert parts.path == "/homeport%20dyn.example.net:alice"
+    query = parse_qs(parts.query)
+    assert query["secret"] == [secret]
+    assert (query["digits"], query["period"], query["algorithm"]) == (["6"], ["30"], ["SHA1"])

@@ -9,6 +9,7 @@ the codes are :mod:`homeport.core.totp`'s.
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -19,6 +20,22 @@ from homeport.server.web.pages import MAX_FIELD, Dashboard, Session, csrf_token
 
 # The issuer the authenticator app lists the account under.
 ISSUER = "homeport"
+
+
+def otpauth_uri(secret: str, account: str, issuer: str) -> str:
+    """Google Authenticator's Key Uri Format: ``otpauth://totp/ISSUER:ACCOUNT?secret=…``
+    (the parameters are :mod:`homeport.core.totp`'s, named so no app has to guess)."""
+    label = quote(f"{issuer}:{account}", safe=":@")
+    query = urlencode(
+        {
+            "secret": secret,
+            "issuer": issuer,
+            "algorithm": "SHA1",
+            "digits": totp.DIGITS,
+            "period": totp.STEP,
+        }
+    )
+    return f"otpauth://totp/{label}?{query}"
 
 
 class TotpPages:
@@ -41,7 +58,7 @@ class TotpPages:
             user=session[1],
             csrf=csrf_token(session[0]),
             secret=secret,
-            uri=totp.otpauth_uri(secret, session[1], issuer),
+            uri=otpauth_uri(secret, session[1], issuer),
             error=error,
             signed_in=True,
         )
