@@ -408,6 +408,11 @@ def test_failed_sign_ins_share_the_apis_failure_budget(limited_server: ServerPro
         statuses.append(status)
     assert statuses[0] == 401
     assert statuses[-1] == 429, statuses
+    # Verified failures are audited; throttled ones write nothing (no flood of rows).
+    audit = limited_server.admin_json("audit", "--limit", "100")
+    assert isinstance(audit, list)
+    failed = [e for e in audit if e["action"] == "sign-in failed"]
+    assert len(failed) == statuses.count(401), statuses
     # The API sees the same budget spent: even the right password is not verified now.
     status, body = _nic_update(limited_server, "alice", PASSWORD, "192.0.2.1")
     assert (status, body) == (429, "911"), body

@@ -292,7 +292,10 @@ class Dashboard:
         )
         principal = auth.principal
         if principal is None or principal.kind != "user":
-            await self._note_failed_sign_in(request, name, auth.outcome.value)
+            if auth.outcome is AuthOutcome.BADAUTH:
+                # Verified failures only: a throttled attempt writes nothing, so a flood
+                # past the failure budgets cannot grow the audit table.
+                await self._note_failed_sign_in(request, name, auth.outcome.value)
             if auth.outcome in (AuthOutcome.THROTTLED, AuthOutcome.ABUSE):
                 message = f"Too many failed sign-ins. Try again in {self.api.login.retry_after} s."
                 return await self.login_form(request, error=message, status=429)
@@ -332,7 +335,8 @@ class Dashboard:
             return None
         reason = "no-totp" if not code.strip() else "bad-totp"
         auth = self.api.login.failed_key("dashboard", self.api.source(request), name, reason)
-        await self._note_failed_sign_in(request, name, reason)
+        if auth.outcome is AuthOutcome.BADAUTH:  # charged within the budgets, as above
+            await self._note_failed_sign_in(request, name, reason)
         if auth.outcome is AuthOutcome.ABUSE:
             message = f"Too many failed sign-ins. Try again in {self.api.login.retry_after} s."
             return await self.login_form(request, error=message, status=429)
@@ -618,8 +622,7 @@ class Dashboard:
 
     async def _note_failed_sign_in(self, request: web.Request, name: str, outcome: str) -> None:
         """An audit entry for a failed sign-in; the tried name is the visitor's text (escaped,
-        cut short), never the password. Throttled sign-ins are entered too: the failure
-        budgets bound how many a source or a name can add."""
+        cut short), never the password or the code."""
         await self.db.append_audit(
             [
                 AuditEntry(
