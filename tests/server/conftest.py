@@ -16,6 +16,11 @@ import pytest
 
 from tests.helpers import HOMEPORT, homeport_env, run_homeport
 
+# PostgreSQL's fixtures, defined here once for every module below: a module that imports
+# a session fixture itself gets its own instance, so each such module ran initdb and
+# started one more cluster (one per module, all alive until the session ended).
+from tests.server.pg import pg_socket, pg_url  # noqa: F401
+
 READY_TIMEOUT = 30
 
 

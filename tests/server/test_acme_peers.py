@@ -89,6 +89,7 @@ def test_lego_httpreq(server: ServerProc, tmp_path: Path) -> None:
                 "HTTPREQ_ENDPOINT": server.url,
                 "HTTPREQ_USERNAME": NAME,
                 "HTTPREQ_PASSWORD": secret,
+                "HTTPREQ_POLLING_INTERVAL": "1",  # lego's own DNS check; 2 s by default
             },
         )
     assert _names_in(cert) == {NAME, f"*.{NAME}"}
@@ -110,6 +111,11 @@ def test_lego_rfc2136(server: ServerProc, tmp_path: Path) -> None:
                 "RFC2136_TSIG_KEY": key["name"],
                 "RFC2136_TSIG_SECRET": key["secret"],
                 "RFC2136_TSIG_ALGORITHM": key["wire_algorithm"],
+                # lego's rfc2136 provider solves NAME and *.NAME one after the other and
+                # pauses RFC2136_SEQUENCE_INTERVAL (default 60 s) in between, a wait for
+                # slow secondaries; homeport serves an UPDATE before answering it.
+                "RFC2136_SEQUENCE_INTERVAL": "1",
+                "RFC2136_POLLING_INTERVAL": "1",  # its own DNS check; 2 s by default
             },
         )
     assert _names_in(cert) == {NAME, f"*.{NAME}"}

@@ -20,7 +20,6 @@ from homeport.server.admin import add_zone
 from homeport.server.challenges import ChallengeEdit, ChallengeOp
 from homeport.server.service import DdnsService
 from homeport.server.store import AuditEntry, HostRow, Store
-from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
 
 ZONE = "dyn.example.net."
 HOST = "home.dyn.example.net."

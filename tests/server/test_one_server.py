@@ -19,7 +19,6 @@ import pytest
 from tests.helpers import HOMEPORT, homeport_env, run_homeport
 from tests.server.conftest import ServerProc, start_server, stop_server
 from tests.server.httpget import get
-from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
 
 HOST = "one.dyn.example.net"
 # A refused second server exits at once; one that starts (today's bug) runs until killed.
@@ -92,7 +91,7 @@ def test_second_server_on_one_sqlite_store_is_refused(tmp_path: Path) -> None:
 
 
 def test_two_servers_on_one_postgres_database_serve_each_others_updates(
-    pg_url: str,  # noqa: F811
+    pg_url: str,
     tmp_path: Path,
 ) -> None:
     """PostgreSQL lifts the one-server rule: each instance serves every instance's updates."""

@@ -23,7 +23,7 @@ from tests.server.challenge_helpers import http, txt
 from tests.server.conftest import ServerProc, add_hosts, start_server, stop_server
 from tests.server.httpget import get
 from tests.server.multi import SerialWatch, a_record, haproxy, served_everywhere, wait_until
-from tests.server.pg import pg_socket, pg_url, psql  # noqa: F401 - fixtures
+from tests.server.pg import psql
 
 ZONE = "dyn.example.net"
 HOSTS = 48
@@ -98,7 +98,7 @@ async def _burst(
 
 
 def test_three_instances_behind_haproxy_survive_a_kill_9(
-    pg_url: str,  # noqa: F811
+    pg_url: str,
     tmp_path: Path,
 ) -> None:
     """A burst over three instances, one killed mid-burst: nothing acknowledged is lost.
@@ -196,8 +196,8 @@ def start_admin(data: Path, url: str) -> int:
 
 
 def test_an_instance_listens_again_after_its_listener_is_killed(
-    pg_socket: Path,  # noqa: F811
-    pg_url: str,  # noqa: F811
+    pg_socket: Path,
+    pg_url: str,
     tmp_path: Path,
 ) -> None:
     """pg_terminate_backend on the LISTEN connection: it is opened again, and updates flow."""
@@ -237,7 +237,7 @@ def test_an_instance_listens_again_after_its_listener_is_killed(
 
 
 def test_a_challenge_written_through_one_instance_is_served_by_the_other(
-    pg_url: str,  # noqa: F811
+    pg_url: str,
     tmp_path: Path,
 ) -> None:
     """ACME DNS-01 behind a load balancer: the CA may ask any instance's DNS, so a value
@@ -274,7 +274,7 @@ def test_a_challenge_written_through_one_instance_is_served_by_the_other(
 
 
 def test_an_update_decided_from_a_stale_host_is_decided_again(
-    pg_url: str,  # noqa: F811
+    pg_url: str,
     tmp_path: Path,
 ) -> None:
     """Instance A last saw 192.0.2.1; B then stored .2; A is asked for .1 again.
@@ -344,7 +344,7 @@ def _peer_failures(srv: ServerProc) -> float:
 
 
 def test_failed_logins_are_shared_by_the_instances(
-    pg_url: str,  # noqa: F811
+    pg_url: str,
     tmp_path: Path,
 ) -> None:
     """A guesser who spent its budget on one instance has none left on the other.

@@ -15,7 +15,6 @@ import pytest
 from tests.helpers import HOMEPORT, homeport_env, run_homeport
 from tests.server.conftest import start_server, stop_server
 from tests.server.httpget import get
-from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
 from tests.server.test_admin import (
     test_restart_serves_what_was_acknowledged as test_pg_restart_serves_what_was_acknowledged,
 )
@@ -52,7 +51,7 @@ SECRET = "s3cret-Pa55word"  # a test password that must never be printed
 
 
 @pytest.fixture(autouse=True)
-def on_postgres(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+def on_postgres(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("HOMEPORT_DATABASE", pg_url)
     return pg_url
 

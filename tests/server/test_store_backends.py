@@ -15,7 +15,6 @@ from homeport.core.zone import Catalog, Record, Soa
 from homeport.errors import ConflictError, NotFoundError
 from homeport.server.service import DdnsService, UpdateIntent
 from homeport.server.store import SERIAL_MODULUS, AuditEntry, HostRow, Store, UserRow
-from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
 
 T = TypeVar("T")
 ZONE = "dyn.example.net."
@@ -236,7 +235,7 @@ def test_service_follows_admin_commits(opener: Callable[..., Awaitable[Store]]) 
     run(opener, work)
 
 
-def test_postgres_notify_wakes_the_server(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_postgres_notify_wakes_the_server(pg_url: str, tmp_path: Path) -> None:
     """An admin commit reaches a listening server as a NOTIFY, without waiting for a poll."""
 
     async def work() -> None:

@@ -9,7 +9,6 @@ import pytest
 
 from homeport.errors import ConflictError, NotFoundError
 from homeport.server.store import SecondaryRow, Store
-from tests.server.pg import pg_socket, pg_url  # noqa: F401 - fixtures
 from tests.server.test_store_backends import audit, database, opener, run  # noqa: F401
 
 ROW = SecondaryRow("bind.", "127.0.0.1", 5301, "hmac-sha256", "c2VjcmV0" * 4, time.time())

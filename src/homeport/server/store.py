@@ -150,6 +150,11 @@ CREATE TABLE IF NOT EXISTS tsig_keys (
     host TEXT PRIMARY KEY REFERENCES hosts(fqdn) ON DELETE CASCADE,
     name TEXT NOT NULL UNIQUE, algorithm TEXT NOT NULL, salt TEXT NOT NULL, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ssh_keys (
+    host TEXT NOT NULL REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL, key TEXT NOT NULL, comment TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (host, fingerprint)
+);
 CREATE TABLE IF NOT EXISTS relay_ports (
     host TEXT NOT NULL REFERENCES hosts(fqdn) ON DELETE CASCADE,
     port INTEGER NOT NULL, public_port INTEGER NOT NULL UNIQUE, created REAL NOT NULL,
@@ -278,6 +283,17 @@ class TsigKeyRow:
     name: str  # the key name, absolute with the dot
     algorithm: str  # dnspython's name: hmac-sha256. ...
     salt: str
+    created: float
+
+
+@dataclass(frozen=True)
+class SshKeyRow:
+    """A public key that may open the relay's ``ssh -R`` tunnels as ``host``."""
+
+    host: str
+    fingerprint: str  # OpenSSH's "SHA256:..." (what ``ssh-keygen -l`` prints)
+    key: str  # "ssh-ed25519 AAAA...": the OpenSSH public key line without its comment
+    comment: str
     created: float
 
 
@@ -1436,6 +1452,44 @@ class Store:
             "SELECT host, name, algorithm, salt, created FROM tsig_keys ORDER BY host"
         )
         return [TsigKeyRow(*r) for r in rows]
+
+    async def add_ssh_key(self, row: SshKeyRow, audit: AuditEntry) -> None:
+        """Let ``row.key`` open ``row.host``'s ssh tunnels; ConflictError if it already may."""
+        if await self.host(row.host) is None:
+            raise NotFoundError(f"no host {row.host}")
+        if any(k.fingerprint == row.fingerprint for k in await self.ssh_keys(row.host)):
+            raise ConflictError(f"host {row.host} already has key {row.fingerprint}")
+        await self._write(
+            [
+                (
+                    "INSERT INTO ssh_keys(host, fingerprint, key, comment, created)"
+                    " VALUES (?,?,?,?,?)",
+                    (row.host, row.fingerprint, row.key, row.comment, row.created),
+                ),
+                self._audit(audit),
+            ]
+        )
+
+    async def ssh_keys(self, host: str) -> list[SshKeyRow]:
+        rows = await self._fetchall(
+            "SELECT host, fingerprint, key, comment, created FROM ssh_keys WHERE host = ?"
+            " ORDER BY created, fingerprint",
+            (host,),
+        )
+        return [SshKeyRow(*r) for r in rows]
+
+    async def remove_ssh_key(self, host: str, fingerprint: str, audit: AuditEntry) -> None:
+        if not any(k.fingerprint == fingerprint for k in await self.ssh_keys(host)):
+            raise NotFoundError(f"host {host} has no ssh key {fingerprint}")
+        await self._write(
+            [
+                (
+                    "DELETE FROM ssh_keys WHERE host = ? AND fingerprint = ?",
+                    (host, fingerprint),
+                ),
+                self._audit(audit),
+            ]
+        )
 
     async def add_acmedns_account(self, account: AcmeDnsAccount, audit: AuditEntry) -> None:
         await self._write(
