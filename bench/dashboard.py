@@ -30,7 +30,7 @@ from tests.helpers import run_homeport  # noqa: E402
 from tests.server.conftest import start_server, stop_server  # noqa: E402
 
 from homeport.server import auth  # noqa: E402
-from homeport.server.store import AuditEntry, HostRow, Store  # noqa: E402
+from homeport.server.store import AuditEntry, HostRow, HostStats, Store  # noqa: E402
 
 ZONE = "dyn.example.net"
 PASSWORD = "bench password 1234"
@@ -59,6 +59,21 @@ async def seed(data: Path, hosts: int, history: int) -> None:
                 ),
                 AuditEntry("bench", "host add", fqdn, ""),
             )
+        # Request counts (and the last request) per host, as the dashboard reads them.
+        await store.add_host_stats(
+            [
+                HostStats(
+                    f"host{i:04d}.{ZONE}.",
+                    good=i % 7,
+                    nochg=i * 3,
+                    fault=i % 2,
+                    last_seen=now - i,
+                    last_source=f"198.51.100.{i % 250 + 1}",
+                    last_agent="ddclient/3.10.0",
+                )
+                for i in range(hosts)
+            ]
+        )
         first = f"host0000.{ZONE}."
         for n in range(history):
             await store.commit_host_states(

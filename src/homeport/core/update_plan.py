@@ -31,6 +31,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any, Protocol
 
 from homeport.core.hostdata import address_problem, txt_problem, valid_fqdn
+from homeport.core.token_scope import TokenScope
 from homeport.proto import dyndns2
 from homeport.proto.dyndns2 import Code, UpdateQuery
 
@@ -63,19 +64,30 @@ class Updatable(Protocol):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is updating: one host (by its secret) or an account (owning hosts)."""
+    """Who is updating: one host (by its secret), an account (owning hosts), or one of
+    an account's scoped tokens (``name`` its owner; ``scope`` says what it may do)."""
 
-    kind: str  # "host" | "user"
+    kind: str  # "host" | "user" | "token"
     name: str
+    scope: TokenScope | None = None  # kind "token" only
+    token_id: str = ""  # kind "token": which of the owner's tokens (never the secret)
 
     def may_update(self, host: Updatable) -> bool:
         if self.kind == "host":
             return host.fqdn == self.name
+        if self.scope is not None and not self.scope.allows_host(host.fqdn):
+            return False
         return host.owner == self.name
+
+    def may_set(self, types: Iterable[str]) -> bool:
+        """Whether the principal may change records of these types (see RECORD_TYPES)."""
+        return self.scope is None or self.scope.allows_types(types)
 
     @property
     def actor(self) -> str:
         """How the audit log names it."""
+        if self.kind == "token":
+            return f"token:{self.name}/{self.token_id}"
         return f"{self.kind}:{self.name}"
 
 
@@ -103,6 +115,21 @@ class UpdateIntent:
     clear_txt: bool = False
     offline: bool | None = None
     agent: str | None = None  # the client's User-Agent, shown on the dashboard
+
+    @property
+    def types(self) -> frozenset[str]:
+        """The record types this intent changes (for a scoped token's check)."""
+        types = set()
+        if self.ipv4 is not None or self.clear_ipv4:
+            types.add("A")
+        if self.ipv6 is not None or self.clear_ipv6:
+            types.add("AAAA")
+        if self.txt is not None or self.clear_txt:
+            types.add("TXT")
+        if self.offline is not None:
+            # Offline hides both address records; back online shows them.
+            types.update(("A", "AAAA"))
+        return frozenset(types)
 
 
 class Records(Protocol):
@@ -272,6 +299,14 @@ def _dyndns2_refused(outcome: AuthOutcome, policy: ApiPolicy) -> Reply:
     return _dyndns2_account(Code.BADAUTH)
 
 
+def _dyndns2_types(ipv4: Address | None, ipv6: Address | None, *, offline: bool) -> set[str]:
+    """The record types a dyndns2 request changes (``offline`` hides both address types;
+    every request carries it, so it counts only when set)."""
+    if offline:
+        return {"A", "AAAA"}
+    return {t for t, a in (("A", ipv4), ("AAAA", ipv6)) if a is not None}
+
+
 def plan_dyndns2(
     request: Dyndns2Request,
     policy: ApiPolicy,
@@ -309,23 +344,25 @@ def plan_dyndns2(
             continue
         fqdn = name + "."
         host = hosts.get(fqdn)
+        intent = UpdateIntent(
+            fqdn=fqdn,
+            actor=principal.actor,
+            source=str(request.source),
+            ipv4=ipv4,
+            ipv6=ipv6,
+            # `offline=NO` (or an update without it) brings a host back online.
+            offline=query.offline,
+            agent=request.user_agent,
+        )
         if host is None or not principal.may_update(host):
+            lines.append(Code.NOHOST)
+        elif not principal.may_set(_dyndns2_types(ipv4, ipv6, offline=query.offline)):
+            # A scoped token without these record types: not a host it may update.
             lines.append(Code.NOHOST)
         elif not admit(fqdn):
             lines.append(Code.ABUSE)
         else:
-            lines.append(
-                UpdateIntent(
-                    fqdn=fqdn,
-                    actor=principal.actor,
-                    source=str(request.source),
-                    ipv4=ipv4,
-                    ipv6=ipv6,
-                    # `offline=NO` (or an update without it) brings a host back online.
-                    offline=query.offline,
-                    agent=request.user_agent,
-                )
-            )
+            lines.append(intent)
     return Dyndns2Plan(tuple(lines), tuple(a for a in (ipv4, ipv6) if a is not None))
 
 
@@ -466,6 +503,8 @@ def plan_token(
         )
         for h in chosen
     )
+    if not all(principal.may_set(i.types) for i in intents):
+        return _ko()  # a scoped token without these record types
     return TokenPlan(intents, query.verbose, fields.get("ipv4"), fields.get("ipv6"))
 
 

@@ -268,11 +268,14 @@ def check_password(password: str) -> None:
         raise UsageError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
 
 
-async def add_user(store: Store, name: str, password: str) -> str:
-    """Add account ``name``; its new API token (for the token API)."""
+async def add_user(store: Store, name: str, password: str, *, admin: bool = False) -> str:
+    """Add account ``name`` (with the dashboard's admin role if ``admin``); its new API
+    token (for the token API)."""
     token = auth.new_secret()
-    row = UserRow(name, auth.PasswordHasher().hash(password), auth.sha256_hex(token), time.time())
-    await store.add_user(row, _audit("user add", name))
+    row = UserRow(
+        name, auth.PasswordHasher().hash(password), auth.sha256_hex(token), time.time(), admin
+    )
+    await store.add_user(row, _audit("user add", name, "admin" if admin else ""))
     return token
 
 

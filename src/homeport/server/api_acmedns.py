@@ -73,6 +73,13 @@ def routes(api: ApiContext) -> list[web.RouteDef]:
         if principal is None:
             status = {AuthOutcome.BADAUTH: 401, AuthOutcome.BUSY: 503}.get(auth.outcome, 429)
             return web.json_response({"error": auth.outcome.value}, status=status)
+        if principal.kind == "token":
+            # The account it would make has no expiry and no source networks: a scoped
+            # token cannot mint a credential that outlives its own limits.
+            return web.json_response(
+                {"error": "a scoped token cannot register; use lego httpreq with it"},
+                status=403,
+            )
         body: Any = {}
         if request.can_read_body:
             try:

@@ -44,7 +44,7 @@ async def set_challenge(
     name = name.strip().lower()
     if not name.endswith("."):
         name += "."
-    actor = f"{principal.kind}:{principal.name}"
+    actor = principal.actor
     problem = challenge.value_problem(value)
     if problem is not None:
         await _refused(api, actor, name, problem, source, api_name)
@@ -53,6 +53,10 @@ async def set_challenge(
     host = service.hosts.get(owner) if owner is not None else None
     if host is None or not principal.may_update(host):
         reason = "not a challenge name of this account's hosts"
+        await _refused(api, actor, name, reason, source, api_name)
+        return Result(403, reason)
+    if not principal.may_set({"ACME"}):
+        reason = "this token may not set ACME challenges"
         await _refused(api, actor, name, reason, source, api_name)
         return Result(403, reason)
     if not api.admit(api.challenge_throttle, api.clock())(host.fqdn):

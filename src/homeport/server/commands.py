@@ -537,13 +537,16 @@ def _read_password(from_stdin: bool) -> str:
 @user.command("add")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--admin", "is_admin", is_flag=True, help="May use the dashboard's admin pages.")
 @data_option
 @json_option
-def user_add(name: str, password_stdin: bool, data: Path | None, as_json: bool) -> None:
+def user_add(
+    name: str, password_stdin: bool, is_admin: bool, data: Path | None, as_json: bool
+) -> None:
     """Add account NAME; prints its API token (for the token API) once."""
     admin.check_user_name(name)
     password = _read_password(password_stdin)
-    token = with_store(_data(data), lambda s: admin.add_user(s, name, password))
+    token = with_store(_data(data), lambda s: admin.add_user(s, name, password, admin=is_admin))
     emit(
         as_json,
         {"user": name, "token": token},

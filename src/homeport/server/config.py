@@ -33,6 +33,9 @@ DEFAULT_REFRESH = 3600
 DEFAULT_RETRY = 600
 DEFAULT_EXPIRE = 1209600
 DEFAULT_SOA_TTL = 3600
+# Per-host TTL limits (see ServerConfig.host_ttl_min/max for the reasons).
+DEFAULT_HOST_TTL_MIN = 30
+DEFAULT_HOST_TTL_MAX = 86400
 
 
 def default_data_dir() -> Path:
@@ -150,6 +153,11 @@ class ServerConfig(pydantic.BaseModel):
     # because some routers send none).
     require_user_agent: bool = False
     default_ttl: int = pydantic.Field(default=DEFAULT_TTL, ge=0, le=86400)
+    # The TTLs a user may give a host on the dashboard. Below 30 s a dynamic name only
+    # multiplies resolvers' queries (many clamp short TTLs up anyway); past a day a
+    # resolver may keep a stale address that long after the next update.
+    host_ttl_min: int = pydantic.Field(default=DEFAULT_HOST_TTL_MIN, ge=0, le=86400)
+    host_ttl_max: int = pydantic.Field(default=DEFAULT_HOST_TTL_MAX, ge=0, le=86400)
     # "auto": uvloop when installed (the `speed` extra; the DNS and HTTP hot paths are
     # faster on it), else asyncio's own loop. "uvloop" insists; "asyncio" never uses it.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
@@ -167,6 +175,8 @@ class ServerConfig(pydantic.BaseModel):
     def _tls_complete(self) -> ServerConfig:
         if self.https and (self.tls_cert is None or self.tls_key is None):
             raise ValueError("https listeners need tls_cert and tls_key")
+        if self.host_ttl_min > self.host_ttl_max:
+            raise ValueError("host_ttl_min is larger than host_ttl_max")
         own = [("http", v) for v in self.http] + [("https", v) for v in self.https]
         own += [("dns", v) for v in self.dns] + [("metrics_listen", v) for v in self.metrics_listen]
         clashes = self.relay.clashes(own)

@@ -17,6 +17,7 @@ import prometheus_client
 
 from homeport.core.hostdata import MAX_NAME_LENGTH
 from homeport.core.limits import Charge, FailureLimiter, Rate, source_key
+from homeport.core.token_scope import TokenScope
 from homeport.core.units import MINUTE
 from homeport.core.update_plan import AuthOutcome, AuthResult, Principal
 from homeport.server.auth import BasicCredentials, PasswordHasher, secret_matches, sha256_hex
@@ -24,6 +25,7 @@ from homeport.server.clientaddr import Address
 from homeport.server.config import LimitsConfig
 from homeport.server.service import DdnsService
 from homeport.server.shared_limits import FailureSharing
+from homeport.server.store import ApiTokenRow
 
 # One line per failed login, for fail2ban and the like (format in README "Failed logins").
 auth_log = logging.getLogger("homeport.auth")
@@ -31,6 +33,18 @@ auth_log = logging.getLogger("homeport.auth")
 LOGGED_NAME_LENGTH = 64
 # What an attempt takes with limits off: nothing (refunding it gives nothing back).
 FREE = Charge(None, None, trusted=False)
+# Longer than any token we issue (token_urlsafe(32) is 43 characters): not looked up.
+MAX_TOKEN_LENGTH = 128
+
+
+def scope_of(row: ApiTokenRow) -> TokenScope:
+    """A stored token's scope (its lists were checked when it was made)."""
+    return TokenScope(
+        hosts=frozenset(row.hosts.split()),
+        types=frozenset(row.types.split()),
+        subnets=tuple(ip_network(n) for n in row.subnets.split()),
+        expires=row.expires,
+    )
 
 
 class Login:
@@ -175,6 +189,15 @@ class Login:
             host = await self.service.fresh_host(fqdn)
         if host is not None and secret_matches(creds.password, host.secret_sha256):
             return AuthResult(AuthOutcome.OK, Principal("host", fqdn))
+        # A scoped token as the account's password (name: its owner), 256-bit like a
+        # host secret: a correct one always passes; one used outside its scope fails.
+        scoped = await self._scoped_token(creds.password, creds.username, source)
+        if isinstance(scoped, Principal):
+            return AuthResult(AuthOutcome.OK, scoped)
+        if scoped is not None:
+            charge = self._charge(source, username, now)
+            outcome = AuthOutcome.BADAUTH if charge else AuthOutcome.ABUSE
+            return self._failed(api, source, creds.username, scoped, outcome)
         user = self.service.users.get(creds.username)
         if user is None and not spent:
             user = await self.service.fresh_user(creds.username)
@@ -211,11 +234,35 @@ class Login:
         """A host's secret or an account's token (256-bit, SHA-256): a correct one always passes."""
         await self.service.ensure_fresh()
         principal = await self._token_principal(token) if token else None
+        reason = "bad-token" if token else "no-token"
+        if principal is None and token:
+            scoped = await self._scoped_token(token, None, source)
+            if isinstance(scoped, Principal):
+                principal = scoped
+            elif scoped is not None:
+                reason = scoped
         if principal is not None:
             return AuthResult(AuthOutcome.OK, principal)
         charge = self._charge(source, None, self.clock())
         outcome = AuthOutcome.BADAUTH if charge else AuthOutcome.ABUSE
-        return self._failed(api, source, "", "bad-token" if token else "no-token", outcome)
+        return self._failed(api, source, "", reason, outcome)
+
+    async def _scoped_token(
+        self, secret: str, owner: str | None, source: Address | None
+    ) -> Principal | str | None:
+        """The scoped token ``secret`` (of ``owner``, if given) as a principal; the refusal
+        reason if it is expired or used from outside its networks; None if no such token."""
+        if not secret or len(secret) > MAX_TOKEN_LENGTH:
+            return None
+        row = await self.service.store.api_token(sha256_hex(secret))
+        if row is None or (owner is not None and row.owner != owner):
+            return None
+        scope = scope_of(row)
+        if scope.expired(self.service.clock()):  # wall time (self.clock is monotonic)
+            return "expired-token"
+        if not scope.allows_source(source):
+            return "token-source"
+        return Principal("token", row.owner, scope, row.id)
 
     async def _token_principal(self, token: str) -> Principal | None:
         # Looked up by digest (an index), so no timing difference reveals a partial match.

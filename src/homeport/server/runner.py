@@ -30,7 +30,7 @@ from homeport.server.httpguard import HttpGuard
 from homeport.server.relay.hub import Relay
 from homeport.server.service import DdnsService
 from homeport.server.store import Store
-from homeport.server.web import build_dashboard
+from homeport.server.web import build_dashboard, snippets
 from homeport.server.xfr import HiddenPrimary
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,9 @@ async def start(config: ServerConfig) -> RunningServer:
             )
         registry.register(DnsStatsCollector(*(d.stats for d in dns)))
         app = build_app(api, metrics=not config.metrics_listen)
-        app.add_subapp("/dash/", build_dashboard(api))
+        # The certificate snippets' RFC 2136 port: where this server's DNS listens.
+        dns_port = dns[0].udp_address[1] if dns else snippets.DNS_PORT
+        app.add_subapp("/dash/", build_dashboard(api, dns_port=dns_port))
         limits = config.limits
         runner = web.AppRunner(
             app,

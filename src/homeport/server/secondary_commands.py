@@ -191,7 +191,7 @@ def serial_lag(primary: int, secondary: int) -> int:
     return (primary - secondary) % 2**32
 
 
-async def _soa_serial(host: str, port: int, zone: str) -> int | None:
+async def soa_serial(host: str, port: int, zone: str) -> int | None:
     query = dns.message.make_query(zone, dns.rdatatype.SOA)
     query.flags &= ~dns.flags.RD
     try:
@@ -216,7 +216,7 @@ def status(data: Path | None, as_json: bool) -> None:
         rows = []
         for sec in await store.secondaries():
             serials = await asyncio.gather(
-                *(_soa_serial(sec.address, sec.port, z.origin) for z in zones)
+                *(soa_serial(sec.address, sec.port, z.origin) for z in zones)
             )
             for zone, serial in zip(zones, serials, strict=True):
                 rows.append(

@@ -16,7 +16,6 @@ reload can never overwrite a newer in-memory state with an older snapshot.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -34,6 +33,7 @@ from homeport.server.store import (
     AuditEntry,
     ChallengeRow,
     HostRow,
+    HostStats,
     RelaySessionRow,
     Store,
     UserRow,
@@ -80,7 +80,11 @@ class RelaySwitch:
 
 
 def host_records(host: HostRow, static: list[Record], ttl: int) -> list[Record]:
-    """Everything DNS serves at a host's name: its static records plus its addresses."""
+    """Everything DNS serves at a host's name: its static records plus its addresses.
+
+    ``ttl``: the zone's default, for a host without a TTL of its own."""
+    if host.ttl is not None:
+        ttl = host.ttl
     records = list(static)
     # A host behind the relay is served at the relay's addresses, whatever it stored.
     ipv4, ipv6 = (host.relay_ipv4, host.relay_ipv6) if host.relayed else (host.ipv4, host.ipv6)
@@ -93,6 +97,38 @@ def host_records(host: HostRow, static: list[Record], ttl: int) -> list[Record]:
     if host.txt is not None:
         records.append(Record(host.fqdn, "TXT", ttl, txt_rdata(host.txt)))
     return records
+
+
+class _CountedRefusal(UsageError):
+    """A refusal the store task counted already (in the batch's request counts)."""
+
+
+def _request_stats(intent: UpdateIntent, result: str, now: float) -> HostStats:
+    """One request's counts: ``result`` is good, nochg or fault."""
+    agent = intent.agent[:MAX_AGENT_LENGTH] if intent.agent else None
+    return HostStats(
+        intent.fqdn,
+        good=int(result == "good"),
+        nochg=int(result == "nochg"),
+        fault=int(result == "fault"),
+        last_seen=now,
+        last_source=intent.source,
+        last_agent=agent,
+    )
+
+
+def merge_stats(a: HostStats, b: HostStats) -> HostStats:
+    """Both counts added; the newer request's time, source and client (``b`` on a tie)."""
+    newer = a if (a.last_seen or 0) > (b.last_seen or 0) else b
+    return HostStats(
+        a.fqdn,
+        a.good + b.good,
+        a.nochg + b.nochg,
+        a.fault + b.fault,
+        newer.last_seen,
+        newer.last_source,
+        newer.last_agent,
+    )
 
 
 def _servable(origin: str, records: list[Record]) -> list[Record]:
@@ -142,12 +178,10 @@ class DdnsService:
         # re-read outside _watch): the feed entry that follows re-renders them.
         self._dirty: set[str] = set()
         self.on_user_change: Callable[[str], None] = lambda name: None
-        # Per host, since this server started: updates that changed something (good), that
-        # changed nothing (nochg) and that were refused or failed (fault). For the dashboard;
-        # kept in memory: counting a nochg durably would cost a write per request.
-        self.results: collections.defaultdict[str, collections.Counter[str]] = (
-            collections.defaultdict(collections.Counter)
-        )
+        # Request counts (good/nochg/fault, for the dashboard) not yet in the store: faults
+        # seen before a batch. They ride along with the next batch's transaction, or are
+        # written on their own at the next watch (never one write per request).
+        self._pending_stats: dict[str, HostStats] = {}
         # Run after each reload of another process's commits (zone transfer peers).
         self.after_reload: list[Callable[[], Awaitable[None]]] = []
 
@@ -174,6 +208,7 @@ class DdnsService:
             _, future = self._queue.get_nowait()
             if not future.done():
                 future.set_exception(StoreError("server is shutting down"))
+        await self._flush_stats()
 
     @property
     def running(self) -> bool:
@@ -190,12 +225,37 @@ class DdnsService:
         try:
             self.check(intent)
             outcome = await self._submit(intent)
+        except UsageError as exc:
+            if not isinstance(exc, _CountedRefusal):
+                self._count(_request_stats(intent, "fault", self.clock()))
+            raise
         except HomeportError:
-            self.results[intent.fqdn]["fault"] += 1
+            # The batch's transaction (and the counts in it) did not commit.
+            self._count(_request_stats(intent, "fault", self.clock()))
             raise
         assert isinstance(outcome, UpdateOutcome)
-        self.results[intent.fqdn]["good" if outcome.changed else "nochg"] += 1
         return outcome
+
+    async def stats_written(self) -> None:
+        """Return once every request counted so far is in the store (for a page showing them)."""
+        if self._pending_stats and self.running:
+            await self._submit(None)  # a sync: the store task writes them first
+
+    def _count(self, stats: HostStats) -> None:
+        old = self._pending_stats.get(stats.fqdn)
+        self._pending_stats[stats.fqdn] = stats if old is None else merge_stats(old, stats)
+
+    async def _flush_stats(self) -> None:
+        """Write the pending request counts on their own (no batch came to carry them)."""
+        if not self._pending_stats:
+            return
+        taken, self._pending_stats = self._pending_stats, {}
+        try:
+            await self.store.add_host_stats(list(taken.values()))
+        except StoreError as exc:
+            log.warning("request counts not stored: %s", exc)
+            for stats in taken.values():
+                self._count(stats)
 
     async def ensure_fresh(self) -> None:
         """Catch up with admin commands committed since the last reload.
@@ -298,6 +358,7 @@ class DdnsService:
         now = time.monotonic()
         if syncs or now - self._last_watch >= WATCH_INTERVAL:
             self._last_watch = now
+            await self._flush_stats()
             try:
                 await self._watch()
             except StoreError as exc:
@@ -414,6 +475,13 @@ class DdnsService:
         prepared: dict[str, PreparedName] = {}
         outcomes: list[tuple[asyncio.Future[UpdateOutcome | None], str | None, bool]] = []
         audits: list[AuditEntry] = []
+        stats: dict[str, HostStats] = {}
+
+        def count(intent: UpdateIntent, result: str) -> None:
+            new = _request_stats(intent, result, now)
+            old = stats.get(intent.fqdn)
+            stats[intent.fqdn] = new if old is None else merge_stats(old, new)
+
         for intent, future in batch:
             if future.done():
                 continue  # refused in an earlier attempt
@@ -443,7 +511,8 @@ class DdnsService:
                     prepared[intent.fqdn] = self._prepare(new)
                 except HomeportError as exc:
                     log.warning("update of %s refused: %s", intent.fqdn, exc)
-                    future.set_exception(UsageError(f"cannot publish: {exc}"))
+                    future.set_exception(_CountedRefusal(f"cannot publish: {exc}"))
+                    count(intent, "fault")
                     continue
                 agent = intent.agent[:MAX_AGENT_LENGTH] if intent.agent else None
                 new = replace(new, updated=now, last_source=intent.source, last_agent=agent)
@@ -460,9 +529,24 @@ class DdnsService:
                     )
                 )
             outcomes.append((future, intent.fqdn, changed))
-        serials = await self.store.commit_host_states(
-            list(pending.values()), audits, expect=list(expect.values())
-        )
+            count(intent, "good" if changed else "nochg")
+        # Faults counted since the last batch ride along (their hosts' rows are written
+        # by the same upsert); put back if this transaction does not commit.
+        carried, self._pending_stats = self._pending_stats, {}
+        for extra in carried.values():
+            old = stats.get(extra.fqdn)
+            stats[extra.fqdn] = extra if old is None else merge_stats(extra, old)
+        try:
+            serials = await self.store.commit_host_states(
+                list(pending.values()),
+                audits,
+                expect=list(expect.values()),
+                stats=list(stats.values()),
+            )
+        except BaseException:
+            for extra in carried.values():
+                self._count(extra)
+            raise
         for name, new_state in pending.items():
             self.hosts[name] = new_state
             serial = serials.get(new_state.zone)

@@ -41,12 +41,50 @@ ADDED_COLUMNS = (
     # The relay's addresses while the host has a live relay session (server/relay/).
     ("hosts", "relay_ipv4", "TEXT"),
     ("hosts", "relay_ipv6", "TEXT"),
+    # A host's own record TTL (the dashboard's setting); NULL: its zone's default.
+    ("hosts", "ttl", "INTEGER"),
+    # The dashboard's admin role, and an account's TOTP secret (RFC 6238; base32, NULL:
+    # off) with the newest time step used (a code is good once).
+    ("users", "admin", "INTEGER NOT NULL DEFAULT 0"),
+    ("users", "totp_secret", "TEXT"),
+    ("users", "totp_step", "INTEGER NOT NULL DEFAULT 0"),
 )
 # Made after ADDED_COLUMNS (an older database gets the column first): the newest admin
 # change is one index probe however many server updates follow it.
 ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS changes_by_admin ON changes(seq) WHERE by_server = 0;",
 )
+# Tables added after the first schema, each in a step of its own (run after SCHEMA and
+# ADDED_COLUMNS, so an older data directory gains them on its next open).
+# The dashboard's per-host request counters: kept in the store, so they survive a restart
+# and several instances on one PostgreSQL count together. Written in the update batch's own
+# transaction (no extra fsync); a refusal seen before a batch rides along with the next one.
+HOST_STATS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS host_stats (
+    fqdn TEXT PRIMARY KEY REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    good INTEGER NOT NULL DEFAULT 0, nochg INTEGER NOT NULL DEFAULT 0,
+    fault INTEGER NOT NULL DEFAULT 0, last_seen REAL, last_source TEXT, last_agent TEXT
+);
+"""
+# An account's scoped API tokens (made on the dashboard): only the token's SHA-256 is
+# kept; ``hosts``, ``types`` and ``subnets`` are space-separated lists (empty: any).
+API_TOKENS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY, owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    token_sha256 TEXT NOT NULL UNIQUE, label TEXT NOT NULL, hosts TEXT NOT NULL,
+    types TEXT NOT NULL, subnets TEXT NOT NULL, expires REAL, created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS api_tokens_by_owner ON api_tokens(owner);
+"""
+# Sign-up invitations made by admins: only the code's SHA-256 is kept; ``used_by`` is the
+# account made with it (a code signs up one account, once, before ``expires``).
+INVITATIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS invitations (
+    code_sha256 TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_by TEXT NOT NULL,
+    created REAL NOT NULL, expires REAL NOT NULL, used_by TEXT, used REAL
+);
+"""
+ADDED_TABLES = (HOST_STATS_SCHEMA, API_TOKENS_SCHEMA, INVITATIONS_SCHEMA)
 # A change-feed entry in this "zone" says only accounts (users) changed: the reload
 # that every outside change triggers picks them up; no zone needs reloading.
 ACCOUNTS = ""
@@ -156,6 +194,7 @@ class HostRow:
     created: float = 0.0
     last_source: str | None = None
     last_agent: str | None = None  # the User-Agent of the last update that changed something
+    ttl: int | None = None  # its records' TTL; None: the zone's default
     # While the host has a live relay session, DNS answers these instead of ipv4/ipv6.
     relay_ipv4: str | None = None
     relay_ipv6: str | None = None
@@ -182,6 +221,16 @@ class UserRow:
     password_hash: str
     token_sha256: str | None
     created: float
+    admin: bool = False  # may use the dashboard's admin pages
+    totp_secret: str | None = dataclasses.field(default=None, repr=False)
+    totp_step: int = 0
+
+
+_USER_COLUMNS = "name, password_hash, token_sha256, created, admin, totp_secret, totp_step"
+
+
+def _user(row: Row) -> UserRow:
+    return UserRow(row[0], row[1], row[2], row[3], bool(row[4]), row[5], int(row[6] or 0))
 
 
 @dataclass(frozen=True)
@@ -259,6 +308,77 @@ class AcmeDnsAccount:
     created: float
 
 
+@dataclass(frozen=True)
+class HostStats:
+    """A host's update requests: how many changed something (good), changed nothing
+    (nochg) or were refused (fault), and the newest one's time, source and client.
+
+    The same shape carries a batch's increments to :meth:`Store.commit_host_states`.
+    """
+
+    fqdn: str
+    good: int = 0
+    nochg: int = 0
+    fault: int = 0
+    last_seen: float | None = None
+    last_source: str | None = None
+    last_agent: str | None = None
+
+
+# Adds increments; the newest request's time, source and client win. INSERT ... SELECT
+# FROM hosts: a host removed meanwhile gets no row (and fails no batch on its foreign key).
+# The casts give PostgreSQL the parameters' types (a SELECT list has no column to infer from).
+_STATS_UPSERT = (
+    "INSERT INTO host_stats(fqdn, good, nochg, fault, last_seen, last_source, last_agent)"
+    " SELECT fqdn, CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS INTEGER),"
+    " CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT) FROM hosts WHERE fqdn = ?"
+    " ON CONFLICT (fqdn) DO UPDATE SET good = host_stats.good + excluded.good,"
+    " nochg = host_stats.nochg + excluded.nochg, fault = host_stats.fault + excluded.fault,"
+    " last_source = CASE WHEN excluded.last_seen >= COALESCE(host_stats.last_seen, 0)"
+    " THEN excluded.last_source ELSE host_stats.last_source END,"
+    " last_agent = CASE WHEN excluded.last_seen >= COALESCE(host_stats.last_seen, 0)"
+    " THEN excluded.last_agent ELSE host_stats.last_agent END,"
+    " last_seen = CASE WHEN excluded.last_seen >= COALESCE(host_stats.last_seen, 0)"
+    " THEN excluded.last_seen ELSE host_stats.last_seen END"
+)
+
+
+def _stats_params(s: HostStats) -> tuple[Any, ...]:
+    return (s.good, s.nochg, s.fault, s.last_seen, s.last_source, s.last_agent, s.fqdn)
+
+
+@dataclass(frozen=True)
+class ApiTokenRow:
+    """A scoped API token of ``owner``; the lists are as :data:`API_TOKENS_SCHEMA` keeps them."""
+
+    id: str  # public: names the token in lists, audit entries and the revoke form
+    owner: str
+    token_sha256: str = dataclasses.field(repr=False)
+    label: str
+    hosts: str
+    types: str
+    subnets: str
+    expires: float | None
+    created: float
+
+
+_TOKEN_COLUMNS = "id, owner, token_sha256, label, hosts, types, subnets, expires, created"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    code_sha256: str = dataclasses.field(repr=False)
+    id: str  # public: names it in lists and the audit log
+    created_by: str
+    created: float
+    expires: float
+    used_by: str | None = None
+    used: float | None = None
+
+
+_INVITATION_COLUMNS = "code_sha256, id, created_by, created, expires, used_by, used"
+
+
 def next_serial(serial: int) -> int:
     """RFC 1982 increment: 2**32-1 wraps to 1 (0 is avoided: some secondaries mistrust it)."""
     return serial % SERIAL_MODULUS + 1
@@ -266,13 +386,14 @@ def next_serial(serial: int) -> int:
 
 def same_host_data(a: HostRow, b: HostRow) -> bool:
     """Whether two states of a host publish the same data."""
-    return (a.ipv4, a.ipv6, a.txt, a.offline, a.relay_ipv4, a.relay_ipv6) == (
+    return (a.ipv4, a.ipv6, a.txt, a.offline, a.relay_ipv4, a.relay_ipv6, a.ttl) == (
         b.ipv4,
         b.ipv6,
         b.txt,
         b.offline,
         b.relay_ipv4,
         b.relay_ipv6,
+        b.ttl,
     )
 
 
@@ -292,12 +413,13 @@ def _host(row: Row) -> HostRow:
         last_agent=row[11],
         relay_ipv4=row[12],
         relay_ipv6=row[13],
+        ttl=None if row[14] is None else int(row[14]),
     )
 
 
 _HOST_COLUMNS = (
     "fqdn, zone, owner, secret_sha256, ipv4, ipv6, txt, offline, updated, created, last_source,"
-    " last_agent, relay_ipv4, relay_ipv6"
+    " last_agent, relay_ipv4, relay_ipv6, ttl"
 )
 
 
@@ -361,6 +483,8 @@ class Store:
                     await db.setup(f"ALTER TABLE {table} ADD COLUMN {column} {definition};")
             for index in ADDED_INDEXES:
                 await db.setup(index)
+            for table in ADDED_TABLES:
+                await db.setup(table)
             async with db.transaction() as tx:
                 await tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
@@ -593,7 +717,7 @@ class Store:
         await self._write(
             [
                 (
-                    f"INSERT INTO hosts({_HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO hosts({_HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         host.fqdn,
                         host.zone,
@@ -609,6 +733,7 @@ class Store:
                         host.last_agent,
                         host.relay_ipv4,
                         host.relay_ipv6,
+                        host.ttl,
                     ),
                 ),
                 self._changed(host.zone, host.fqdn),
@@ -660,6 +785,20 @@ class Store:
             ]
         )
 
+    async def set_host_ttl(self, fqdn: str, ttl: int | None, audit: AuditEntry) -> None:
+        """Serve ``fqdn``'s records with ``ttl`` (None: the zone's default); a new serial."""
+        host = await self.host(fqdn)
+        if host is None:
+            raise NotFoundError(f"no host {fqdn}")
+        await self._write(
+            [
+                ("UPDATE hosts SET ttl = ? WHERE fqdn = ?", (ttl, fqdn)),
+                self._bump(host.zone),
+                self._changed(host.zone, fqdn),
+                self._audit(audit),
+            ]
+        )
+
     async def hosts_named(self, fqdns: Sequence[str]) -> list[HostRow]:
         """The hosts among ``fqdns`` (absent names are skipped)."""
         found: list[HostRow] = []
@@ -678,6 +817,7 @@ class Store:
         audits: Sequence[AuditEntry],
         *,
         expect: Sequence[HostRow] = (),
+        stats: Sequence[HostStats] = (),
     ) -> dict[str, int]:
         """Write new host states and their audit entries in one durable transaction.
 
@@ -689,6 +829,7 @@ class Store:
         ``expect``: the states the new ones were decided from (changed or not). If the
         store holds other data for any of them (another instance committed since),
         nothing is written (StaleError): read them again and decide again.
+        ``stats``: the batch's request counts, added to each host's (:class:`HostStats`).
         """
         zones = sorted({h.zone for h in hosts})
         serials: dict[str, int] = {}
@@ -738,9 +879,33 @@ class Store:
                 "INSERT INTO changes(zone, name, by_server) VALUES (?, ?, 1)",
                 [(h.zone, h.fqdn) for h in hosts],
             )
+            await tx.executemany(_STATS_UPSERT, [_stats_params(st) for st in stats])
             for zone in zones:
                 serials.update(await _bump_serial(tx, zone))
         return serials
+
+    async def add_host_stats(self, stats: Sequence[HostStats]) -> None:
+        """Add request counts outside an update batch (refusals, counted before one)."""
+        async with self._db.transaction() as tx:
+            await tx.executemany(_STATS_UPSERT, [_stats_params(st) for st in stats])
+
+    async def host_stats(
+        self, *, owner: str | None = None, fqdn: str | None = None
+    ) -> dict[str, HostStats]:
+        """Hosts' request counts (of one owner's hosts, or of one host); absent: none yet."""
+        sql = (
+            "SELECT s.fqdn, s.good, s.nochg, s.fault, s.last_seen, s.last_source, s.last_agent"
+            " FROM host_stats s JOIN hosts h ON h.fqdn = s.fqdn"
+        )
+        if owner is not None:
+            rows = await self._fetchall(sql + " WHERE h.owner = ?", (owner,))
+        elif fqdn is not None:
+            rows = await self._fetchall(sql + " WHERE h.fqdn = ?", (fqdn,))
+        else:
+            rows = await self._fetchall(sql)
+        return {
+            r[0]: HostStats(r[0], int(r[1]), int(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows
+        }
 
     # -- relay ----------------------------------------------------------------------
 
@@ -869,9 +1034,15 @@ class Store:
         await self._write(
             [
                 (
-                    "INSERT INTO users(name, password_hash, token_sha256, created)"
-                    " VALUES (?,?,?,?)",
-                    (user.name, user.password_hash, user.token_sha256, user.created),
+                    "INSERT INTO users(name, password_hash, token_sha256, created, admin)"
+                    " VALUES (?,?,?,?,?)",
+                    (
+                        user.name,
+                        user.password_hash,
+                        user.token_sha256,
+                        user.created,
+                        int(user.admin),
+                    ),
                 ),
                 self._changed(ACCOUNTS, user.name),
                 self._audit(audit),
@@ -879,23 +1050,19 @@ class Store:
         )
 
     async def user(self, name: str) -> UserRow | None:
-        rows = await self._fetchall(
-            "SELECT name, password_hash, token_sha256, created FROM users WHERE name = ?", (name,)
-        )
-        return UserRow(*rows[0]) if rows else None
+        rows = await self._fetchall(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        return _user(rows[0]) if rows else None
 
     async def user_by_token(self, token_sha256: str) -> UserRow | None:
         rows = await self._fetchall(
-            "SELECT name, password_hash, token_sha256, created FROM users WHERE token_sha256 = ?",
+            f"SELECT {_USER_COLUMNS} FROM users WHERE token_sha256 = ?",
             (token_sha256,),
         )
-        return UserRow(*rows[0]) if rows else None
+        return _user(rows[0]) if rows else None
 
     async def users(self) -> list[UserRow]:
-        rows = await self._fetchall(
-            "SELECT name, password_hash, token_sha256, created FROM users ORDER BY name"
-        )
-        return [UserRow(*r) for r in rows]
+        rows = await self._fetchall(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")
+        return [_user(r) for r in rows]
 
     async def remove_user(self, name: str, audit: AuditEntry) -> None:
         if await self.user(name) is None:
@@ -916,6 +1083,151 @@ class Store:
                     (user.password_hash, user.token_sha256, user.name),
                 ),
                 self._changed(ACCOUNTS, user.name),
+                self._audit(audit),
+            ]
+        )
+
+    async def set_user_admin(self, name: str, admin: bool, audit: AuditEntry) -> None:
+        await self._set_user(name, "admin = ?", (int(admin),), audit)
+
+    async def set_user_totp(self, name: str, secret: str | None, audit: AuditEntry) -> None:
+        """Turn two-step sign-in on with ``secret`` (base32), or off with None."""
+        await self._set_user(name, "totp_secret = ?, totp_step = 0", (secret,), audit)
+
+    async def _set_user(
+        self, name: str, assignments: str, params: tuple[Any, ...], audit: AuditEntry
+    ) -> None:
+        if await self.user(name) is None:
+            raise NotFoundError(f"no user {name}")
+        await self._write(
+            [
+                (f"UPDATE users SET {assignments} WHERE name = ?", (*params, name)),
+                self._changed(ACCOUNTS, name),
+                self._audit(audit),
+            ]
+        )
+
+    async def use_totp_step(self, name: str, step: int) -> bool:
+        """Record ``step`` as used if it is newer than the last one: False if it is not
+        (a code replayed, or raced by another sign-in with the same code)."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                "UPDATE users SET totp_step = ? WHERE name = ? AND totp_step < ? RETURNING name",
+                (step, name, step),
+            )
+        return bool(rows)
+
+    # -- invitations (sign-up is by invitation or by an admin, never open) -----------------
+
+    async def add_invitation(self, row: InvitationRow, audit: AuditEntry) -> None:
+        await self._write(
+            [
+                (
+                    f"INSERT INTO invitations({_INVITATION_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        row.code_sha256,
+                        row.id,
+                        row.created_by,
+                        row.created,
+                        row.expires,
+                        row.used_by,
+                        row.used,
+                    ),
+                ),
+                self._audit(audit),
+            ]
+        )
+
+    async def invitations(self) -> list[InvitationRow]:
+        rows = await self._fetchall(
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations ORDER BY created DESC, id"
+        )
+        return [InvitationRow(*r) for r in rows]
+
+    async def invitation(self, code_sha256: str) -> InvitationRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations WHERE code_sha256 = ?",
+            (code_sha256,),
+        )
+        return InvitationRow(*rows[0]) if rows else None
+
+    async def remove_invitation(self, invitation_id: str, audit: AuditEntry) -> None:
+        if not await self._fetchall("SELECT 1 FROM invitations WHERE id = ?", (invitation_id,)):
+            raise NotFoundError(f"no invitation {invitation_id}")
+        await self._write(
+            [("DELETE FROM invitations WHERE id = ?", (invitation_id,)), self._audit(audit)]
+        )
+
+    async def sign_up(self, code_sha256: str, user: UserRow, now: float, audit: AuditEntry) -> None:
+        """Make ``user`` with the invitation ``code_sha256``, using it up, in one transaction.
+
+        NotFoundError: no such code, or used or expired (nothing made); ConflictError:
+        the name is taken (the code stays usable).
+        """
+        async with self._db.transaction() as tx:
+            used = await tx.fetchall(
+                "UPDATE invitations SET used_by = ?, used = ? WHERE code_sha256 = ?"
+                " AND used_by IS NULL AND expires > ? RETURNING id",
+                (user.name, now, code_sha256, now),
+            )
+            if not used:
+                raise NotFoundError("no such invitation, or used or expired")
+            if await tx.fetchall("SELECT 1 FROM users WHERE name = ?", (user.name,)):
+                raise ConflictError(f"user {user.name} exists already")
+            await tx.execute(
+                "INSERT INTO users(name, password_hash, token_sha256, created, admin)"
+                " VALUES (?,?,?,?,?)",
+                (user.name, user.password_hash, user.token_sha256, user.created, int(user.admin)),
+            )
+            for sql, params in (self._changed(ACCOUNTS, user.name), self._audit(audit)):
+                await tx.execute(sql, params)
+
+    # -- scoped API tokens ----------------------------------------------------------------
+    # Read from the store on every use (like account tokens): a revoked one stops at once.
+
+    async def add_api_token(self, row: ApiTokenRow, audit: AuditEntry) -> None:
+        await self._write(
+            [
+                (
+                    f"INSERT INTO api_tokens({_TOKEN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        row.id,
+                        row.owner,
+                        row.token_sha256,
+                        row.label,
+                        row.hosts,
+                        row.types,
+                        row.subnets,
+                        row.expires,
+                        row.created,
+                    ),
+                ),
+                self._audit(audit),
+            ]
+        )
+
+    async def api_token(self, token_sha256: str) -> ApiTokenRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE token_sha256 = ?", (token_sha256,)
+        )
+        return ApiTokenRow(*rows[0]) if rows else None
+
+    async def api_tokens(self, owner: str) -> list[ApiTokenRow]:
+        rows = await self._fetchall(
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE owner = ? ORDER BY created, id",
+            (owner,),
+        )
+        return [ApiTokenRow(*r) for r in rows]
+
+    async def remove_api_token(self, owner: str, token_id: str, audit: AuditEntry) -> None:
+        """Revoke ``owner``'s token ``token_id`` (NotFoundError: none such of theirs)."""
+        if not await self._fetchall(
+            "SELECT 1 FROM api_tokens WHERE owner = ? AND id = ?", (owner, token_id)
+        ):
+            raise NotFoundError(f"no token {token_id}")
+        await self._write(
+            [
+                ("DELETE FROM api_tokens WHERE owner = ? AND id = ?", (owner, token_id)),
                 self._audit(audit),
             ]
         )
@@ -1128,6 +1440,12 @@ class Store:
                 self._audit(audit),
             ]
         )
+
+    async def tsig_key(self, host: str) -> TsigKeyRow | None:
+        rows = await self._fetchall(
+            "SELECT host, name, algorithm, salt, created FROM tsig_keys WHERE host = ?", (host,)
+        )
+        return TsigKeyRow(*rows[0]) if rows else None
 
     async def tsig_keys(self) -> list[TsigKeyRow]:
         rows = await self._fetchall(

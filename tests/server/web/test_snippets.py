@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import configparser
+import shlex
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from homeport.agent import config
+from homeport.core import totp
 from homeport.server.store import AuditEntry
 from homeport.server.web import snippets
 from homeport.server.web.pages import csrf_token, history_rows
+from homeport.server.web.totp import otpauth_uri
 
 HOST = "myhome.dyn.example.net"
 SECRET = "s3cr3t_-xyz"
@@ -71,3 +77,53 @@ def test_history_durations_run_to_the_next_change() -> None:
 def test_csrf_tokens_belong_to_one_session() -> None:
     assert csrf_token("a") == csrf_token("a")
     assert csrf_token("a") != csrf_token("b")
+
+
+def test_certificate_snippets_with_and_without_the_keys() -> None:
+    key = snippets.TsigKey(HOST + ".", "hmac-sha256", "c2VjcmV0")
+    target = snippets.Target("192.0.2.53:8245", True, HOST, SECRET, 5353, key)
+    by_title = {s.title: s.text for s in snippets.certificate_snippets(target)}
+    ini = configparser.ConfigParser()
+    ini.read_string("[certbot]\n" + by_title["certbot rfc2136"])
+    assert dict(ini["certbot"]) == {
+        "dns_rfc2136_server": "192.0.2.53",
+        "dns_rfc2136_port": "5353",
+        "dns_rfc2136_name": HOST + ".",
+        "dns_rfc2136_secret": "c2VjcmV0",
+        "dns_rfc2136_algorithm": "HMAC-SHA256",
+    }
+    lego = by_title["lego httpreq"]
+    env = dict(line.split("=", 1) for line in shlex.split(lego.replace("\\\n", " ")) if "=" in line)
+    assert env == {
+        "HTTPREQ_ENDPOINT": "https://192.0.2.53:8245",
+        "HTTPREQ_USERNAME": HOST,
+        "HTTPREQ_PASSWORD": SECRET,
+    }
+    assert f"-d {HOST} -d '*.{HOST}'" in lego
+    assert (
+        f"curl -s -u {HOST}:{SECRET} -X POST https://192.0.2.53:8245/register"
+        in (by_title["acme.sh acme-dns"])
+    )
+    caddy = by_title["Caddy"]
+    assert 'key "c2VjcmV0"' in caddy
+    assert 'server "192.0.2.53:5353"' in caddy
+    # No keys known (shown once): placeholders, and a name where certbot wants an address.
+    bare = snippets.Target("dyn.example.net", True, HOST, None)
+    by_title = {s.title: s.text for s in snippets.certificate_snippets(bare)}
+    assert snippets.TSIG_PLACEHOLDER in by_title["certbot rfc2136"]
+    assert "takes an IP address" in by_title["certbot rfc2136"]
+    assert "dns_rfc2136_port = 53" in by_title["certbot rfc2136"]
+    assert snippets.SECRET_PLACEHOLDER in by_title["lego httpreq"]
+    assert snippets.TSIG_PLACEHOLDER in by_title["Caddy"]
+    assert snippets.Target("[2001:db8::1]:443", True, HOST, None).hostname == "2001:db8::1"
+
+
+def test_the_otpauth_uri_names_every_parameter() -> None:
+    secret = totp.encode_key(b"12345678901234567890")
+    uri = otpauth_uri(secret, "alice", "homeport dyn.example.net")
+    parts = urlsplit(uri)
+    assert (parts.scheme, parts.netloc) == ("otpauth", "totp")
+    assert parts.path == "/homeport%20dyn.example.net:alice"
+    query = parse_qs(parts.query)
+    assert query["secret"] == [secret]
+    assert (query["digits"], query["period"], query["algorithm"]) == (["6"], ["30"], ["SHA1"])

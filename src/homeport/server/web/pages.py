@@ -16,26 +16,32 @@ Security, as in the rest of the server (docs/architecture.md, "Rules the code ke
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
 
+from homeport.core import totp
 from homeport.core.hostdata import valid_fqdn
 from homeport.core.update_plan import AuthOutcome
 from homeport.errors import ConflictError, NotFoundError
+from homeport.server import tsigkeys
 from homeport.server.auth import BasicCredentials, new_secret, sha256_hex
+from homeport.server.config import DEFAULT_TTL
 from homeport.server.context import ApiContext
-from homeport.server.store import AuditEntry, HostRow, Store
+from homeport.server.login import LOGGED_NAME_LENGTH
+from homeport.server.store import AuditEntry, HostRow, HostStats, Store, TsigKeyRow
 from homeport.server.web import snippets
 
 # A working day: long enough not to nag, short enough that a forgotten browser signs out.
@@ -52,6 +58,8 @@ MAX_HOSTS_PER_ACCOUNT = 100
 # Longest name/password read from the sign-in form: argon2 is never fed megabytes.
 MAX_FIELD = 1024
 HISTORY_ROWS = 50
+# Longest number read from a form (a TTL, days): int() is never fed a megabyte of digits.
+MAX_NUMBER = 12
 # As `homeport server user add` asks (server/commands.py).
 MIN_PASSWORD = 8
 
@@ -70,6 +78,7 @@ SECURITY_HEADERS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Session = tuple[str, str]  # (session id, account name)
 
 
 def csrf_token(session_id: str) -> str:
@@ -135,9 +144,16 @@ class Dashboard:
     the very next update, a removed host leaves DNS.
     """
 
-    def __init__(self, api: ApiContext, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        api: ApiContext,
+        clock: Callable[[], float] = time.time,
+        *,
+        dns_port: int = snippets.DNS_PORT,
+    ) -> None:
         self.api = api
         self.clock = clock
+        self.dns_port = dns_port
         self.store: Store | None = None
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("homeport.server.web", "templates"),
@@ -164,8 +180,16 @@ class Dashboard:
     # -- rendering ------------------------------------------------------------------
 
     def page(self, template: str, status: int = 200, **values: Any) -> web.Response:
+        if values.get("signed_in"):
+            values.setdefault("admin", self.is_admin(values["user"]))
+        else:
+            values.setdefault("admin", False)
         body = self.templates.get_template(template).render(**values)
         return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+    def is_admin(self, user: str) -> bool:
+        row = self.api.service.users.get(user)
+        return row is not None and row.admin
 
     async def style(self, request: web.Request) -> web.Response:
         return web.Response(body=self.css, content_type="text/css")
@@ -236,16 +260,25 @@ class Dashboard:
     async def login_form(
         self, request: web.Request, *, error: str = "", status: int = 200
     ) -> web.Response:
-        nonce = request.cookies.get(LOGIN_COOKIE, "")
-        fresh = not nonce or len(nonce) > 2 * SESSION_BYTES + 8
-        if fresh:
-            nonce = secrets.token_urlsafe(SESSION_BYTES)
+        nonce, fresh = self.form_nonce(request)
         response = self.page(
             "login.html", status=status, csrf=csrf_token(nonce), error=error, signed_in=False
         )
         if fresh:
-            _set_cookie(response, LOGIN_COOKIE, nonce, LOGIN_COOKIE_SECONDS)
+            self.set_form_nonce(response, nonce)
         return response
+
+    @staticmethod
+    def form_nonce(request: web.Request) -> tuple[str, bool]:
+        """The pre-session forms' CSRF nonce (sign-in, sign-up): the cookie's, or a new one."""
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or len(nonce) > 2 * SESSION_BYTES + 8:
+            return secrets.token_urlsafe(SESSION_BYTES), True
+        return nonce, False
+
+    @staticmethod
+    def set_form_nonce(response: web.StreamResponse, nonce: str) -> None:
+        _set_cookie(response, LOGIN_COOKIE, nonce, LOGIN_COOKIE_SECONDS)
 
     async def login(self, request: web.Request) -> web.Response:
         nonce = request.cookies.get(LOGIN_COOKIE, "")
@@ -259,6 +292,10 @@ class Dashboard:
         )
         principal = auth.principal
         if principal is None or principal.kind != "user":
+            if auth.outcome is AuthOutcome.BADAUTH:
+                # Verified failures only: a throttled attempt writes nothing, so a flood
+                # past the failure budgets cannot grow the audit table.
+                await self._note_failed_sign_in(request, name, auth.outcome.value)
             if auth.outcome in (AuthOutcome.THROTTLED, AuthOutcome.ABUSE):
                 message = f"Too many failed sign-ins. Try again in {self.api.login.retry_after} s."
                 return await self.login_form(request, error=message, status=429)
@@ -266,15 +303,48 @@ class Dashboard:
                 message = "The server is busy. Try again in a moment."
                 return await self.login_form(request, error=message, status=503)
             return await self.login_form(request, error="Wrong name or password.", status=401)
+        refused = await self._second_factor(request, principal.name, form.get("code", "")[:16])
+        if refused is not None:
+            return refused
         session_id = secrets.token_urlsafe(SESSION_BYTES)
         now = self.clock()
         await self.db.add_session(
             sha256_hex(session_id), principal.name, now, now + SESSION_SECONDS
         )
+        await self.db.append_audit(
+            [self._audit(request, principal.name, "sign-in", principal.name)]
+        )
         response = web.HTTPSeeOther("/dash/hosts")
         _set_cookie(response, SESSION_COOKIE, session_id, SESSION_SECONDS)
         response.del_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
         raise response
+
+    async def _second_factor(
+        self, request: web.Request, name: str, code: str
+    ) -> web.Response | None:
+        """None if ``name`` has no TOTP or ``code`` is a fresh one; else the refusal page.
+
+        A wrong code is a failed login (charged to the same budgets: 6 digits are
+        guessable only at the failure budget's pace); a code is good once.
+        """
+        user = self.api.service.users.get(name)
+        if user is None or user.totp_secret is None:
+            return None
+        step = totp.matching_step(totp.decode_key(user.totp_secret), code, self.clock())
+        if step is not None and await self.db.use_totp_step(name, step):
+            return None
+        reason = "no-totp" if not code.strip() else "bad-totp"
+        auth = self.api.login.failed_key("dashboard", self.api.source(request), name, reason)
+        if auth.outcome is AuthOutcome.BADAUTH:  # charged within the budgets, as above
+            await self._note_failed_sign_in(request, name, reason)
+        if auth.outcome is AuthOutcome.ABUSE:
+            message = f"Too many failed sign-ins. Try again in {self.api.login.retry_after} s."
+            return await self.login_form(request, error=message, status=429)
+        if reason == "no-totp":
+            message = "Two-step sign-in is on: enter the code from your authenticator app too."
+        else:
+            message = "Wrong or used one-time code."
+        return await self.login_form(request, error=message, status=401)
 
     async def logout(self, request: web.Request) -> web.Response:
         posted = await self._posted(request)
@@ -282,6 +352,7 @@ class Dashboard:
             return posted
         session = posted[0]
         await self.db.remove_session(sha256_hex(session[0]))
+        await self.db.append_audit([self._audit(request, session[1], "sign-out", session[1])])
         response = web.HTTPSeeOther("/dash/login")
         response.del_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
         raise response
@@ -301,9 +372,11 @@ class Dashboard:
         *,
         token: str | None = None,
     ) -> web.Response:
+        user = self.api.service.users.get(session[1])
         return self.page(
             "account.html",
             status=status,
+            totp=user is not None and user.totp_secret is not None,
             token=token,
             user=session[1],
             csrf=csrf_token(session[0]),
@@ -370,16 +443,17 @@ class Dashboard:
 
     async def hosts(self, request: web.Request) -> web.Response:
         session = await self._signed_in(request)
-        return self._hosts_page(session, "", 200)
+        return await self._hosts_page(session, "", 200)
 
-    def _hosts_page(self, session: tuple[str, str], error: str, status: int) -> web.Response:
+    async def _hosts_page(self, session: tuple[str, str], error: str, status: int) -> web.Response:
+        await self.api.service.stats_written()
         return self.page(
             "hosts.html",
             status=status,
             user=session[1],
             csrf=csrf_token(session[0]),
             hosts=self._mine(session[1]),
-            results=self.api.service.results,
+            stats=await self.db.host_stats(owner=session[1]),
             zones=self._zones(),
             error=error,
             signed_in=True,
@@ -395,18 +469,18 @@ class Dashboard:
         zone = form.get("zone", "").strip().lower().rstrip(".")
         name = f"{label}.{zone}"
         if zone not in self._zones():
-            return self._hosts_page(session, f"No zone {zone} on this server.", 400)
+            return await self._hosts_page(session, f"No zone {zone} on this server.", 400)
         if not label or "." in label or not valid_fqdn(name):
-            return self._hosts_page(session, f"{label!r} is not a valid host label.", 400)
+            return await self._hosts_page(session, f"{label!r} is not a valid host label.", 400)
         if len(self._mine(user)) >= MAX_HOSTS_PER_ACCOUNT:
             message = f"An account may have at most {MAX_HOSTS_PER_ACCOUNT} hosts."
-            return self._hosts_page(session, message, 400)
+            return await self._hosts_page(session, message, 400)
         secret = new_secret()
         row = HostRow(name + ".", zone + ".", user, sha256_hex(secret), created=self.clock())
         try:
             await self.db.add_host(row, self._audit(request, user, "host add", row.fqdn))
         except ConflictError:
-            return self._hosts_page(session, f"{name} is taken.", 409)
+            return await self._hosts_page(session, f"{name} is taken.", 409)
         await self.api.service.ensure_fresh()
         return await self._host_page(request, session, row.fqdn, secret=secret, status=201)
 
@@ -432,16 +506,27 @@ class Dashboard:
         fqdn: str,
         *,
         secret: str | None = None,
+        tsig: snippets.TsigKey | None = None,
         status: int = 200,
+        error: str = "",
     ) -> web.Response:
         host = self._owned(session[1], fqdn)
+        if tsig is None:
+            # The key's name and algorithm are no secret: the snippets show them filled in.
+            known = await self.db.tsig_key(host.fqdn)
+            if known is not None:
+                tsig = snippets.TsigKey(known.name, known.algorithm)
         target = snippets.Target(
             server=request.host,
             https=request.secure,
             fqdn=host.fqdn.rstrip("."),
             secret=secret,
+            dns_port=self.dns_port,
+            tsig=tsig,
         )
         history = history_rows(await self.db.host_history(host.fqdn, HISTORY_ROWS), self.clock())
+        await self.api.service.stats_written()
+        stats = (await self.db.host_stats(fqdn=host.fqdn)).get(host.fqdn, HostStats(host.fqdn))
         return self.page(
             "host.html",
             status=status,
@@ -451,11 +536,62 @@ class Dashboard:
             name=host.fqdn.rstrip("."),
             secret=secret,
             snippets=snippets.snippets(target),
+            certificates=snippets.certificate_snippets(target),
+            tsig=tsig,
             router=snippets.router_fields(target),
             history=history,
-            results=self.api.service.results.get(host.fqdn, {}),
+            stats=stats,
+            zone_ttl=self.api.service.default_ttl.get(host.zone, DEFAULT_TTL),
+            ttl_min=self.api.config.host_ttl_min,
+            ttl_max=self.api.config.host_ttl_max,
+            error=error,
             signed_in=True,
         )
+
+    async def make_tsig(self, request: web.Request) -> web.Response:
+        """A new TSIG key for the host's ACME challenge (RFC 2136), shown once in the
+        certificate snippets; the old key stops working at once."""
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session = posted[0]
+        host = self._owned(session[1], self._fqdn(request))
+        algorithm = tsigkeys.DEFAULT_ALGORITHM
+        row = TsigKeyRow(host.fqdn, host.fqdn, algorithm, tsigkeys.new_salt(), self.clock())
+        server = tsigkeys.server_key(self.db.data_dir, create=True)
+        assert server is not None
+        audit = self._audit(request, session[1], "host tsig", host.fqdn, algorithm)
+        await self.db.set_tsig_key(row, audit)
+        await self.api.service.ensure_fresh()  # the keyring knows it before the page shows it
+        secret = base64.b64encode(tsigkeys.derive_secret(server, row)).decode()
+        key = snippets.TsigKey(row.name, algorithm, secret)
+        return await self._host_page(request, session, host.fqdn, tsig=key)
+
+    async def set_ttl(self, request: web.Request) -> web.Response:
+        """The host's own TTL, within the server's limits; empty: the zone's default."""
+        posted = await self._posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        session, form = posted
+        host = self._owned(session[1], self._fqdn(request))
+        low, high = self.api.config.host_ttl_min, self.api.config.host_ttl_max
+        raw = form.get("ttl", "").strip()[:MAX_NUMBER]
+        ttl: int | None = None
+        if raw:
+            ttl = int(raw) if raw.isascii() and raw.isdigit() else -1
+            if not low <= ttl <= high:
+                message = (
+                    f"The TTL must be a whole number of seconds from {low} to {high}"
+                    " (or empty for the zone's default)."
+                )
+                return await self._host_page(request, session, host.fqdn, status=400, error=message)
+        audit = self._audit(request, session[1], "host ttl", host.fqdn, f"ttl={ttl}")
+        try:
+            await self.db.set_host_ttl(host.fqdn, ttl, audit)
+        except NotFoundError:
+            raise web.HTTPNotFound(text="no such host\n") from None
+        await self.api.service.ensure_fresh()  # served before the page says so
+        raise web.HTTPSeeOther(f"/dash/hosts/{quote(host.fqdn.rstrip('.'))}")
 
     async def rotate(self, request: web.Request) -> web.Response:
         posted = await self._posted(request)
@@ -484,12 +620,30 @@ class Dashboard:
         await self.api.service.ensure_fresh()
         raise web.HTTPSeeOther("/dash/hosts")
 
-    def _audit(self, request: web.Request, user: str, action: str, subject: str) -> AuditEntry:
+    async def _note_failed_sign_in(self, request: web.Request, name: str, outcome: str) -> None:
+        """An audit entry for a failed sign-in; the tried name is the visitor's text (escaped,
+        cut short), never the password or the code."""
+        await self.db.append_audit(
+            [
+                AuditEntry(
+                    actor="visitor",
+                    action="sign-in failed",
+                    subject=json.dumps(name[:LOGGED_NAME_LENGTH])[1:-1],
+                    detail=f"dashboard {outcome}",
+                    source=str(self.api.source(request)),
+                    ts=self.clock(),
+                )
+            ]
+        )
+
+    def _audit(
+        self, request: web.Request, user: str, action: str, subject: str, detail: str = ""
+    ) -> AuditEntry:
         return AuditEntry(
             actor=f"user:{user}",
             action=action,
             subject=subject,
-            detail="dashboard",
+            detail=f"dashboard {detail}".strip(),
             source=str(self.api.source(request)),
             ts=self.clock(),
         )
@@ -520,9 +674,10 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def build_dashboard(api: ApiContext) -> web.Application:
-    """The dashboard, to mount at ``/dash/`` on the server's HTTP app."""
-    dash = Dashboard(api)
+def build_dashboard(api: ApiContext, *, dns_port: int = snippets.DNS_PORT) -> web.Application:
+    """The dashboard, to mount at ``/dash/`` on the server's HTTP app; ``dns_port``: where
+    the server's DNS listens (for the certificate clients' RFC 2136 snippets)."""
+    dash = Dashboard(api, dns_port=dns_port)
     app = web.Application(middlewares=[security_headers], client_max_size=16 * 1024)
     app.on_startup.append(dash.open)
     app.on_cleanup.append(dash.close)
@@ -540,4 +695,14 @@ def build_dashboard(api: ApiContext) -> web.Application:
     app.router.add_get("/hosts/{name}", dash.host)
     app.router.add_post("/hosts/{name}/rotate", dash.rotate)
     app.router.add_post("/hosts/{name}/remove", dash.remove)
+    app.router.add_post("/hosts/{name}/ttl", dash.set_ttl)
+    app.router.add_post("/hosts/{name}/tsig", dash.make_tsig)
+    # Imported here: their modules build on this one's Dashboard.
+    from homeport.server.web import admin, signup, tokens
+    from homeport.server.web import totp as totp_pages
+
+    tokens.add_routes(app, dash)
+    admin.add_routes(app, dash)
+    signup.add_routes(app, dash)
+    totp_pages.add_routes(app, dash)
     return app

@@ -1,4 +1,5 @@
-"""Set-up snippets for one host, ready to copy: ddclient, inadyn, the homeport agent, routers.
+"""Set-up snippets for one host, ready to copy: ddclient, inadyn, the homeport agent, routers,
+and certificate clients (certbot, lego, acme.sh, Caddy) for its ACME DNS-01 challenge.
 
 Pure text: the caller passes the server's public ``host[:port]`` (as the browser reached
 it), whether that was HTTPS, the host's name and its secret (or a placeholder when the
@@ -7,10 +8,25 @@ secret is not known any more: it is shown once, at creation or rotation).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 # Shown instead of the secret once it is gone: only its SHA-256 is stored.
 SECRET_PLACEHOLDER = "YOUR-SECRET"  # noqa: S105 (a placeholder, not a secret)
+# The same for a TSIG key not made on this page (or made before: shown once, too).
+TSIG_PLACEHOLDER = "YOUR-TSIG-SECRET"
+# RFC 2136 goes to the server's DNS port; the public default unless the listener says else.
+DNS_PORT = 53
+
+
+@dataclass(frozen=True)
+class TsigKey:
+    """A host's TSIG key for RFC 2136 (certbot, Caddy): name and algorithm as dnspython
+    names them (``hmac-sha256``), the secret in base64 (None: not known any more)."""
+
+    name: str  # absolute, with the dot
+    algorithm: str
+    secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,8 @@ class Target:
     https: bool
     fqdn: str  # without the trailing dot
     secret: str | None
+    dns_port: int = DNS_PORT
+    tsig: TsigKey | None = None
 
     @property
     def password(self) -> str:
@@ -34,6 +52,14 @@ class Target:
     @property
     def scheme(self) -> str:
         return "https" if self.https else "http"
+
+    @property
+    def hostname(self) -> str:
+        """The server's name or address as the browser reached it, without the port."""
+        host = self.server.rsplit(":", 1)[0] if self.server.count(":") == 1 else self.server
+        if host.startswith("[") and "]" in host:  # [v6]:port
+            host = host[1 : host.index("]")]
+        return host
 
 
 def _quoted(value: str) -> str:
@@ -104,3 +130,91 @@ def router_fields(t: Target) -> list[tuple[str, str]]:
 
 def snippets(t: Target) -> list[Snippet]:
     return [ddclient(t), inadyn(t), agent(t)]
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _tsig(t: Target) -> TsigKey:
+    return t.tsig if t.tsig is not None else TsigKey(t.fqdn + ".", "hmac-sha256")
+
+
+def certbot(t: Target) -> Snippet:
+    # certbot-dns-rfc2136's credentials file (its docs, "Credentials"); the key is the
+    # host's TSIG key, which may set TXT at _acme-challenge.<host> only.
+    key = _tsig(t)
+    note = "" if _is_address(t.hostname) else "# certbot takes an IP address here, not a name\n"
+    text = (
+        f"{note}dns_rfc2136_server = {t.hostname}\n"
+        f"dns_rfc2136_port = {t.dns_port}\n"
+        f"dns_rfc2136_name = {key.name}\n"
+        f"dns_rfc2136_secret = {key.secret or TSIG_PLACEHOLDER}\n"
+        f"dns_rfc2136_algorithm = {key.algorithm.upper()}\n"
+    )
+    return Snippet("certbot rfc2136", "/etc/letsencrypt/homeport.ini (mode 0600)", text)
+
+
+def certbot_command(t: Target) -> Snippet:
+    text = (
+        "certbot certonly --dns-rfc2136 \\\n"
+        "  --dns-rfc2136-credentials /etc/letsencrypt/homeport.ini \\\n"
+        # The server answers an update once its DNS serves it: no propagation to wait for.
+        "  --dns-rfc2136-propagation-seconds 1 \\\n"
+        f"  -d {t.fqdn} -d '*.{t.fqdn}'\n"
+    )
+    return Snippet("certbot command", "shell", text)
+
+
+def lego(t: Target) -> Snippet:
+    # lego's httpreq provider: the host's own name and secret (the server's /present).
+    text = (
+        f"HTTPREQ_ENDPOINT={t.scheme}://{t.server} \\\n"
+        f"HTTPREQ_USERNAME={t.fqdn} \\\n"
+        f"HTTPREQ_PASSWORD={t.password} \\\n"
+        f"lego --email you@example.net --dns httpreq -d {t.fqdn} -d '*.{t.fqdn}' run\n"
+    )
+    return Snippet("lego httpreq", "shell", text)
+
+
+def acme_sh(t: Target) -> Snippet:
+    # acme.sh's dns_acmedns: the server speaks acme-dns, with registration only for the
+    # host's own credentials (fulldomain is _acme-challenge.<host> itself: no CNAME).
+    text = (
+        "# once: the answer's username, password and subdomain go below\n"
+        f"curl -s -u {t.fqdn}:{t.password} -X POST {t.scheme}://{t.server}/register\n"
+        f"export ACMEDNS_BASE_URL={t.scheme}://{t.server}\n"
+        "export ACMEDNS_USERNAME=USERNAME-FROM-REGISTER\n"
+        "export ACMEDNS_PASSWORD=PASSWORD-FROM-REGISTER\n"
+        "export ACMEDNS_SUBDOMAIN=SUBDOMAIN-FROM-REGISTER\n"
+        f"acme.sh --issue --dns dns_acmedns -d {t.fqdn} -d '*.{t.fqdn}'\n"
+    )
+    return Snippet("acme.sh acme-dns", "shell", text)
+
+
+def caddy(t: Target) -> Snippet:
+    # The caddy-dns/rfc2136 module (not in Debian's caddy: build it with xcaddy).
+    key = _tsig(t)
+    text = (
+        "# xcaddy build --with github.com/caddy-dns/rfc2136\n"
+        f"{t.fqdn}, *.{t.fqdn} {{\n"
+        "\ttls {\n"
+        "\t\tdns rfc2136 {\n"
+        f'\t\t\tkey_name "{key.name}"\n'
+        f'\t\t\tkey_alg "{key.algorithm}"\n'
+        f'\t\t\tkey "{key.secret or TSIG_PLACEHOLDER}"\n'
+        f'\t\t\tserver "{t.hostname}:{t.dns_port}"\n'
+        "\t\t}\n"
+        "\t}\n"
+        "\treverse_proxy localhost:8080\n"
+        "}\n"
+    )
+    return Snippet("Caddy", "/etc/caddy/Caddyfile", text)
+
+
+def certificate_snippets(t: Target) -> list[Snippet]:
+    return [certbot(t), certbot_command(t), lego(t), acme_sh(t), caddy(t)]
