@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import socket
 import ssl
 import urllib.request
@@ -22,6 +23,7 @@ from homeport.server.relay.cert import ensure_cert, fingerprint
 from homeport.server.relay.config import RelayConfig
 from tests.helpers import run_homeport
 from tests.server.conftest import ServerProc, add_hosts, start_server, stop_server
+from tests.server.web.dash_http import PASSWORD, add_user, get, login
 
 ZONE = "dyn.example.net"
 PUBLIC_V4 = "192.0.2.10"  # documentation address: DNS data only, never connected to
@@ -536,6 +538,44 @@ def test_dns_answers_the_relay_while_the_session_is_up(
     status = relay.srv.admin("audit", "--json")
     assert "relay-up" in status.stdout
     assert "relay-down" in status.stdout
+
+
+def test_the_owners_dashboard_shows_the_host_reached_through_the_relay(
+    relay_env: tuple[Relay, dict[str, str]],
+) -> None:
+    relay, _ = relay_env
+    name = f"dash.{ZONE}"
+    add_user(relay.srv, "dashowner")
+    secret = relay.srv.add_host(name, "--user", "dashowner")
+    status, _, session = login(relay.srv.url, "dashowner", PASSWORD)
+    assert session, status
+
+    def relay_fact() -> str:
+        code, page = get(relay.srv.url, f"/dash/hosts/{name}", session)
+        assert code == 200, page
+        found = re.search(r'<dd id="relay">(.*?)</dd>', page, re.S)
+        assert found is not None, page
+        return found.group(1)
+
+    assert relay_fact().startswith("not relayed")
+
+    async def up() -> None:
+        agent = Agent(relay, "dash", secret, [wire.TunnelSpec("http", relay.http_port)], {})
+        await agent.welcome()
+        try:
+            fact = relay_fact()
+            assert fact.startswith("reached through the relay since"), fact
+            assert f"http:{relay.http_port}" in fact
+            assert PUBLIC_V4 in fact
+        finally:
+            await agent.close()
+
+    run(up())
+    for _ in range(100):  # the relay notices the closed control connection on its own
+        if relay_fact().startswith("not relayed"):
+            break
+        run(asyncio.sleep(0.1))
+    assert relay_fact().startswith("not relayed")
 
 
 def _basic(user: str, password: str) -> str:

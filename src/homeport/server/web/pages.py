@@ -527,6 +527,14 @@ class Dashboard:
         history = history_rows(await self.db.host_history(host.fqdn, HISTORY_ROWS), self.clock())
         await self.api.service.stats_written()
         stats = (await self.db.host_stats(fqdn=host.fqdn)).get(host.fqdn, HostStats(host.fqdn))
+        relay = next(
+            (
+                row
+                for row in await self.db.relay_sessions()
+                if row.host.rstrip(".") == host.fqdn.rstrip(".")
+            ),
+            None,
+        )
         return self.page(
             "host.html",
             status=status,
@@ -541,6 +549,7 @@ class Dashboard:
             router=snippets.router_fields(target),
             history=history,
             stats=stats,
+            relay=relay,
             zone_ttl=self.api.service.default_ttl.get(host.zone, DEFAULT_TTL),
             ttl_min=self.api.config.host_ttl_min,
             ttl_max=self.api.config.host_ttl_max,
