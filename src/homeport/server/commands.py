@@ -457,6 +457,66 @@ def host_tsig(fqdn: str, algorithm: str, data: Path | None, as_json: bool) -> No
     )
 
 
+@host.group("ssh-key")
+def host_ssh_key() -> None:
+    """Public keys that may open a host's tunnels with `ssh -R` at the relay."""
+
+
+# A private key pasted by mistake starts with "-----BEGIN": click would take it for an
+# option and print it back in its error. It is an argument, refused by parse_public_key.
+@host_ssh_key.command("add", context_settings={"ignore_unknown_options": True})
+@click.argument("fqdn")
+@click.argument("key")
+@data_option
+@json_option
+def host_ssh_key_add(fqdn: str, key: str, data: Path | None, as_json: bool) -> None:
+    """Let public KEY ('ssh-ed25519 AAAA... [comment]', or - to read it from standard
+    input) open host FQDN's relay tunnels."""
+    from homeport.server.relay import ssh_keys
+
+    name = admin.absolute(fqdn)
+    if key == "-":
+        key = sys.stdin.read()
+    ssh_keys.parse_public_key(key)  # a bad key is refused before the store is opened
+    row = with_store(_data(data), lambda s: ssh_keys.add_key(s, name, key))
+    emit(
+        as_json,
+        {"host": name.rstrip("."), "fingerprint": row.fingerprint, "comment": row.comment},
+        f"host {name.rstrip('.')}: ssh key {row.fingerprint} added",
+    )
+
+
+@host_ssh_key.command("list")
+@click.argument("fqdn")
+@data_option
+@json_option
+def host_ssh_key_list(fqdn: str, data: Path | None, as_json: bool) -> None:
+    """List the public keys registered for host FQDN."""
+    from homeport.server.relay import ssh_keys
+
+    name = admin.absolute(fqdn)
+    rows = with_store(_data(data), lambda s: ssh_keys.keys(s, name))
+    listed = [
+        {"fingerprint": r.fingerprint, "key": r.key, "comment": r.comment, "added": _iso(r.created)}
+        for r in rows
+    ]
+    human = "\n".join(f"{r.fingerprint} {r.key.split()[0]} {r.comment}".rstrip() for r in rows)
+    emit(as_json, listed, human or f"host {name.rstrip('.')} has no ssh keys")
+
+
+@host_ssh_key.command("rm")
+@click.argument("fqdn")
+@click.argument("fingerprint")
+@data_option
+def host_ssh_key_rm(fqdn: str, fingerprint: str, data: Path | None) -> None:
+    """Remove the key FINGERPRINT ('SHA256:...', see `list`) from host FQDN."""
+    from homeport.server.relay import ssh_keys
+
+    name = admin.absolute(fqdn)
+    with_store(_data(data), lambda s: ssh_keys.remove_key(s, name, fingerprint))
+    click.echo(f"host {name.rstrip('.')}: ssh key {fingerprint} removed")
+
+
 # -- users ---------------------------------------------------------------------------
 
 
@@ -542,7 +602,9 @@ def audit_cmd(limit: int, data: Path | None, as_json: bool) -> None:
 
 
 # Registered last: the group's module imports this one's helpers.
+from homeport.server.relay.commands import relay  # noqa: E402
 from homeport.server.secondary_commands import secondary, status  # noqa: E402
 
 server.add_command(secondary)
 server.add_command(status)
+server.add_command(relay)

@@ -16,6 +16,7 @@ import pydantic
 
 from homeport.core.hostport import parse_hostport
 from homeport.errors import ConfigError
+from homeport.server.relay.config import RelayConfig
 
 # dyndns2 clients speak HTTP on 80/443 and, past transparent proxies, on 8245
 # (Dyn's and No-IP's update docs); 8245 is unprivileged, so it is the safe default on loopback.
@@ -160,11 +161,17 @@ class ServerConfig(pydantic.BaseModel):
     limits: LimitsConfig = LimitsConfig()
     probe: ProbeConfig = ProbeConfig()
     transfer: TransferConfig = TransferConfig()
+    relay: RelayConfig = RelayConfig()
 
     @pydantic.model_validator(mode="after")
     def _tls_complete(self) -> ServerConfig:
         if self.https and (self.tls_cert is None or self.tls_key is None):
             raise ValueError("https listeners need tls_cert and tls_key")
+        own = [("http", v) for v in self.http] + [("https", v) for v in self.https]
+        own += [("dns", v) for v in self.dns] + [("metrics_listen", v) for v in self.metrics_listen]
+        clashes = self.relay.clashes(own)
+        if clashes:
+            raise ValueError("; ".join(clashes))
         return self
 
     @classmethod
@@ -176,10 +183,10 @@ class ServerConfig(pydantic.BaseModel):
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
         section = data.get("server", {})
-        for name in ("limits", "probe", "transfer"):
+        for name in ("limits", "probe", "transfer", "relay"):
             if name in data:
                 section = {**section, name: data[name]}
-        unknown = set(data) - {"server", "limits", "probe", "transfer"}
+        unknown = set(data) - {"server", "limits", "probe", "transfer", "relay"}
         if unknown:
             raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
         return cls.build({**section, **overrides}, source=str(path))

@@ -27,6 +27,7 @@ from homeport.server.context import ApiContext
 from homeport.server.dns_metrics import DnsStatsCollector
 from homeport.server.dns_update import UpdateHandler
 from homeport.server.httpguard import HttpGuard
+from homeport.server.relay.hub import Relay
 from homeport.server.service import DdnsService
 from homeport.server.store import Store
 from homeport.server.web import build_dashboard
@@ -48,9 +49,12 @@ class RunningServer:
     listeners: list[asyncio.Server] = field(default_factory=list)
     metrics_runner: web.AppRunner | None = None
     primary: HiddenPrimary | None = None
+    relay: Relay | None = None
 
     def describe(self) -> dict[str, object]:
+        relay = {"relay": self.relay.describe()} if self.relay is not None else {}
         return {
+            **relay,
             "http": [f"{h}:{p}" for h, p in self.http_addresses],
             "https": [f"{h}:{p}" for h, p in self.https_addresses],
             "metrics": [
@@ -65,6 +69,8 @@ class RunningServer:
         }
 
     async def close(self) -> None:
+        if self.relay is not None:
+            await self.relay.close()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
         for listener in self.listeners:
@@ -98,6 +104,9 @@ async def start(config: ServerConfig) -> RunningServer:
     catalog.signed = primary.transfers.signed
     try:
         await store.claim_server()
+        if config.relay.enabled:
+            # No session outlives the process that held it: nothing is relayed at start.
+            await store.clear_relays()
         await service.start()
         await primary.refresh()
     except BaseException:
@@ -109,6 +118,7 @@ async def start(config: ServerConfig) -> RunningServer:
     runner: web.AppRunner | None = None
     listeners: list[asyncio.Server] = []
     metrics_runner: web.AppRunner | None = None
+    relay: Relay | None = None
     api = ApiContext(service, config, registry)
     # Signed messages that are not the secondaries' (NOTAUTH from the transfer side),
     # and UPDATEs: checked against the hosts' keys (see server/dns_update.py).
@@ -176,6 +186,9 @@ async def start(config: ServerConfig) -> RunningServer:
             for listen in config.metrics_listen:
                 host, port = parse_hostport(listen)
                 await web.TCPSite(metrics_runner, host, port, reuse_address=True).start()
+        if config.relay.enabled:
+            relay = Relay(config.relay, config.data, service, api.login, registry)
+            await relay.start()
     except (OSError, ConfigError) as exc:
         if metrics_runner is not None:
             await metrics_runner.cleanup()
@@ -192,7 +205,16 @@ async def start(config: ServerConfig) -> RunningServer:
             raise
         raise StoreError(f"cannot listen: {exc.strerror or exc}") from exc
     return RunningServer(
-        store, service, runner, dns, addresses, tls_addresses, listeners, metrics_runner, primary
+        store,
+        service,
+        runner,
+        dns,
+        addresses,
+        tls_addresses,
+        listeners,
+        metrics_runner,
+        primary,
+        relay,
     )
 
 

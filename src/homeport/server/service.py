@@ -34,6 +34,7 @@ from homeport.server.store import (
     AuditEntry,
     ChallengeRow,
     HostRow,
+    RelaySessionRow,
     Store,
     UserRow,
     same_host_data,
@@ -67,15 +68,28 @@ class UpdateOutcome:
     changed: bool
 
 
+@dataclass(frozen=True)
+class RelaySwitch:
+    """Serve a host at the relay's addresses while ``session`` is live (None: at its own)."""
+
+    fqdn: str
+    ipv4: str | None
+    ipv6: str | None
+    session: RelaySessionRow | None
+    audit: AuditEntry
+
+
 def host_records(host: HostRow, static: list[Record], ttl: int) -> list[Record]:
     """Everything DNS serves at a host's name: its static records plus its addresses."""
     records = list(static)
+    # A host behind the relay is served at the relay's addresses, whatever it stored.
+    ipv4, ipv6 = (host.relay_ipv4, host.relay_ipv6) if host.relayed else (host.ipv4, host.ipv6)
     if not host.offline:
         name = host.fqdn
-        if host.ipv4:
-            records.append(Record(name, "A", ttl, host.ipv4))
-        if host.ipv6:
-            records.append(Record(name, "AAAA", ttl, host.ipv6))
+        if ipv4:
+            records.append(Record(name, "A", ttl, ipv4))
+        if ipv6:
+            records.append(Record(name, "AAAA", ttl, ipv6))
     if host.txt is not None:
         records.append(Record(host.fqdn, "TXT", ttl, txt_rdata(host.txt)))
     return records
@@ -225,6 +239,12 @@ class DdnsService:
         assert isinstance(outcome, ChallengeOutcome)
         return outcome
 
+    async def switch_relay(self, switch: RelaySwitch) -> bool:
+        """Apply ``switch`` in the store task; False if the host does not exist."""
+        outcome = await self._submit(switch)
+        assert isinstance(outcome, bool)
+        return outcome
+
     async def _run(self) -> None:
         while True:
             try:
@@ -250,6 +270,12 @@ class DdnsService:
         updates = [(intent, f) for intent, f in batch if isinstance(intent, UpdateIntent)]
         if updates:
             await self._commit(updates)
+        for switch, future in batch:
+            if isinstance(switch, RelaySwitch):
+                try:
+                    future.set_result(await self._commit_relay(switch))
+                except HomeportError as exc:
+                    future.set_exception(exc)
         group: list[tuple[ChallengeEdit, asyncio.Future[Any]]] = []
         for edit, future in batch:
             if not isinstance(edit, ChallengeEdit):
@@ -446,6 +472,21 @@ class DdnsService:
             if not future.done():
                 found = self.hosts.get(fqdn) if fqdn else None
                 future.set_result(UpdateOutcome(found, changed and found is not None))
+
+    async def _commit_relay(self, switch: RelaySwitch) -> bool:
+        current = self.hosts.get(switch.fqdn) or await self.store.host(switch.fqdn)
+        if current is None:
+            return False
+        new = replace(current, relay_ipv4=switch.ipv4, relay_ipv6=switch.ipv6)
+        prepared = self._prepare(new)
+        serials = await self.store.set_relay(
+            new, switch.session, switch.audit, bump=not same_host_data(current, new)
+        )
+        self.hosts[new.fqdn] = new
+        serial = serials.get(new.zone)
+        if serial is not None:
+            self.catalog.apply_name(prepared, serial)
+        return True
 
     def _prepare(self, host: HostRow) -> PreparedName:
         ttl = self.default_ttl.get(host.zone, 60)

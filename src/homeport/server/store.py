@@ -38,6 +38,9 @@ ADDED_COLUMNS = (
     # 1: a server's update (host data only), 0: an admin command's change. A request
     # need only catch up with the latter before authenticating (FRESH_TOKEN_SQL).
     ("changes", "by_server", "INTEGER NOT NULL DEFAULT 0"),
+    # The relay's addresses while the host has a live relay session (server/relay/).
+    ("hosts", "relay_ipv4", "TEXT"),
+    ("hosts", "relay_ipv6", "TEXT"),
 )
 # Made after ADDED_COLUMNS (an older database gets the column first): the newest admin
 # change is one index probe however many server updates follow it.
@@ -72,7 +75,8 @@ CREATE TABLE IF NOT EXISTS hosts (
     fqdn TEXT PRIMARY KEY, zone TEXT NOT NULL REFERENCES zones(origin) ON DELETE CASCADE,
     owner TEXT REFERENCES users(name) ON DELETE SET NULL, secret_sha256 TEXT NOT NULL,
     ipv4 TEXT, ipv6 TEXT, txt TEXT, offline INTEGER NOT NULL DEFAULT 0,
-    updated REAL, created REAL NOT NULL, last_source TEXT, last_agent TEXT
+    updated REAL, created REAL NOT NULL, last_source TEXT, last_agent TEXT,
+    relay_ipv4 TEXT, relay_ipv6 TEXT
 );
 CREATE INDEX IF NOT EXISTS hosts_by_zone ON hosts(zone);
 CREATE INDEX IF NOT EXISTS hosts_by_secret ON hosts(secret_sha256);
@@ -108,6 +112,20 @@ CREATE TABLE IF NOT EXISTS tsig_keys (
     host TEXT PRIMARY KEY REFERENCES hosts(fqdn) ON DELETE CASCADE,
     name TEXT NOT NULL UNIQUE, algorithm TEXT NOT NULL, salt TEXT NOT NULL, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ssh_keys (
+    host TEXT NOT NULL REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL, key TEXT NOT NULL, comment TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (host, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS relay_ports (
+    host TEXT NOT NULL REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    port INTEGER NOT NULL, public_port INTEGER NOT NULL UNIQUE, created REAL NOT NULL,
+    PRIMARY KEY (host, port)
+);
+CREATE TABLE IF NOT EXISTS relay_sessions (
+    host TEXT PRIMARY KEY REFERENCES hosts(fqdn) ON DELETE CASCADE,
+    since REAL NOT NULL, transport TEXT NOT NULL, peer TEXT NOT NULL, tunnels TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS acmedns_accounts (
     username TEXT PRIMARY KEY, key_sha256 TEXT NOT NULL,
     host TEXT NOT NULL REFERENCES hosts(fqdn) ON DELETE CASCADE,
@@ -138,6 +156,24 @@ class HostRow:
     created: float = 0.0
     last_source: str | None = None
     last_agent: str | None = None  # the User-Agent of the last update that changed something
+    # While the host has a live relay session, DNS answers these instead of ipv4/ipv6.
+    relay_ipv4: str | None = None
+    relay_ipv6: str | None = None
+
+    @property
+    def relayed(self) -> bool:
+        return self.relay_ipv4 is not None or self.relay_ipv6 is not None
+
+
+@dataclass(frozen=True)
+class RelaySessionRow:
+    """A live relay session, for ``homeport server status`` (gone when the session ends)."""
+
+    host: str
+    since: float
+    transport: str  # "native" or "ssh"
+    peer: str  # the agent's address as the relay saw it
+    tunnels: str  # "http:80 tls:443 tcp:22->20000"
 
 
 @dataclass(frozen=True)
@@ -202,6 +238,17 @@ class TsigKeyRow:
 
 
 @dataclass(frozen=True)
+class SshKeyRow:
+    """A public key that may open the relay's ``ssh -R`` tunnels as ``host``."""
+
+    host: str
+    fingerprint: str  # OpenSSH's "SHA256:..." (what ``ssh-keygen -l`` prints)
+    key: str  # "ssh-ed25519 AAAA...": the OpenSSH public key line without its comment
+    comment: str
+    created: float
+
+
+@dataclass(frozen=True)
 class AcmeDnsAccount:
     """An acme-dns registration: lets ``username``/key update ``host``'s challenge."""
 
@@ -219,7 +266,14 @@ def next_serial(serial: int) -> int:
 
 def same_host_data(a: HostRow, b: HostRow) -> bool:
     """Whether two states of a host publish the same data."""
-    return (a.ipv4, a.ipv6, a.txt, a.offline) == (b.ipv4, b.ipv6, b.txt, b.offline)
+    return (a.ipv4, a.ipv6, a.txt, a.offline, a.relay_ipv4, a.relay_ipv6) == (
+        b.ipv4,
+        b.ipv6,
+        b.txt,
+        b.offline,
+        b.relay_ipv4,
+        b.relay_ipv6,
+    )
 
 
 def _host(row: Row) -> HostRow:
@@ -236,12 +290,14 @@ def _host(row: Row) -> HostRow:
         created=row[9],
         last_source=row[10],
         last_agent=row[11],
+        relay_ipv4=row[12],
+        relay_ipv6=row[13],
     )
 
 
 _HOST_COLUMNS = (
     "fqdn, zone, owner, secret_sha256, ipv4, ipv6, txt, offline, updated, created, last_source,"
-    " last_agent"
+    " last_agent, relay_ipv4, relay_ipv6"
 )
 
 
@@ -537,7 +593,7 @@ class Store:
         await self._write(
             [
                 (
-                    f"INSERT INTO hosts({_HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO hosts({_HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         host.fqdn,
                         host.zone,
@@ -551,6 +607,8 @@ class Store:
                         host.created or time.time(),
                         host.last_source,
                         host.last_agent,
+                        host.relay_ipv4,
+                        host.relay_ipv6,
                     ),
                 ),
                 self._changed(host.zone, host.fqdn),
@@ -683,6 +741,125 @@ class Store:
             for zone in zones:
                 serials.update(await _bump_serial(tx, zone))
         return serials
+
+    # -- relay ----------------------------------------------------------------------
+
+    async def relay_port(self, host: str, port: int, low: int, high: int) -> int | None:
+        """``host``'s public tcp port for its tunnel ``port``, allocated on first use.
+
+        A ``port`` within ``low``-``high`` is the public port wanted: ConflictError if
+        another host holds it. Any other ``port`` names the tunnel: it keeps the public
+        port it got the first time (the lowest free one then). None: the range is used up.
+        """
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT public_port FROM relay_ports WHERE host = ? AND port = ?", (host, port)
+            )
+            if rows and low <= int(rows[0][0]) <= high:
+                return int(rows[0][0])
+            if rows:  # the range changed since: allocate again
+                await tx.execute(
+                    "DELETE FROM relay_ports WHERE host = ? AND port = ?", (host, port)
+                )
+            if low <= port <= high:
+                holder = await tx.fetchall(
+                    "SELECT host FROM relay_ports WHERE public_port = ?", (port,)
+                )
+                if holder and holder[0][0] != host:
+                    raise ConflictError(f"tcp port {port} belongs to another host")
+                if not holder:
+                    await tx.execute(
+                        "INSERT INTO relay_ports(host, port, public_port, created)"
+                        " VALUES (?, ?, ?, ?)",
+                        (host, port, port, time.time()),
+                    )
+                return port
+            used = {
+                int(r[0])
+                for r in await tx.fetchall(
+                    "SELECT public_port FROM relay_ports WHERE public_port BETWEEN ? AND ?",
+                    (low, high),
+                )
+            }
+            free = next((p for p in range(low, high + 1) if p not in used), None)
+            if free is not None:
+                await tx.execute(
+                    "INSERT INTO relay_ports(host, port, public_port, created) VALUES (?, ?, ?, ?)",
+                    (host, port, free, time.time()),
+                )
+            return free
+
+    async def relay_ports(self) -> list[tuple[str, int, int]]:
+        """Every stored (host, tunnel port, public port)."""
+        rows = await self._fetchall(
+            "SELECT host, port, public_port FROM relay_ports ORDER BY host, port"
+        )
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    async def set_relay(
+        self,
+        host: HostRow,
+        session: RelaySessionRow | None,
+        audit: AuditEntry,
+        *,
+        bump: bool = True,
+    ) -> dict[str, int]:
+        """Store ``host``'s relay addresses (its relay_ipv4/6) and its session (None: gone).
+
+        Like an update: bumps the zone's serial (secondaries follow by IXFR/NOTIFY) and
+        appends the name to the change feed (``bump`` False: the addresses did not
+        change, only the session did). Returns zone -> new serial.
+        """
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE hosts SET relay_ipv4 = ?, relay_ipv6 = ? WHERE fqdn = ?",
+                (host.relay_ipv4, host.relay_ipv6, host.fqdn),
+            )
+            await tx.execute("DELETE FROM relay_sessions WHERE host = ?", (host.fqdn,))
+            if session is not None:
+                await tx.execute(
+                    "INSERT INTO relay_sessions(host, since, transport, peer, tunnels)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (host.fqdn, session.since, session.transport, session.peer, session.tunnels),
+                )
+            sql, params = self._audit(audit)
+            await tx.execute(sql, params)
+            if not bump:
+                return {}
+            await tx.execute(
+                "INSERT INTO changes(zone, name, by_server) VALUES (?, ?, 1)",
+                (host.zone, host.fqdn),
+            )
+            return await _bump_serial(tx, host.zone)
+
+    async def clear_relays(self) -> list[str]:
+        """Forget every relay session (a starting server has none): the hosts it names."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT fqdn, zone FROM hosts WHERE relay_ipv4 IS NOT NULL"
+                " OR relay_ipv6 IS NOT NULL"
+            )
+            if not rows:
+                await tx.execute("DELETE FROM relay_sessions")
+                return []
+            await tx.execute(
+                "UPDATE hosts SET relay_ipv4 = NULL, relay_ipv6 = NULL"
+                " WHERE relay_ipv4 IS NOT NULL OR relay_ipv6 IS NOT NULL"
+            )
+            await tx.execute("DELETE FROM relay_sessions")
+            await tx.executemany(
+                "INSERT INTO changes(zone, name, by_server) VALUES (?, ?, 1)",
+                [(r[1], r[0]) for r in rows],
+            )
+            for zone in sorted({r[1] for r in rows}):
+                await _bump_serial(tx, zone)
+        return [r[0] for r in rows]
+
+    async def relay_sessions(self) -> list[RelaySessionRow]:
+        rows = await self._fetchall(
+            "SELECT host, since, transport, peer, tunnels FROM relay_sessions ORDER BY host"
+        )
+        return [RelaySessionRow(r[0], float(r[1]), r[2], r[3], r[4]) for r in rows]
 
     # -- users ----------------------------------------------------------------------
 
@@ -957,6 +1134,44 @@ class Store:
             "SELECT host, name, algorithm, salt, created FROM tsig_keys ORDER BY host"
         )
         return [TsigKeyRow(*r) for r in rows]
+
+    async def add_ssh_key(self, row: SshKeyRow, audit: AuditEntry) -> None:
+        """Let ``row.key`` open ``row.host``'s ssh tunnels; ConflictError if it already may."""
+        if await self.host(row.host) is None:
+            raise NotFoundError(f"no host {row.host}")
+        if any(k.fingerprint == row.fingerprint for k in await self.ssh_keys(row.host)):
+            raise ConflictError(f"host {row.host} already has key {row.fingerprint}")
+        await self._write(
+            [
+                (
+                    "INSERT INTO ssh_keys(host, fingerprint, key, comment, created)"
+                    " VALUES (?,?,?,?,?)",
+                    (row.host, row.fingerprint, row.key, row.comment, row.created),
+                ),
+                self._audit(audit),
+            ]
+        )
+
+    async def ssh_keys(self, host: str) -> list[SshKeyRow]:
+        rows = await self._fetchall(
+            "SELECT host, fingerprint, key, comment, created FROM ssh_keys WHERE host = ?"
+            " ORDER BY created, fingerprint",
+            (host,),
+        )
+        return [SshKeyRow(*r) for r in rows]
+
+    async def remove_ssh_key(self, host: str, fingerprint: str, audit: AuditEntry) -> None:
+        if not any(k.fingerprint == fingerprint for k in await self.ssh_keys(host)):
+            raise NotFoundError(f"host {host} has no ssh key {fingerprint}")
+        await self._write(
+            [
+                (
+                    "DELETE FROM ssh_keys WHERE host = ? AND fingerprint = ?",
+                    (host, fingerprint),
+                ),
+                self._audit(audit),
+            ]
+        )
 
     async def add_acmedns_account(self, account: AcmeDnsAccount, audit: AuditEntry) -> None:
         await self._write(
