@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
+from tests.e2e.labserver import LabServer, start_lab_server  # noqa: E402
 from tests.lab import relayhome  # noqa: E402
 from tests.lab.netlab import Lab  # noqa: E402
 
@@ -83,7 +84,8 @@ while True:
 
 CLIENT = r"""
 import asyncio, json, socket, sys, time
-mode, host, port, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+mode, host, name = sys.argv[1], sys.argv[2], sys.argv[4]
+port, size = int(sys.argv[3]), int(sys.argv[5])
 REQUEST = f"GET /{size} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode()
 
 def head_and_rest(data):
@@ -215,6 +217,11 @@ def open_ssh_path(lab: Lab) -> None:
     lab.wait_tcp("inet", lab.inet_ip, SSH_FORWARD, timeout=20)
 
 
+def floats(values: object) -> list[float]:
+    assert isinstance(values, list)
+    return [float(v) for v in values]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -232,8 +239,8 @@ def measure(lab: Lab, target: tuple[str, int, str], args: argparse.Namespace) ->
     for _ in range(args.rounds):
         got = client(lab, "conc", host, port, name, str(SMALL), str(CONCURRENCY), str(CONCURRENCY))
         walls.append(float(str(got["seconds"])))
-        loaded += [float(v) for v in got["latencies"]]  # type: ignore[attr-defined]
-    seq = [float(v) for v in client(lab, "seq", host, port, name, str(SMALL), str(args.seq))["latencies"]]  # type: ignore[attr-defined]  # fmt: skip
+        loaded += floats(got["latencies"])
+    seq = floats(client(lab, "seq", host, port, name, str(SMALL), str(args.seq))["latencies"])
     return {
         "bulk_mbs": GIB / statistics.median(bulk) / 1e6,
         "conc_rps": CONCURRENCY * args.rounds / sum(walls),
@@ -243,3 +250,181 @@ def measure(lab: Lab, target: tuple[str, int, str], args: argparse.Namespace) ->
         "seq_p50_ms": percentile(seq, 0.5) * 1e3,
         "seq_p99_ms": percentile(seq, 0.99) * 1e3,
     }
+
+
+RELAY_PORT = 7443  # agents' control and data connections
+HOST = "myhome.dyn.example.net"
+
+
+def relay_config(lab: Lab) -> str:
+    return f"""
+[relay]
+enabled = true
+listen = "{lab.inet_ip}:{RELAY_PORT}"
+public_ipv4 = "{lab.inet_ip}"
+bind = "{lab.inet_ip}"
+http_ports = [80, 888]
+tls_ports = [443]
+tcp_ports = "20000-20099"
+"""
+
+
+def start_relay(lab: Lab, profile: Path | None) -> LabServer:
+    server = start_lab_server(lab, more=relay_config(lab))
+    if profile is not None:
+        # The same server again, under cProfile (written when it stops cleanly).
+        server.argv = (*server.argv[:1], "-m", "cProfile", "-o", str(profile), *server.argv[1:])
+        server.restart()
+    return server
+
+
+def open_relay_path(lab: Lab, server: LabServer) -> subprocess.Popen[bytes]:
+    """`homeport tunnel NAME:888` in home, pinned to the relay's certificate."""
+    pin = server.admin("relay", "fingerprint")
+    if pin.returncode != 0:
+        raise RuntimeError(f"relay fingerprint: {pin.stderr.strip()}")
+    tunnel = lab.popen(
+        "home",
+        sys.executable,
+        *("-m", "homeport", "tunnel", f"{HOST}:888"),
+        *("--relay", f"{lab.inet_ip}:{RELAY_PORT}"),
+        *("--local", f"{lab.home_ip}:{SERVICE_PORT}"),
+        *("--secret-file", str(server.secret_file()), "--fingerprint", pin.stdout.strip()),
+        stdout=subprocess.PIPE,
+        stderr=(lab.workdir / "tunnel.log").open("ab"),
+    )
+    assert tunnel.stdout is not None
+    ready = tunnel.stdout.readline()
+    if not ready.startswith(b"{"):
+        raise RuntimeError(f"homeport tunnel did not come up: {ready!r}")
+    return tunnel
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of 100 concurrent requests")
+    parser.add_argument("--seq", type=int, default=300, help="sequential requests")
+    parser.add_argument("--bulk-rounds", type=int, default=3, help="1 GiB transfers per path")
+    parser.add_argument("--paths", default="direct,ssh,relay")
+    parser.add_argument("--profile", action="store_true", help="cProfile the relay server")
+    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args()
+    paths = args.paths.split(",")
+    lab = Lab.up("cgnat")
+    figures: dict[str, dict[str, float]] = {}
+    profile = lab.workdir / "relay.prof" if args.profile else None
+    try:
+        start_service(lab)
+        targets = {
+            "direct": (lab.public_ip, DIRECT_PORT, HOST),
+            "ssh": (lab.inet_ip, SSH_FORWARD, HOST),
+            "relay": (lab.inet_ip, 888, HOST),
+        }
+        server = None
+        if "direct" in paths:
+            open_direct_path(lab)
+        if "ssh" in paths:
+            open_ssh_path(lab)
+        if "relay" in paths:
+            server = start_relay(lab, profile)
+            open_relay_path(lab, server)
+        for path in paths:
+            figures[path] = measure(lab, targets[path], args)
+            print(path, json.dumps({k: round(v, 2) for k, v in figures[path].items()}), flush=True)
+        if server is not None and profile is not None:
+            stop(server.proc)
+            show_profile(profile)
+    finally:
+        lab.down()
+    text = report(figures, args)
+    print(text)
+    if not args.no_write and set(paths) == {"direct", "ssh", "relay"}:
+        write_section(text)
+
+
+def show_profile(path: Path) -> None:
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(25)
+
+
+def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
+    rows = [
+        ("1 GiB transfer, MB/s", "bulk_mbs", "{:.0f}"),
+        ("100 x 100 KB concurrent, requests/s", "conc_rps", "{:.0f}"),
+        ("100 x 100 KB concurrent, MB/s", "conc_mbs", "{:.0f}"),
+        ("concurrent latency p50, ms", "conc_p50_ms", "{:.1f}"),
+        ("concurrent latency p99, ms", "conc_p99_ms", "{:.1f}"),
+        ("sequential 100 KB latency p50, ms", "seq_p50_ms", "{:.2f}"),
+        ("sequential 100 KB latency p99, ms", "seq_p99_ms", "{:.2f}"),
+    ]
+    names = [p for p in ("relay", "ssh", "direct") if p in figures]
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        SECTION,
+        "",
+        f"`.venv/bin/python bench/relay.py --rounds {args.rounds} --seq {args.seq} "
+        f"--bulk-rounds {args.bulk_rounds}` (as root; {now}): "
+        "cgnat lab, visitor in inet, home service in home; relay = homeport server's relay + "
+        "`homeport tunnel` (uvloop, TLS 1.3), ssh = OpenSSH 9.2 `ssh -R` through sshd, direct = "
+        "a port forwarded by hand through the carrier NAT and the router. 2 shared cores.",
+        "",
+        "| | " + " | ".join(names) + " | relay/ssh | relay/direct |",
+        "|---|" + "---:|" * (len(names) + 2),
+    ]
+    for label, key, fmt in rows:
+        cells = [fmt.format(figures[n][key]) for n in names]
+        ratio_ssh = ratio_direct = ""
+        if "relay" in figures and "ssh" in figures:
+            ratio_ssh = f"{figures['relay'][key] / figures['ssh'][key]:.2f}x"
+        if "relay" in figures and "direct" in figures:
+            ratio_direct = f"{figures['relay'][key] / figures['direct'][key]:.2f}x"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio_ssh} | {ratio_direct} |")
+    if "direct" in figures:
+        lines.append("")
+        for name in names:
+            if name == "direct":
+                continue
+            added50 = figures[name]["seq_p50_ms"] - figures["direct"]["seq_p50_ms"]
+            added99 = figures[name]["seq_p99_ms"] - figures["direct"]["seq_p99_ms"]
+            lines.append(
+                f"- {name}: added latency per sequential 100 KB request p50 {added50:+.2f} ms, "
+                f"p99 {added99:+.2f} ms"
+            )
+    if "relay" in figures and "ssh" in figures and "direct" in figures:
+        bulk_ok = figures["relay"]["bulk_mbs"] >= figures["ssh"]["bulk_mbs"]
+        conc_ok = figures["relay"]["conc_rps"] >= figures["ssh"]["conc_rps"]
+        added99 = figures["relay"]["seq_p99_ms"] - figures["direct"]["seq_p99_ms"]
+        lines += [
+            "",
+            f"Goals: throughput >= OpenSSH's: 1 GiB {'met' if bulk_ok else 'MISSED'}, "
+            f"concurrent {'met' if conc_ok else 'MISSED'}; p99 added <= "
+            f"{P99_ADDED_GOAL_MS:.0f} ms: {'met' if added99 <= P99_ADDED_GOAL_MS else 'MISSED'} "
+            f"({added99:+.2f} ms).",
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if SECTION + "\n" in old:
+        head, _, rest = old.partition(SECTION + "\n")
+        tail = rest.split("\n## ", 1)
+        old = head.rstrip("\n") + "\n\n" + (("## " + tail[1]) if len(tail) > 1 else "")
+    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
