@@ -31,6 +31,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "homeport.proxy.commands:proxy",
         "print a Caddy, nginx or haproxy config with homeport's certificate",
     ),
+    "tunnel": (
+        "homeport.agent.tunnel_command:tunnel",
+        "reach a service behind CGNAT through a homeport relay",
+    ),
     "doctor": (
         "homeport.doctor.commands:doctor",
         "find the broken hop between a service and the world",

@@ -23,6 +23,7 @@ refusing::
         ├── ProviderError              a DNS provider refused an update (.code: dyndns2 code)
         ├── RouterError                a router refused or failed a mapping (.code)
         │   └── NoMappingPossible      CGNAT / double NAT: no mapping can ever work
+        ├── RelayRefused               a relay refused a tunnel for good (.code: badauth, ...)
         └── ConsensusError             IP sources failed or disagreed
 
 Foreign exceptions (OSError, aiohttp.ClientError, dns.exception.DNSException,
@@ -138,6 +139,18 @@ class RouterError(RemoteError):
 
 class NoMappingPossible(RouterError):
     """Carrier-grade NAT or double NAT: no mapping on this router can be reached."""
+
+
+class RelayRefused(RemoteError):
+    """A relay refused a tunnel for good (``code``: proto.relay.FATAL_CODES, or "certificate"
+    when the relay's certificate is not the pinned one): retrying cannot help until the
+    config changes, so the tunnel stops (the dyndns2 badauth lesson)."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConsensusError(RemoteError):
