@@ -423,12 +423,14 @@ class TunnelClient:
         self._idle.discard(task)
         self._active.add(task)
         try:
-            if session == self._session_id:
-                self._open_spares(1)
             if not isinstance(message, relay.Open):
+                # Not replaced: a relay that turns a spare away (it has enough parked) would
+                # otherwise get a new one at once, and refuse that too, for ever.
                 log.warning("tunnel %s: expected open, got %r", self.target.host, message)
                 writer.close()
                 return
+            if session == self._session_id:
+                self._open_spares(1)
             await self._visitor(message, reader, writer)
         except Exception:  # one visitor's trouble must not reach the tunnel
             log.exception("tunnel %s: visitor connection failed", self.target.host)
