@@ -252,3 +252,72 @@ def test_postgres_notify_wakes_the_server(pg_url: str, tmp_path: Path) -> None: 
             await server.close()
 
     asyncio.run(work())
+
+
+def test_relay_ports_are_stored_per_host_and_tunnel(
+    opener: Callable[..., Awaitable[Store]],
+) -> None:
+    async def work(store: Store) -> None:
+        await _with_zone(store)
+        for name in ("a", "b"):
+            fqdn = f"{name}.{ZONE}"
+            await store.add_host(HostRow(fqdn, ZONE, None, "0" * 64), audit("host add", fqdn))
+        a, b = f"a.{ZONE}", f"b.{ZONE}"
+        # A tunnel port outside the range gets the lowest free one, and keeps it.
+        assert await store.relay_port(a, 22, 20000, 20002) == 20000
+        assert await store.relay_port(a, 22, 20000, 20002) == 20000
+        assert await store.relay_port(b, 22, 20000, 20002) == 20001
+        # A port inside the range is the one wanted: b may not have a's.
+        with pytest.raises(ConflictError):
+            await store.relay_port(b, 20000, 20000, 20002)
+        assert await store.relay_port(b, 20002, 20000, 20002) == 20002
+        assert await store.relay_port(a, 0, 20000, 20002) is None  # used up
+        # The range moved: allocated again inside it.
+        assert await store.relay_port(a, 22, 21000, 21001) == 21000
+        assert (a, 22, 21000) in await store.relay_ports()
+
+    run(opener, work)
+
+
+def test_relay_state_switches_dns_with_a_serial_bump_and_is_cleared_at_start(
+    opener: Callable[..., Awaitable[Store]],
+) -> None:
+    from dataclasses import replace
+
+    from homeport.server.service import RelaySwitch, host_records
+    from homeport.server.store import RelaySessionRow
+
+    async def work(store: Store) -> None:
+        await _with_zone(store)
+        fqdn = f"home.{ZONE}"
+        await store.add_host(
+            HostRow(fqdn, ZONE, None, "0" * 64, ipv4="192.0.2.77"), audit("host add", fqdn)
+        )
+        service = DdnsService(store, Catalog())
+        await service.start()
+        try:
+            serial = (await store.zone(ZONE)).soa.serial
+            session = RelaySessionRow(fqdn, time.time(), "native", "127.0.0.1:1", "http:80")
+            up = RelaySwitch(fqdn, "192.0.2.10", None, session, audit("relay-up", fqdn))
+            assert await service.switch_relay(up)
+            host = await store.host(fqdn)
+            assert host is not None
+            assert (host.relay_ipv4, host.ipv4) == ("192.0.2.10", "192.0.2.77")
+            assert (await store.zone(ZONE)).soa.serial == serial + 1
+            assert [s.host for s in await store.relay_sessions()] == [fqdn]
+            served = host_records(service.hosts[fqdn], [], 60)
+            assert [(r.rdtype, r.rdata) for r in served] == [("A", "192.0.2.10")]
+            # The same addresses again (a replaced session): no new serial.
+            assert await service.switch_relay(replace(up, audit=audit("relay-up", fqdn)))
+            assert (await store.zone(ZONE)).soa.serial == serial + 1
+        finally:
+            await service.stop()
+        assert await store.clear_relays() == [fqdn]
+        host = await store.host(fqdn)
+        assert host is not None
+        assert not host.relayed
+        assert await store.relay_sessions() == []
+        assert (await store.zone(ZONE)).soa.serial == serial + 2
+        assert await store.clear_relays() == []
+
+    run(opener, work)

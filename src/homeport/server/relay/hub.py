@@ -32,6 +32,7 @@ from homeport.server.relay.config import RelayConfig
 from homeport.server.relay.native import AgentServer
 from homeport.server.relay.routes import Backend, ClaimRefused, Route, RouteTable, normal_host
 from homeport.server.relay.splice import STREAM_LIMIT
+from homeport.server.relay.ssh import SshListener
 from homeport.server.relay.visitors import Visitors, is_ipv4
 from homeport.server.service import DdnsService, RelaySwitch
 from homeport.server.store import AuditEntry, RelaySessionRow
@@ -103,6 +104,7 @@ class Relay:
         self.metrics = RelayMetrics(registry, self.routes)
         self.agents = AgentServer(self)
         self.visitors = Visitors(self)
+        self.ssh = SshListener(self, config.ssh_listen) if config.ssh_listen else None
         self._servers: list[asyncio.Server] = []
         self._tcp: dict[int, asyncio.Server] = {}
         self._switch_lock = asyncio.Lock()
@@ -125,6 +127,8 @@ class Relay:
             )
             self._servers.append(agents)
             self.addresses["listen"] = _bound(agents)
+            if self.ssh is not None:
+                self.addresses["ssh"] = await self.ssh.start()
             for kind, ports in (("http", self.config.http_ports), ("tls", self.config.tls_ports)):
                 for public in ports:
                     handler = (
@@ -140,6 +144,8 @@ class Relay:
             raise
 
     async def close(self) -> None:
+        if self.ssh is not None:
+            await self.ssh.close()
         for server in self._servers + list(self._tcp.values()):
             server.close()
         for backend in self.routes.backends():

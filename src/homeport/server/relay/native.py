@@ -167,8 +167,8 @@ class AgentServer:
             session.close()
             raise
         if isinstance(granted, wire.Error):
-            session.close()
             await self._refuse(writer, granted.code, granted.message)
+            session.close()
             return
         self.sessions[session.id] = session
         try:
