@@ -74,11 +74,16 @@ class LabServer:
 
 
 def start_lab_server(
-    lab: Lab, hosts: tuple[str, ...] = (HOST,), probe: str = "", more: str = ""
+    lab: Lab,
+    hosts: tuple[str, ...] = (HOST,),
+    probe: str = "",
+    more: str = "",
+    limits: str = "off",
 ) -> LabServer:
     """Zone dyn.example.net served from inet (NS ns1 with glue = inet's address) on :53 and
     :8245, IPv4 and (in the single topology) IPv6; ``probe``: more lines of its [probe]
-    section (it always allows the lab's networks); ``more``: more sections of its TOML."""
+    section (it always allows the lab's networks); ``more``: more sections of its TOML;
+    ``limits``: "on" for the throttles (failed logins) a test is about."""
     data = lab.workdir / "server-data"
     env = homeport_env()
     base = [sys.executable, "-m", "homeport", "server"]
@@ -104,7 +109,7 @@ def start_lab_server(
     path = lab.workdir / "server.toml"
     path.write_text(f"[probe]\nlab_networks = {json.dumps(LAB_NETWORKS)}\n{probe}\n{more}")
     listen += ["--config", str(path)]
-    argv = (*base, "run", "--data", str(data), "--limits", "off", *listen)
+    argv = (*base, "run", "--data", str(data), "--limits", limits, *listen)
     return LabServer(lab, data, _launch(lab, argv), secrets, argv)
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A visitor of sha_server.py. Usage:
 sha_client.py HOST PORT NAME get|put SIZE [--until SECONDS] [--timeout SECONDS] [--source ADDR]
+              [--pace BYTES_PER_SECOND]
 
 Prints one JSON line: ``ok`` (the service named NAME answered and every byte's hash matched),
 ``attempts``, ``failed`` (connections that broke off: allowed across a fault, as through any
@@ -8,7 +9,8 @@ TCP proxy), ``corrupt`` (the wrong service answered, or the bytes' hash differed
 allowed), ``errors`` (the distinct failure reasons) and ``seconds`` (the successful transfer).
 
 ``--until``: keep trying, a new connection each time, until one succeeds or SECONDS passed:
-the "how long until new visitors get through again" loop of the fault tests.
+the "how long until new visitors get through again" loop of the fault tests. ``--pace``:
+read a ``get`` no faster than that (a transfer still open when a fault strikes).
 """
 
 from __future__ import annotations
@@ -27,12 +29,19 @@ class Corrupt(Exception):
     pass
 
 
-def read_exact(sock: socket.socket, size: int, digest: hashlib._Hash | None = None) -> bytes:
+def read_exact(
+    sock: socket.socket, size: int, digest: hashlib._Hash | None = None, pace: float = 0.0
+) -> bytes:
     """Exactly ``size`` bytes (kept only when ``digest`` is None) or ConnectionError."""
     kept = bytearray()
     left = size
+    started = time.monotonic()
     while left:
-        piece = sock.recv(min(CHUNK, left))
+        if pace:
+            ahead = (size - left) / pace - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+        piece = sock.recv(min(CHUNK if not pace else 16384, left))
         if not piece:
             raise ConnectionError(f"closed with {left} of {size} bytes to go")
         if digest is None:
@@ -77,7 +86,7 @@ def attempt(args: argparse.Namespace) -> float:
             raise Corrupt(f"answered by {name[:40]!r}, not {args.name!r}")
         if args.command == "get":
             digest = hashlib.sha256()
-            read_exact(sock, args.size, digest)
+            read_exact(sock, args.size, digest, args.pace)
             theirs = read_exact(sock, 64)
         else:
             theirs = read_line(sock)
@@ -96,6 +105,7 @@ def main() -> None:
     parser.add_argument("--until", type=float, default=0.0)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--source", default="")
+    parser.add_argument("--pace", type=float, default=0.0)
     args = parser.parse_args()
     deadline = time.monotonic() + args.until
     result: dict[str, object] = {"ok": False, "attempts": 0, "failed": 0, "corrupt": 0}
