@@ -147,7 +147,12 @@ def test_after_the_relay_is_killed_and_restarted_new_visitors_get_through(
         assert visit(relay.http, HOST) == PAGE
         relay.stop(signal.SIGKILL)
         relay.start()  # same data, same config, same ports
-        wait_until(lambda: visit(relay.http, HOST), 5.0, "a visitor after the relay came back")
+        try:
+            wait_until(lambda: visit(relay.http, HOST), 5.0, "a visitor after the relay came back")
+        except AssertionError as exc:
+            tunnel.stop()
+            assert relay.server is not None
+            raise AssertionError("".join(tunnel.stderr + relay.server.output)) from exc
         assert tunnel.proc.poll() is None
     finally:
         assert tunnel.stop() == 0
@@ -190,3 +195,87 @@ def test_the_tunnel_survives_the_home_service_being_down(
         assert not any("down" in line for line in tunnel.stderr), tunnel.stderr
     finally:
         assert tunnel.stop() == 0
+
+
+# --- the agent daemon with [[tunnel]] -----------------------------------------------------
+
+
+def agent_config(
+    tmp_path: Path, relay: Relay, service: LocalService, metrics: int, secret: str
+) -> Path:
+    """An agent that updates HOST at the relay's own server (a static address, data only)
+    and keeps its tunnel; the tunnel's secret is the homeport provider's password."""
+    assert relay.server is not None
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'[agent]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[metrics]\nlisten = "127.0.0.1:{metrics}"\n'
+        '[[ipv4.source]]\ntype = "static"\naddress = "192.0.2.10"\n'
+        f'[[provider]]\nprotocol = "homeport"\nserver = "{relay.server.url}"\n'
+        f'login = "{HOST}"\npassword = "{secret}"\nhosts = ["{HOST}"]\nipv6 = false\n'
+        f'[[tunnel]]\nrelay = "{relay.address}"\nhost = "{HOST}"\n'
+        f'fingerprint = "{relay.fingerprint}"\nlocal = "127.0.0.1:{service.port}"\n'
+        f'kind = "http"\nport = {relay.http}\n'
+    )
+    return config
+
+
+def _tunnel_state(tmp_path: Path) -> str:
+    result = run_homeport("agent", "status", "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("tunnel ")]
+    assert len(lines) == 1, result.stdout
+    return lines[0]
+
+
+def test_the_agent_daemon_keeps_its_tunnel_and_reports_it(
+    relay: Relay, service: LocalService, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    from tests.agent.test_daemon import running_agent
+
+    metrics = free_port()
+    config = agent_config(tmp_path, relay, service, metrics, relay.secret)
+    with running_agent(config, tmp_path / "agent.log") as agent:
+        wait_until(lambda: _assert_in("up since", _tunnel_state(tmp_path)), 30.0, "tunnel up")
+        assert f"public port {relay.http}" in _tunnel_state(tmp_path)
+        assert visit(relay.http, HOST) == PAGE
+        url = f"http://127.0.0.1:{metrics}/metrics"
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert f'homeport_tunnel_up{{host="{HOST}",kind="http",port="{relay.http}"}} 1' in text
+        # The relay restarts: the daemon's tunnel comes back by itself.
+        relay.stop(signal.SIGKILL)
+        relay.start()
+        wait_until(lambda: visit(relay.http, HOST), 5.0, "a visitor after the relay came back")
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(30) == 0
+    assert relay.secret not in (tmp_path / "agent.log").read_text()
+
+
+def _assert_in(part: str, whole: str) -> None:
+    assert part in whole, whole
+
+
+def test_a_refused_agent_tunnel_stops_once_and_a_reload_with_the_right_secret_starts_it(
+    relay: Relay, service: LocalService, tmp_path: Path
+) -> None:
+    from tests.agent.test_daemon import running_agent
+
+    config = agent_config(tmp_path, relay, service, free_port(), "not-the-secret")
+    log = tmp_path / "agent.log"
+    with running_agent(config, log) as agent:
+        wait_until(lambda: _assert_in("STOPPED", _tunnel_state(tmp_path)), 30.0, "stopped")
+        assert "badauth" in _tunnel_state(tmp_path)
+        assert agent.poll() is None  # the daemon lives on: its other work goes on
+        # One hello, not a retry storm (the relay logs each refused one).
+        wait_until(lambda: relay.hellos() or _fail(), 5.0, "the relay's failure line")
+        assert relay.hellos() == 1
+        assert sum("stopped: relay refused" in line for line in log.read_text().splitlines()) == 1
+        config.write_text(config.read_text().replace("not-the-secret", relay.secret))
+        agent.send_signal(signal.SIGHUP)
+        wait_until(lambda: _assert_in("up since", _tunnel_state(tmp_path)), 30.0, "tunnel up")
+        assert visit(relay.http, HOST) == PAGE
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(30) == 0
+    assert "not-the-secret" not in log.read_text()

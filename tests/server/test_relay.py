@@ -85,7 +85,7 @@ class Relay:
             return str(response.read().decode())
 
 
-def write_config(data: Path) -> Path:
+def write_config(data: Path, heartbeat: float = 30) -> Path:
     http, tls, control = free_ports(3)
     low, high = free_range(4)
     path = data.parent / "relay.toml"
@@ -101,6 +101,7 @@ tcp_ports = "{low}-{high}"
 bind = "127.0.0.1"
 spares = 2
 max_connections_per_host = {MAX_CONNECTIONS}
+heartbeat = {heartbeat}
 """
     )
     return path
@@ -145,7 +146,7 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
         while data := await reader.read(256 * 1024):
             writer.write(data)
             await writer.drain()
-    writer.close()
+    await shut(writer)
 
 
 async def shut(writer: asyncio.StreamWriter) -> None:
@@ -172,6 +173,7 @@ class Agent:
         self.tasks: set[asyncio.Task[None]] = set()
         self.control: Streams | None = None
         self.opened: list[wire.Open] = []
+        self.refused: list[wire.Message] = []
 
     async def hello(self) -> wire.Message:
         self.control = await pinned(self.relay.control, self.relay.fingerprint)
@@ -211,7 +213,9 @@ class Agent:
             if not line:
                 return
             message = wire.decode(line)
-            assert isinstance(message, wire.Open)
+            if not isinstance(message, wire.Open):
+                self.refused.append(message)  # e.g. a replaced session's late spare
+                return
             self.opened.append(message)
             self._spawn(self._spare())  # a replacement, as the real client does
             home = await asyncio.open_connection(*self.local[(message.kind, message.port)])
@@ -240,7 +244,7 @@ async def http_home(body: bytes) -> asyncio.Server:
             b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body
         )
         await writer.drain()
-        writer.close()
+        await shut(writer)
 
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
@@ -257,7 +261,7 @@ async def http_get(port: int, host: str, path: str = "/") -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     data = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
+    await shut(writer)
     return data
 
 
@@ -293,6 +297,7 @@ def test_http_by_host_reaches_the_home_service(relay_env: tuple[Relay, dict[str,
         finally:
             await agent.close()
             home.close()
+            await home.wait_closed()
 
     run(work())
     assert 'homeport_relay_connections_total{host="a.dyn.example.net.",kind="http"}' in (
@@ -322,7 +327,7 @@ def test_tls_passthrough_by_sni_with_the_homes_own_certificate(
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writer.write(b"secret page: " + await reader.readline())
             await writer.drain()
-            writer.close()
+            await shut(writer)
 
         home = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
         agent = Agent(
@@ -344,11 +349,12 @@ def test_tls_passthrough_by_sni_with_the_homes_own_certificate(
             assert "sha256:" + hashlib.sha256(der).hexdigest() == home_pin
             writer.write(b"hi\n")
             assert await reader.read() == b"secret page: hi\n"
-            writer.close()
+            await shut(writer)
             assert names == [f"b.{ZONE}"]
         finally:
             await agent.close()
             home.close()
+            await home.wait_closed()
 
     run(work())
 
@@ -373,7 +379,7 @@ def test_proxy_v2_header_carries_the_visitors_address(
             assert rest.startswith(b"GET /proxied HTTP/1.1\r\n")
             writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
             await writer.drain()
-            writer.close()
+            await shut(writer)
 
         home = await asyncio.start_server(handle, "127.0.0.1", 0)
         agent = Agent(
@@ -390,11 +396,12 @@ def test_proxy_v2_header_carries_the_visitors_address(
             await writer.drain()
             local_port = writer.get_extra_info("sockname")[1]
             assert (await reader.read()).startswith(b"HTTP/1.1 204")
-            writer.close()
+            await shut(writer)
             assert seen == [(("127.0.0.1", local_port), (PUBLIC_V4, relay.http_port))]
         finally:
             await agent.close()
             home.close()
+            await home.wait_closed()
 
     run(work())
 
@@ -412,7 +419,7 @@ def test_tcp_port_is_stored_limits_hold_and_20_mb_arrive_intact_both_ways(
             got = await reader.readexactly(BIG)
             writer.write(hashlib.sha256(got).digest())
             await writer.drain()
-            writer.close()
+            await shut(writer)
 
         big_home = await asyncio.start_server(transfer, "127.0.0.1", 0)
         echo = await echo_home()
@@ -431,7 +438,7 @@ def test_tcp_port_is_stored_limits_hold_and_20_mb_arrive_intact_both_ways(
             reader, writer = await asyncio.open_connection("127.0.0.1", ports[0])
             writer.write(upload)
             received = await reader.readexactly(BIG + 32)
-            writer.close()
+            await shut(writer)
             assert hashlib.sha256(received[:BIG]).digest() == hashlib.sha256(download).digest()
             assert received[BIG:] == hashlib.sha256(upload).digest()
 
@@ -445,13 +452,15 @@ def test_tcp_port_is_stored_limits_hold_and_20_mb_arrive_intact_both_ways(
             r, w = await asyncio.open_connection("127.0.0.1", ports[7])
             w.write(b"one too many\n")
             assert await asyncio.wait_for(r.read(), 10) == b""
-            w.close()
+            await shut(w)
             for _, w in held:
-                w.close()
+                await shut(w)
         finally:
             await agent.close()
             big_home.close()
+            await big_home.wait_closed()
             echo.close()
+            await echo.wait_closed()
 
         # Another host cannot claim d's public port.
         thief = Agent(relay, "e", secrets["e"], [wire.TunnelSpec("tcp", ports[7])], {})
@@ -486,6 +495,10 @@ def test_dns_answers_the_relay_while_the_session_is_up(
         await agent.welcome()
         try:
             assert relay.srv.dig(name) == [PUBLIC_V4]
+            rows = relay.srv.admin_json("status")
+            assert isinstance(rows, list)
+            assert [r["relay"] for r in rows if "relay" in r] == [name + "."]
+            assert [r["tunnels"] for r in rows if "relay" in r] == [f"http:{relay.http_port}"]
         finally:
             await agent.close()
 
@@ -529,6 +542,7 @@ def test_a_new_hello_replaces_the_old_session(relay_env: tuple[Relay, dict[str, 
             await first.close()
             await second.close()
             home.close()
+            await home.wait_closed()
 
     run(work())
 
@@ -589,10 +603,11 @@ def test_tcp_port_survives_a_relay_restart(tmp_path: Path) -> None:
                     r, w = await asyncio.open_connection("127.0.0.1", public)
                     w.write(b"still here\n")
                     assert await r.readline() == b"still here\n"
-                    w.close()
+                    await shut(w)
                 finally:
                     await agent.close()
                     echo.close()
+                    await echo.wait_closed()
 
             run(work())
         finally:
@@ -601,3 +616,43 @@ def test_tcp_port_survives_a_relay_restart(tmp_path: Path) -> None:
     fp = run_homeport("server", "relay", "fingerprint", "--data", str(data))
     assert fp.returncode == 0
     assert fp.stdout.strip() == fingerprint(data / "relay-cert.pem")
+
+
+def test_pings_get_pongs_and_a_silent_session_is_closed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run_homeport("server", "zone", "add", ZONE, "--data", str(data)).returncode == 0
+    secrets = add_hosts(data, [f"q.{ZONE}"])
+    config = write_config(data, heartbeat=1)
+    srv = start_server(data, "--config", str(config))
+    try:
+        relay = Relay(srv, data, config)
+
+        async def work() -> None:
+            agent = Agent(relay, "q", secrets[f"q.{ZONE}"], [wire.TunnelSpec("tcp", 0)], {})
+            agent.control = await pinned(relay.control, relay.fingerprint)
+            reader, writer = agent.control
+            writer.write(wire.encode(wire.Hello(f"q.{ZONE}", agent.secret, tuple(agent.tunnels))))
+            welcome = wire.decode(await reader.readline())
+            assert isinstance(welcome, wire.Welcome)
+            assert welcome.heartbeat == 1
+            assert wire.decode(await reader.readline()) == wire.Want(2)
+            writer.write(wire.encode(wire.Ping()))
+            assert wire.decode(await reader.readline()) == wire.Pong()
+            # Then silence: the relay gives up after 4/3 of the heartbeat.
+            assert await asyncio.wait_for(reader.read(), 20) == b""
+            await agent.close()
+            # The session's tcp port is closed with it.
+            public = welcome.tunnels[0].public_port
+            for _ in range(100):
+                try:
+                    _r, w = await asyncio.open_connection("127.0.0.1", public)
+                except ConnectionRefusedError:
+                    break
+                await shut(w)
+                await asyncio.sleep(0.1)
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection("127.0.0.1", public)
+
+        run(work())
+    finally:
+        stop_server(srv)

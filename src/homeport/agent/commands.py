@@ -180,7 +180,7 @@ def _origin(config: str | None, ddclient_conf: str | None) -> tuple[str, bool | 
 )
 def status(state_dir: str | None, config: str | None, as_json: bool, with_doctor: bool) -> None:
     """What the agent last published for each host, and what it waits for."""
-    from homeport.agent.statefile import StateFile
+    from homeport.agent.statefile import StateFile, read_tunnels
     from homeport.core import hoststate
 
     cfg = _load(_loader(config, None)) if config else None
@@ -191,12 +191,20 @@ def status(state_dir: str | None, config: str | None, as_json: bool, with_doctor
         return
     store = StateFile(_state_dir(state_dir, cfg))
     states = store.load()
+    tunnels = read_tunnels(store.path.parent)
     if as_json:
         document = {name: hoststate.to_json(s) for name, s in sorted(states.items())}
-        click.echo(json.dumps({"state_file": str(store.path), "hosts": document}, indent=2))
+        click.echo(
+            json.dumps(
+                {"state_file": str(store.path), "hosts": document, "tunnels": tunnels}, indent=2
+            )
+        )
         return
+    for line in tunnel_lines(tunnels, time.time()):
+        click.echo(line)
     if not states:
-        click.echo(f"no hosts in {store.path} yet")
+        if not tunnels:
+            click.echo(f"no hosts in {store.path} yet")
         return
     now = time.time()
     for name, s in sorted(states.items()):
@@ -210,6 +218,27 @@ def status(state_dir: str | None, config: str | None, as_json: bool, with_doctor
             f"{label}={f.address}" for label, f in (("A", s.ipv4), ("AAAA", s.ipv6)) if f.address
         )
         click.echo(f"{name}: {what} {addresses}".rstrip())
+
+
+def tunnel_lines(tunnels: list[dict[str, Any]], now: float) -> list[str]:
+    """One line per [[tunnel]]: ``tunnel NAME http 888 via RELAY: up since ..., public port``."""
+    lines = []
+    for t in tunnels:
+        head = f"tunnel {t.get('host')} {t.get('kind')} {t.get('port')} via {t.get('relay')}"
+        state = str(t.get("state"))
+        since = t.get("since")
+        if state == "up":
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(since or now)))
+            what = f"up since {when}, public port {t.get('public_port')}"
+        elif state == "direct":
+            what = "not relayed (mode auto: the router maps the port)"
+        elif state == "stopped":
+            what = f"STOPPED until its config changes: {t.get('error')}"
+        else:
+            error = t.get("error")
+            what = f"{state}" + (f" ({error})" if error else "")
+        lines.append(f"{head}: {what}")
+    return lines
 
 
 def _status_with_doctor(cfg: Any, store: Any, as_json: bool) -> None:

@@ -60,6 +60,17 @@ TOML schema (every key optional unless marked; full example in docs/agent-config
     method = "auto"        # auto | pcp | natpmp | upnp
     keep = false           # true: leave it on the router when the agent stops
 
+    [[tunnel]]             # reach the service through a homeport relay (CGNAT; docs/tunnel.md)
+    relay = "relay.example.net:7443"   # required: the relay's control address
+    host = "home.example.org"          # required; its secret: `secret` (or secret_env, ...)
+                                       # else the homeport [[provider]]'s password for it
+    fingerprint = "sha256:..."         # pin the relay's certificate; else CA checks (`ca`)
+    local = "127.0.0.1:888"            # required: the service at home
+    kind = "http"          # http (by Host) | tls (by SNI, passthrough) | tcp
+    port = 888             # required: http/tls: the relay's listener; tcp: public port (0: any)
+    proxy_protocol = false # the relay sends a PROXY v2 header before the visitor's bytes
+    mode = "always"        # or "auto": only while no direct mapping of the port can work
+
 Errors are collected, not raised one at a time: :class:`ConfigError` carries one
 line per problem, each with ``file:line`` where the key is.
 """
@@ -87,7 +98,10 @@ from homeport.agent.schema import (
     MetricsSection,
     ProviderSection,
     RawConfig,
+    TunnelSection,
+    local_address,
     parse_duration,
+    relay_address,
 )
 from homeport.agent.tomllines import line_of
 from homeport.core import hoststate
@@ -105,6 +119,7 @@ __all__ = [
     "MappingSection",
     "MetricsSection",
     "ProviderEntry",
+    "TunnelEntry",
     "build",
     "load",
     "load_toml",
@@ -133,6 +148,23 @@ class ProviderEntry:
 
 
 @dataclass(frozen=True)
+class TunnelEntry:
+    """One validated [[tunnel]]; ``secret`` resolved (never in repr, logs or plans)."""
+
+    index: int
+    relay: tuple[str, int]
+    host: str
+    secret: str = field(repr=False)
+    fingerprint: str
+    ca: str
+    local: tuple[str, int]
+    kind: Literal["http", "tls", "tcp"]
+    port: int
+    proxy: bool
+    mode: Literal["always", "auto"]
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     origin: str
     agent: AgentSection
@@ -144,6 +176,7 @@ class AgentConfig:
     mappings: tuple[MappingSection, ...]
     warnings: tuple[str, ...] = ()
     certificates: tuple[CertificateSection, ...] = ()
+    tunnels: tuple[TunnelEntry, ...] = ()
 
     @property
     def policy(self) -> hoststate.Policy:
@@ -205,6 +238,8 @@ def build(
     provider_items = rest.pop("provider", [])
     # Certificates too: their secrets (eab_hmac_key_env, ...) are expanded before validation.
     certificate_items = rest.pop("certificate", [])
+    # Tunnels too (secret_env, ...), and their secret may come from a provider.
+    tunnel_items = rest.pop("tunnel", [])
     # Each section alone, so one bad section does not hide the others' problems.
     valid: dict[str, Any] = {}
     for name, value in rest.items():
@@ -239,9 +274,11 @@ def build(
         entry = _provider(index, section, problems, env)
         if entry is not None:
             entries.append(entry)
-    if need_providers and not provider_items:
+    # An agent that only keeps tunnels (the name is updated elsewhere) is fine.
+    if need_providers and not provider_items and not tunnel_items:
         problems.add((), "no [[provider]] configured: nothing to update")
     certificates = _certificates(certificate_items, entries, problems, env)
+    tunnels = _tunnels(tunnel_items, entries, raw.mapping, problems, env)
     ipv4 = _family(4, raw.ipv4, problems)
     ipv6 = _family(6, raw.ipv6, problems)
     # A section that failed validation is missing from raw: do not also say it is empty.
@@ -264,6 +301,7 @@ def build(
         tuple(raw.mapping),
         warnings,
         certificates,
+        tunnels,
     )
 
 
@@ -310,6 +348,108 @@ def _certificates(
             continue
         found.append(section)
     return tuple(found)
+
+
+def _tunnels(
+    items: Any,
+    entries: list[ProviderEntry],
+    mappings: Sequence[MappingSection],
+    problems: _Problems,
+    env: Mapping[str, str] | None,
+) -> tuple[TunnelEntry, ...]:
+    """``[[tunnel]]`` entries with their secrets resolved (homeport.agent.tunnel)."""
+    if not isinstance(items, list):
+        problems.add(("tunnel",), "must be an array of tables: [[tunnel]]")
+        return ()
+    found: list[TunnelEntry] = []
+    for index, item in enumerate(items):
+        loc: tuple[str | int, ...] = ("tunnel", index)
+        if not isinstance(item, dict):
+            problems.add(loc, "must be a table")
+            continue
+        expanded, secret_problems = credentials.expand(item, {"secret"}, env)
+        for key, message in secret_problems.items():
+            problems.add((*loc, key), message)
+        try:
+            section = TunnelSection.model_validate(expanded)
+        except pydantic.ValidationError as exc:
+            problems.add_validation(loc, exc)
+            continue
+        secret = _tunnel_secret(section, entries)
+        if secret is None:
+            if not secret_problems:
+                problems.add(
+                    (*loc, "host"),
+                    f"no secret for {section.host}: give `secret` (or secret_env, secret_file) "
+                    'or a protocol = "homeport" [[provider]] that logs in as it',
+                )
+            continue
+        local = local_address(section.local)
+        if section.mode == "auto" and not any(m.internal_port == local[1] for m in mappings):
+            problems.add(
+                (*loc, "mode"),
+                f'"auto" needs a [[mapping]] with internal_port = {local[1]}: it relays only '
+                "while the router cannot map that port",
+            )
+            continue
+        found.append(
+            TunnelEntry(
+                index,
+                relay_address(section.relay),
+                section.host,
+                secret,
+                section.fingerprint,
+                section.ca,
+                local,
+                section.kind,
+                section.port,
+                section.proxy_protocol,
+                section.mode,
+            )
+        )
+    _same_session(found, problems)
+    return tuple(found)
+
+
+def _tunnel_secret(section: TunnelSection, entries: Sequence[ProviderEntry]) -> str | None:
+    if section.secret is not None:
+        return section.secret.get_secret_value()
+    for entry in entries:
+        if entry.protocol.lower() != "homeport" or section.host not in entry.hosts:
+            continue
+        login = str(getattr(entry.settings, "login", "")).lower().rstrip(".")
+        password = getattr(entry.settings, "password", None)
+        if login == section.host and isinstance(password, pydantic.SecretStr):
+            return password.get_secret_value()
+    return None
+
+
+def _same_session(found: Sequence[TunnelEntry], problems: _Problems) -> None:
+    """A relay keeps one session per host (a new hello replaces the old): tunnels of one
+    host at one relay share it, so they must agree on how to reach it, and not claim one
+    entry point twice."""
+    first: dict[tuple[tuple[str, int], str], TunnelEntry] = {}
+    claimed: dict[tuple[tuple[str, int], str, str, int], int] = {}
+    for entry in found:
+        key = (entry.relay, entry.host)
+        other = first.setdefault(key, entry)
+        loc: tuple[str | int, ...] = ("tunnel", entry.index)
+        if (other.secret, other.fingerprint, other.ca) != (
+            entry.secret,
+            entry.fingerprint,
+            entry.ca,
+        ):
+            problems.add(
+                loc,
+                f"tunnel[{other.index}] reaches the same relay as {entry.host} with another "
+                "secret, fingerprint or ca: one session per host, so they must agree",
+            )
+        claim = (entry.relay, entry.host, entry.kind, entry.port)
+        if entry.port and claim in claimed:
+            problems.add(
+                (*loc, "port"), f"{entry.kind} {entry.port} is already tunnel[{claimed[claim]}]'s"
+            )
+        claimed.setdefault(claim, entry.index)
 
 
 def certificate_provider(

@@ -185,16 +185,21 @@ def _child_env() -> dict[str, str]:
 
 
 class KeeperChild:
-    """One running keeper process: ``fd`` is its event pipe, for the parent's selector."""
+    """One running keeper process: ``fd`` is its event pipe, for the parent's selector.
 
-    def __init__(self, plan_text: str) -> None:
+    ``module``: the child's ``-m`` module; the tunnel process (homeport.agent.tunnel_process)
+    runs the same way, and is told the keeper's events through :meth:`send`."""
+
+    def __init__(
+        self, plan_text: str, module: str = "homeport.agent.mapping_keeper_process"
+    ) -> None:
         self.plan = plan_text
         events_r, events_w = os.pipe()
         life_r, life_w = os.pipe()
         try:
             self.pid = os.posix_spawn(
                 sys.executable,
-                [sys.executable, "-m", "homeport.agent.mapping_keeper_process", plan_text],
+                [sys.executable, "-m", module, plan_text],
                 _child_env(),
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, life_r, 0),
@@ -211,11 +216,20 @@ class KeeperChild:
         os.close(events_w)
         os.close(life_r)
         os.set_blocking(events_r, False)
+        os.set_blocking(life_w, False)
         self.fd = events_r
         self._lifeline = life_w  # closed when we die, however we die: the child stops then
         self._buffer = b""
         self.returncode: int | None = None
         self.closed = False
+
+    def send(self, event: dict[str, Any]) -> None:
+        """One JSON line on the child's stdin; dropped if the child is not reading (each
+        line says the whole current fact, so a later one makes up for it)."""
+        if self.closed:
+            return
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(self._lifeline, (json.dumps(event) + "\n").encode())
 
     def read(self) -> tuple[list[dict[str, Any]], bool]:
         """The events waiting in the pipe, and whether it reached EOF (the child exited)."""

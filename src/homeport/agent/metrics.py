@@ -25,13 +25,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from homeport.agent.statefile import StateFile
+from homeport.agent.statefile import StateFile, read_tunnels
 from homeport.core import hoststate
 
 if TYPE_CHECKING:
@@ -82,8 +82,10 @@ def render_metrics(
     states: Mapping[str, hoststate.HostState],
     verdicts: Mapping[str, Any],
     doctor: Mapping[str, Any] | None = None,
+    tunnels: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The Prometheus text; ``doctor``: the last doctor report (see :func:`doctor_report`)."""
+    """The Prometheus text; ``doctor``: the last doctor report (see :func:`doctor_report`);
+    ``tunnels``: the tunnel process's report (statefile.read_tunnels)."""
     rows = sorted(states.items())
     published = [
         ({"host": n, "family": f}, fam.confirmed_at)
@@ -111,6 +113,22 @@ def render_metrics(
         "1 if the sources agreed on the family's public address.",
         [({"family": f}, float(bool(v.get("address")))) for f, v in sorted(verdicts.items())],
     )
+    if tunnels:
+        lines += _family(
+            "homeport_tunnel_up",
+            "1 while the tunnel's relay session is up (0: connecting, down, stopped, direct).",
+            [
+                (
+                    {
+                        "host": str(t.get("host")),
+                        "kind": str(t.get("kind")),
+                        "port": str(t.get("port")),
+                    },
+                    float(t.get("state") == "up"),
+                )
+                for t in tunnels
+            ],
+        )
     if doctor is not None and "checks" in doctor:
         lines += _doctor_lines(doctor)
     return "\n".join(lines) + "\n"
@@ -150,12 +168,14 @@ def status_document(
     states: Mapping[str, hoststate.HostState],
     verdicts: Mapping[str, Any],
     doctor: Mapping[str, Any] | None = None,
+    tunnels: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     return {
         "time": int(time.time()),
         "detection": {f"ipv{f}": v for f, v in sorted(verdicts.items())},
         "hosts": {n: hoststate.to_json(s) for n, s in sorted(states.items())},
         "doctor": dict(doctor) if doctor is not None else None,
+        "tunnels": [dict(t) for t in tunnels],
     }
 
 
@@ -238,12 +258,18 @@ class MetricsThread:
 
     def _views(
         self,
-    ) -> tuple[Mapping[str, hoststate.HostState], Mapping[str, Any], Mapping[str, Any] | None]:
+    ) -> tuple[
+        Mapping[str, hoststate.HostState],
+        Mapping[str, Any],
+        Mapping[str, Any] | None,
+        Sequence[Mapping[str, Any]],
+    ]:
         verdicts = self.supervisor.summary.get("verdicts", {})
         doctor = self.doctor
         if self.doctor_error is not None:
             doctor = {**(doctor or {}), "error": self.doctor_error}
-        return self.store.load(), verdicts if isinstance(verdicts, dict) else {}, doctor
+        tunnels = read_tunnels(self.store.path.parent) if self.supervisor.tunnel else []
+        return self.store.load(), verdicts if isinstance(verdicts, dict) else {}, doctor, tunnels
 
     def _doctor_settings(self) -> Mapping[str, Any] | None:
         settings = self.supervisor.summary.get("doctor")

@@ -193,6 +193,86 @@ class CertificateSection(pydantic.BaseModel):
         return value.lower().rstrip(".")
 
 
+# `fingerprint = "sha256:..."`: what `homeport server relay fingerprint` prints (the
+# SHA-256 of the relay certificate's DER), colons between bytes allowed.
+_FINGERPRINT = re.compile(r"^sha256:([0-9a-f]{2}:?){31}[0-9a-f]{2}$", re.IGNORECASE)
+
+
+def relay_address(value: str) -> tuple[str, int]:
+    """``relay.example.net:7443``, ``203.0.113.1:7443``, ``[2001:db8::1]:7443``."""
+    text = value.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = text.rpartition(":")
+        if ":" in host:
+            raise ValueError("IPv6 addresses need brackets, e.g. [2001:db8::1]:7443")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("must be HOST:PORT, e.g. relay.example.net:7443")
+    if not host.startswith("[") and ":" not in host and not _HOSTNAME.match(host):
+        raise ValueError(f"{host[:80]!r} is not a host name or address")
+    return host, int(port)
+
+
+def local_address(value: str) -> tuple[str, int]:
+    """The home service: an address to connect to and its port (``127.0.0.1:888``)."""
+    from homeport.core.hostport import parse_hostport
+    from homeport.errors import ConfigError
+
+    try:
+        host, port = parse_hostport(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    if port == 0 or host in ("0.0.0.0", "::") or not value.strip().rpartition(":")[0]:
+        raise ValueError("must be ADDRESS:PORT of the service, e.g. 127.0.0.1:888")
+    return host, port
+
+
+def pinned_fingerprint(value: str) -> str:
+    if value and not _FINGERPRINT.match(value):
+        raise ValueError(
+            'must be "sha256:" and 64 hex digits (what `homeport server relay fingerprint` prints)'
+        )
+    return value
+
+
+class TunnelSection(_Section):
+    """A tunnel to a homeport relay (homeport.agent.tunnel; relay-spec "Client side").
+
+    ``secret``: the host's secret; default: the password of the ``protocol = "homeport"``
+    [[provider]] that lists ``host`` (and logs in as it). Like a provider's, it may be
+    given as ``secret_env`` / ``secret_file`` / ``secret_credential``.
+    ``port``: http/tls: the relay's public listener port; tcp: the public port wanted (0:
+    any). ``mode = "auto"``: only while the router cannot map ``local``'s port directly
+    (needs the [[mapping]] of that port).
+    """
+
+    relay: Annotated[str, pydantic.AfterValidator(lambda v: (relay_address(v), v)[1])]
+    host: str
+    secret: pydantic.SecretStr | None = None
+    fingerprint: Annotated[str, pydantic.AfterValidator(pinned_fingerprint)] = ""
+    ca: str = ""
+    local: Annotated[str, pydantic.AfterValidator(lambda v: (local_address(v), v)[1])]
+    kind: Literal["http", "tls", "tcp"] = "http"
+    port: int = pydantic.Field(ge=0, le=65535)
+    proxy_protocol: bool = False
+    mode: Literal["always", "auto"] = "always"
+
+    @pydantic.field_validator("host")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        if not _HOSTNAME.match(value) or value.startswith("*"):
+            raise ValueError(f"{value[:80]!r} is not a host name")
+        return value.lower().rstrip(".")
+
+    @pydantic.model_validator(mode="after")
+    def _port_for_kind(self) -> TunnelSection:
+        if self.port == 0 and self.kind != "tcp":
+            raise ValueError('port 0 (any public port) is for kind = "tcp" only')
+        return self
+
+
 class RawConfig(_Section):
     agent: AgentSection = AgentSection()
     ipv4: FamilySection = FamilySection()
@@ -201,3 +281,4 @@ class RawConfig(_Section):
     metrics: MetricsSection | None = None
     mapping: list[MappingSection] = []
     certificate: list[CertificateSection] = []
+    tunnel: list[TunnelSection] = []

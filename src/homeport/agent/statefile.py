@@ -21,9 +21,29 @@ from homeport.core import hoststate
 from homeport.errors import StoreError
 
 STATE_FILE = "agent-state.json"
+# The tunnel process's report of each [[tunnel]] (homeport.agent.tunnel_process): written on
+# every change, removed when it stops; `agent status`, the metrics and the doctor read it.
+TUNNELS_FILE = "tunnels.json"
 LOCK_FILE = "agent.lock"
 FORMAT_VERSION = 1
-__all__ = ["STATE_FILE", "StateFile", "default_state_dir", "write_atomic"]
+__all__ = [
+    "STATE_FILE",
+    "TUNNELS_FILE",
+    "StateFile",
+    "default_state_dir",
+    "read_tunnels",
+    "write_atomic",
+]
+
+
+def read_tunnels(state_dir: Path) -> list[dict[str, Any]]:
+    """The tunnels as the running tunnel process last wrote them (empty: none running)."""
+    try:
+        data = json.loads((Path(state_dir) / TUNNELS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    tunnels = data.get("tunnels") if isinstance(data, dict) else None
+    return [t for t in tunnels if isinstance(t, dict)] if isinstance(tunnels, list) else []
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -47,6 +47,7 @@ from typing import Any
 
 from homeport.agent import mapping_keeper_control
 from homeport.core import agent_schedule as sched
+from homeport.core.agent_schedule import RestartBackoff
 from homeport.errors import EXIT_CONFIG, ConfigError
 from homeport.io import netlink, sdnotify
 from homeport.proto import rtnetlink
@@ -86,6 +87,7 @@ def child_cycle(
     report = asyncio.run(agent.cycle())
     doctor = _doctor_settings(cfg, origin, ddclient, warn=first)
     return {
+        **_tunnel_plan(cfg, origin, state_dir),
         "interval": cfg.agent.interval,
         "debounce": cfg.agent.debounce,
         "event_gap": cfg.agent.event_gap,
@@ -101,6 +103,21 @@ def child_cycle(
             for f, v in report.verdicts.items()
         },
     }
+
+
+def _tunnel_plan(cfg: Any, origin: str, state_dir: Path) -> dict[str, Any]:
+    """The tunnel process's argument (no secret: argv is public) and a digest of every
+    [[tunnel]] setting, secrets included, that the parent compares on reload and never
+    shows: a changed secret must restart a tunnel stopped by badauth."""
+    if not cfg.tunnels:
+        return {"tunnels": None, "tunnels_digest": None}
+    import dataclasses
+    import hashlib
+
+    plan = json.dumps({"config": os.path.abspath(origin), "state_dir": str(state_dir)})
+    blob = json.dumps([dataclasses.astuple(t) for t in cfg.tunnels], default=str)
+    digest = hashlib.sha256(b"homeport-tunnels-v1\0" + blob.encode()).hexdigest()
+    return {"tunnels": plan, "tunnels_digest": digest}
 
 
 def _doctor_settings(cfg: Any, origin: str, ddclient: bool | None, *, warn: bool) -> Any:
@@ -154,6 +171,14 @@ class Supervisor:
         # metrics thread's first doctor run waits for it rather than report "no mapping".
         self.mappings_reported = threading.Event()
         self._keeper_plan: str | None = None
+        # The tunnel process ([[tunnel]]): started like the keeper, told the keeper's events
+        # and the public address (mode=auto); what it was last told, for a restarted one.
+        self.tunnel: mapping_keeper_control.KeeperChild | None = None
+        self._tunnel_plan: str | None = None
+        self._tunnel_digest: str | None = None
+        self._tunnel_backoff = RestartBackoff()
+        self._tunnel_restart_at: float | None = None
+        self._tunnel_facts: dict[str, dict[str, Any]] = {}
 
     # --- children -----------------------------------------------------------------
 
@@ -245,9 +270,11 @@ class Supervisor:
         sdnotify.notify("READY=1", f"STATUS={summary.get('status', '')}")
         try:
             self._set_keeper_plan(summary.get("keeper"))
+            self._set_tunnel_plan(summary)
             self._loop(read_fd, self._watchdog)
         finally:
             sdnotify.notify("STOPPING=1")
+            self._stop_tunnel()
             self._stop_keeper()
             if sock is not None:
                 sock.close()
@@ -277,6 +304,8 @@ class Supervisor:
         self._cycle_ran()
         while True:
             timeout = self.schedule.timeout(time.monotonic(), watchdog)
+            if self._tunnel_restart_at is not None:
+                timeout = min(timeout, max(0.0, self._tunnel_restart_at - time.monotonic()))
             if watchdog:
                 sdnotify.notify("WATCHDOG=1")
             for key, _ in self._selector.select(timeout):
@@ -284,6 +313,8 @@ class Supervisor:
                     os.read(signal_fd, 512)
                 elif key.data == "keeper":
                     self._keeper_events()
+                elif key.data == "tunnel":
+                    self._tunnel_events()
                 else:
                     events = netlink.drain(key.fileobj)  # type: ignore[arg-type]
                     if events:
@@ -293,6 +324,9 @@ class Supervisor:
                         self._soon("local address change", settle)
             if self.schedule.restart_due(time.monotonic()):
                 self._start_keeper()
+            if self._tunnel_restart_at is not None and time.monotonic() >= self._tunnel_restart_at:
+                self._tunnel_restart_at = None
+                self._start_tunnel()
             reload = False
             while self._signals:
                 signum = self._signals.pop(0)
@@ -313,6 +347,7 @@ class Supervisor:
             return False
         self.summary = summary
         sdnotify.notify(f"STATUS={summary.get('status', '')}")
+        self._tell_public()
         return True
 
     def _reload(self) -> None:
@@ -334,6 +369,7 @@ class Supervisor:
         if "interval" in summary:
             self.summary = summary
             self._set_keeper_plan(summary.get("keeper"))
+            self._set_tunnel_plan(summary)
 
     # --- the mapping keeper ---------------------------------------------------------
 
@@ -377,6 +413,7 @@ class Supervisor:
     def _note_keeper_event(self, event: dict[str, Any]) -> bool:
         if event.get("kind") in MAPPING_REPORTS:
             self.mappings_reported.set()
+        self._tell_tunnels(event)
         trigger, line = self.keeper_watch.handle(event)
         if line is not None:
             log.log(*line)
@@ -399,6 +436,89 @@ class Supervisor:
             self.schedule.restart_child_at(when)
             mapping_keeper_control.set_known_external_ip(None)
             log.error("%s", line)
+
+    # --- the tunnel process -------------------------------------------------------------
+
+    def _set_tunnel_plan(self, summary: dict[str, Any]) -> None:
+        """Run the tunnel process for the summary's [[tunnel]] entries: started, restarted
+        when any of their settings changed (a fixed secret), or stopped."""
+        plan, digest = summary.get("tunnels"), summary.get("tunnels_digest")
+        if (plan, digest) == (self._tunnel_plan, self._tunnel_digest):
+            return
+        if self._tunnel_plan is not None:
+            log.info("[[tunnel]] changed: restarting the tunnels")
+        self._stop_tunnel()
+        self._tunnel_plan, self._tunnel_digest = plan, digest
+        self._tunnel_backoff = RestartBackoff()
+        if plan is not None:
+            self._tell_public()
+            self._start_tunnel()
+
+    def _start_tunnel(self) -> None:
+        if self._tunnel_plan is None:
+            return
+        try:
+            self.tunnel = mapping_keeper_control.KeeperChild(
+                self._tunnel_plan, module="homeport.agent.tunnel_process"
+            )
+        except OSError as exc:
+            log.error("cannot start the tunnels: %s", exc)
+            self._tunnel_restart_at = time.monotonic() + self._tunnel_backoff.exited(
+                time.monotonic()
+            )
+            return
+        self._tunnel_backoff.started(time.monotonic())
+        self._selector.register(self.tunnel.fd, selectors.EVENT_READ, "tunnel")
+        for fact in self._tunnel_facts.values():
+            self.tunnel.send(fact)
+
+    def _stop_tunnel(self) -> None:
+        self._tunnel_restart_at = None
+        child, self.tunnel = self.tunnel, None
+        if child is None:
+            return
+        if not child.closed:
+            self._selector.unregister(child.fd)
+        child.stop()
+
+    def _tunnel_events(self) -> None:
+        child = self.tunnel
+        if child is None:
+            return
+        _, eof = child.read()  # it logs for itself; the pipe only tells us it ended
+        if not eof:
+            return
+        self._selector.unregister(child.fd)
+        code = child.reap()
+        self.tunnel = None
+        delay = self._tunnel_backoff.exited(time.monotonic())
+        self._tunnel_restart_at = time.monotonic() + delay
+        how = "was killed" if code is None or code < 0 else f"exited with status {code}"
+        log.error("the tunnel process %s; starting it again in %.0f s", how, delay)
+
+    def _tell_tunnels(self, event: dict[str, Any]) -> None:
+        """Remember a fact for mode=auto (the last word per port, the router's address)
+        and pass it on to the tunnel process."""
+        kind = event.get("kind")
+        spec = event.get("spec") if isinstance(event.get("spec"), dict) else None
+        if kind == "public":
+            self._tunnel_facts["public"] = event
+        elif event.get("external_ip"):
+            self._tunnel_facts["external"] = {
+                "kind": "external",
+                "external_ip": event["external_ip"],
+            }
+        if spec is not None and kind in MAPPING_REPORTS:
+            self._tunnel_facts[f"mapping {spec.get('internal_port')}"] = event
+        if self.tunnel is not None:
+            self.tunnel.send(event)
+
+    def _tell_public(self) -> None:
+        verdicts = self.summary.get("verdicts")
+        v4 = verdicts.get("4") if isinstance(verdicts, dict) else None
+        address = v4.get("address") if isinstance(v4, dict) else None
+        if address:
+            self._tell_tunnels({"kind": "public", "ipv4": address})
 
     def _start_metrics(self, listen: str | None) -> Any:
         if not listen:

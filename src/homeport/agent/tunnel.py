@@ -27,7 +27,6 @@ import contextlib
 import hashlib
 import logging
 import random
-import re
 import socket
 import ssl
 import time
@@ -74,8 +73,6 @@ KEEPALIVE_INTERVAL: Final = 5
 KEEPALIVE_COUNT: Final = 8
 # "connection refused" from the home service is logged at most this often per tunnel.
 REFUSED_LOG_EVERY: Final = 60.0
-# `fingerprint = "sha256:..."`: what `homeport server relay fingerprint` prints.
-FINGERPRINT: Final = re.compile(r"^sha256:([0-9a-f]{2}:?){31}[0-9a-f]{2}$", re.IGNORECASE)
 
 State = Literal["connecting", "up", "down", "stopped"]
 

@@ -15,52 +15,25 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from homeport.agent.tunnel import FINGERPRINT, LocalRoute, Status, Target, TunnelClient
-from homeport.core.hostport import parse_hostport
+from homeport.agent.schema import local_address, pinned_fingerprint, relay_address
+from homeport.agent.tunnel import LocalRoute, Status, Target, TunnelClient
 from homeport.errors import ConfigError, UsageError
 from homeport.proto import relay
 
+T = TypeVar("T")
 SECRET_ENV = "HOMEPORT_TUNNEL_SECRET"  # noqa: S105 (a variable name)
 
 
-def parse_relay(text: str) -> tuple[str, int]:
-    """``relay.example.net:7443``, ``203.0.113.1:7443``, ``[2001:db8::1]:7443``."""
-    value = text.strip()
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest.removeprefix(":")
-    else:
-        host, _, port = value.rpartition(":")
-    bare_v6 = ":" in host and not value.startswith("[")
-    if not host or bare_v6 or not port.isdigit():
-        raise ConfigError(f"relay must be HOST:PORT, e.g. relay.example.net:7443: {text[:80]!r}")
-    if not 1 <= int(port) <= 65535:
-        raise ConfigError(f"relay port out of range: {text[:80]!r}")
-    return host, int(port)
-
-
-def parse_local(text: str) -> tuple[str, int]:
-    host, port = parse_hostport(text)
-    if port == 0:
-        raise ConfigError(f"local needs a port: {text[:80]!r}")
-    if host in ("0.0.0.0", "::"):
-        raise ConfigError(f"local must be an address to connect to, not {host}")
-    return host, port
-
-
-def check_fingerprint(text: str | None) -> str | None:
-    if not text:
-        return None
-    if not FINGERPRINT.match(text):
-        raise ConfigError(
-            "fingerprint must be sha256: and 64 hex digits "
-            "(what `homeport server relay fingerprint` prints)"
-        )
-    return text
+def _checked(check: Callable[[str], T], value: str, what: str) -> T:
+    """The schema's own check of a [[tunnel]] setting, as a one-line usage error."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise UsageError(f"{what}: {exc}") from None
 
 
 def read_secret(path: str | None) -> str:
@@ -170,12 +143,15 @@ def tunnel(
         raise UsageError("port 0 (any public port) is for --kind tcp only")
     if local is None and port == 0:
         raise UsageError("--kind tcp with port 0 needs --local ADDR:PORT")
+    relay_at = _checked(relay_address, relay_, "--relay")
+    local_at = _checked(local_address, local or f"127.0.0.1:{port}", "--local")
+    pin = _checked(pinned_fingerprint, fingerprint or "", "--fingerprint")
     target = Target(
-        relay=parse_relay(relay_),
+        relay=relay_at,
         host=name.lower().rstrip("."),
         secret=read_secret(secret_file),
-        routes=(LocalRoute(kind, port, parse_local(local or f"127.0.0.1:{port}"), proxy_protocol),),
-        fingerprint=check_fingerprint(fingerprint),
+        routes=(LocalRoute(kind, port, local_at, proxy_protocol),),
+        fingerprint=pin or None,
         ca=ca,
     )
     code = loop_runner()(run_one(target))

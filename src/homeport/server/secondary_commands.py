@@ -25,7 +25,7 @@ import dns.rdatatype
 from homeport.core.hostport import parse_hostport
 from homeport.errors import UsageError
 from homeport.server.admin import _audit, absolute
-from homeport.server.commands import _data, data_option, emit, with_store
+from homeport.server.commands import _data, _iso, data_option, emit, with_store
 from homeport.server.config import DEFAULT_DNS
 from homeport.server.store import SecondaryRow, Store
 from homeport.server.xfr import ALGORITHMS, DEFAULT_CATALOG_ZONE
@@ -208,7 +208,8 @@ async def _soa_serial(host: str, port: int, zone: str) -> int | None:
 @data_option
 @json_option
 def status(data: Path | None, as_json: bool) -> None:
-    """Each secondary's serial of each zone, and how far it lags (SOA queries to each)."""
+    """Each secondary's serial of each zone and how far it lags (SOA queries to each),
+    and the relay's live sessions (JSON rows with a "relay" key)."""
 
     async def work(store: Store) -> list[dict[str, Any]]:
         zones = await store.zones()
@@ -227,16 +228,34 @@ def status(data: Path | None, as_json: bool) -> None:
                         "lag": None if serial is None else serial_lag(zone.soa.serial, serial),
                     }
                 )
+        for session in await store.relay_sessions():
+            rows.append(
+                {
+                    "relay": session.host,
+                    "since": _iso(session.since),
+                    "transport": session.transport,
+                    "peer": session.peer,
+                    "tunnels": session.tunnels,
+                }
+            )
         return rows
 
     rows = with_store(_data(data), work)
+    secondaries = [
+        f"{r['secondary']}\t{r['zone']}\t"
+        + ("no answer" if r["serial"] is None else f"serial {r['serial']} lag {r['lag']}")
+        for r in rows
+        if "secondary" in r
+    ]
+    relayed = [
+        f"relay\t{r['relay']}\tsince {r['since']} via {r['transport']} from {r['peer']}\t"
+        f"{r['tunnels']}"
+        for r in rows
+        if "relay" in r
+    ]
     emit(
         as_json,
         rows,
-        "\n".join(
-            f"{r['secondary']}\t{r['zone']}\t"
-            + ("no answer" if r["serial"] is None else f"serial {r['serial']} lag {r['lag']}")
-            for r in rows
-        )
-        or "no secondaries",
+        "\n".join(secondaries or ["no secondaries"])
+        + ("\n" + "\n".join(relayed) if relayed else ""),
     )
