@@ -82,20 +82,29 @@ class RelayConfig(pydantic.BaseModel):
     @classmethod
     def _v4(cls, value: str) -> str:
         if value:
-            ipaddress.IPv4Address(value)
+            try:
+                ipaddress.IPv4Address(value)
+            except ValueError:
+                raise ValueError(f"not an IPv4 address: {value!r}") from None
         return value
 
     @pydantic.field_validator("public_ipv6")
     @classmethod
     def _v6(cls, value: str) -> str:
         if value:
-            ipaddress.IPv6Address(value)
+            try:
+                ipaddress.IPv6Address(value)
+            except ValueError:
+                raise ValueError(f"not an IPv6 address: {value!r}") from None
         return value
 
     @pydantic.field_validator("bind")
     @classmethod
     def _bind(cls, value: str) -> str:
-        ipaddress.ip_address(value)
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"not an IP address: {value!r}") from None
         return value
 
     @pydantic.field_validator("ssh_listen")
