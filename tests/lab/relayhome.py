@@ -38,7 +38,6 @@ SSH_OPTIONS = (
     *("-o", "IdentitiesOnly=yes"),
     *("-o", "StrictHostKeyChecking=no"),
     *("-o", "UserKnownHostsFile=/dev/null"),
-    *("-o", "LogLevel=ERROR"),
     *("-o", "ExitOnForwardFailure=yes"),
     *("-o", "ServerAliveInterval=5"),
 )
@@ -200,11 +199,19 @@ class Sshd:
 
 
 def ssh_reverse_argv(
-    key: Path, user: str, server: str, port: int, remote: str, local: str
+    key: Path,
+    user: str,
+    server: str,
+    port: int,
+    remote: str,
+    local: str,
+    *,
+    log_level: str = "ERROR",
 ) -> list[str]:
-    """``ssh -N -R remote:local user@server -p port`` with the lab's batch options."""
-    return ["ssh", *SSH_OPTIONS, "-i", str(key), "-N", "-R", f"{remote}:{local}",
-            "-p", str(port), f"{user}@{server}"]  # fmt: skip
+    """``ssh -N -R remote:local user@server -p port`` with the lab's batch options
+    (``log_level`` INFO: OpenSSH says which port a ``-R 0:...`` got)."""
+    return ["ssh", *SSH_OPTIONS, "-o", f"LogLevel={log_level}", "-i", str(key), "-N",
+            "-R", f"{remote}:{local}", "-p", str(port), f"{user}@{server}"]  # fmt: skip
 
 
 # -- faults ----------------------------------------------------------------------------------
