@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,7 @@ SMALL = 100 * 1024
 CONCURRENCY = 100
 # Goals of issue #13: throughput >= OpenSSH's; p99 added latency <= 2 ms.
 P99_ADDED_GOAL_MS = 2.0
+CPU: dict[tuple[str, str], dict[str, float]] = {}  # (path, phase) -> label -> CPU seconds
 
 SERVICE = r"""
 import socket, sys, threading
@@ -227,19 +229,64 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(lab: Lab, target: tuple[str, int, str], args: argparse.Namespace) -> dict[str, float]:
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+LABELS = (  # what a process in the lab is, by its command line
+    ("homeport server", "relay server"),
+    ("homeport tunnel", "homeport tunnel"),
+    ("sshd", "sshd"),
+    ("ssh ", "ssh client"),
+    ("BLOCK = ", "home service"),
+    ("REQUEST = ", "visitor"),
+)
+
+
+def cpu_seconds(lab: Lab) -> dict[tuple[int, str], float]:
+    """CPU time (user + system) so far of each process in inet and home, by (pid, label)."""
+    found: dict[tuple[int, str], float] = {}
+    for role in ("inet", "home"):
+        pids = subprocess.run(
+            ["ip", "netns", "pids", lab.ns[role]], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+            label = next((name for key, name in LABELS if key in cmdline), None)
+            if label is not None:
+                found[(int(pid), label)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return found
+
+
+def cpu_spent(before: dict[tuple[int, str], float], lab: Lab) -> dict[str, float]:
+    """CPU seconds by label since ``before`` (the visitor client, which runs and exits in
+    between, reports its own)."""
+    spent: dict[str, float] = {}
+    for key, value in cpu_seconds(lab).items():
+        spent[key[1]] = spent.get(key[1], 0.0) + value - before.get(key, 0.0)
+    return spent
+
+
+def measure(
+    lab: Lab, path: str, target: tuple[str, int, str], args: argparse.Namespace
+) -> dict[str, float]:
     host, port, name = target[0], str(target[1]), target[2]
     client(lab, "seq", host, port, name, str(SMALL), "20")  # warm up (spares, caches)
+    before = cpu_seconds(lab)
     bulk = [
         float(str(client(lab, "bulk", host, port, name, str(GIB))["seconds"]))
         for _ in range(args.bulk_rounds)
     ]
+    CPU[(path, "bulk")] = cpu_spent(before, lab)
     walls: list[float] = []
     loaded: list[float] = []
+    before = cpu_seconds(lab)
     for _ in range(args.rounds):
         got = client(lab, "conc", host, port, name, str(SMALL), str(CONCURRENCY), str(CONCURRENCY))
         walls.append(float(str(got["seconds"])))
         loaded += floats(got["latencies"])
+    CPU[(path, "conc")] = cpu_spent(before, lab)
     seq = floats(client(lab, "seq", host, port, name, str(SMALL), str(args.seq))["latencies"])
     return {
         "bulk_mbs": GIB / statistics.median(bulk) / 1e6,
@@ -338,7 +385,7 @@ def main() -> None:
             server = start_relay(lab, profile)
             open_relay_path(lab, server)
         for path in paths:
-            figures[path] = measure(lab, targets[path], args)
+            figures[path] = measure(lab, path, targets[path], args)
             print(path, json.dumps({k: round(v, 2) for k, v in figures[path].items()}), flush=True)
         if server is not None and profile is not None:
             stop(server.proc)
@@ -413,8 +460,29 @@ def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> st
             f"{P99_ADDED_GOAL_MS:.0f} ms: {'met' if added99 <= P99_ADDED_GOAL_MS else 'MISSED'} "
             f"({added99:+.2f} ms).",
         ]
+    lines += ["", *cpu_table(names, args)]
     lines.append("")
     return "\n".join(lines)
+
+
+def cpu_table(names: list[str], args: argparse.Namespace) -> list[str]:
+    """Where the time goes: CPU seconds of each process during each phase, per path."""
+    labels = sorted({label for spent in CPU.values() for label in spent})
+    columns = [(n, phase) for phase in ("bulk", "conc") for n in names if (n, phase) in CPU]
+    if not columns:
+        return []
+    lines = [
+        f"CPU seconds by process (bulk: {args.bulk_rounds} x 1 GiB; conc: {args.rounds} x "
+        f"{CONCURRENCY} x 100 KB; the visitor's own CPU is not counted):",
+        "",
+        "| process | " + " | ".join(f"{n} {phase}" for n, phase in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for label in labels:
+        cells = [f"{CPU[column].get(label, 0.0):.2f}" for column in columns]
+        if any(cell != "0.00" for cell in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_section(text: str) -> None:
