@@ -325,14 +325,16 @@ def start_relay(lab: Lab, profile: Path | None) -> LabServer:
     return server
 
 
-def open_relay_path(lab: Lab, server: LabServer) -> subprocess.Popen[bytes]:
+def open_relay_path(lab: Lab, server: LabServer, profile: Path | None) -> subprocess.Popen[bytes]:
     """`homeport tunnel NAME:888` in home, pinned to the relay's certificate."""
     pin = server.admin("relay", "fingerprint")
     if pin.returncode != 0:
         raise RuntimeError(f"relay fingerprint: {pin.stderr.strip()}")
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
     tunnel = lab.popen(
         "home",
         sys.executable,
+        *profiler,
         *("-m", "homeport", "tunnel", f"{HOST}:888"),
         *("--relay", f"{lab.inet_ip}:{RELAY_PORT}"),
         *("--local", f"{lab.home_ip}:{SERVICE_PORT}"),
@@ -376,20 +378,26 @@ def main() -> None:
             "ssh": (lab.inet_ip, SSH_FORWARD, HOST),
             "relay": (lab.inet_ip, 888, HOST),
         }
-        server = None
+        server = tunnel = None
         if "direct" in paths:
             open_direct_path(lab)
         if "ssh" in paths:
             open_ssh_path(lab)
         if "relay" in paths:
             server = start_relay(lab, profile)
-            open_relay_path(lab, server)
+            tunnel = open_relay_path(
+                lab, server, lab.workdir / "tunnel.prof" if profile is not None else None
+            )
         for path in paths:
             figures[path] = measure(lab, path, targets[path], args)
             print(path, json.dumps({k: round(v, 2) for k, v in figures[path].items()}), flush=True)
-        if server is not None and profile is not None:
+        if server is not None and tunnel is not None and profile is not None:
+            stop(tunnel)
             stop(server.proc)
+            print("=== the relay server (cProfile)")
             show_profile(profile)
+            print("=== homeport tunnel (cProfile)")
+            show_profile(lab.workdir / "tunnel.prof")
     finally:
         lab.down()
     text = report(figures, args)
@@ -402,8 +410,7 @@ def show_profile(path: Path) -> None:
     import pstats
 
     stats = pstats.Stats(str(path))
-    stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(25)
+    stats.sort_stats("tottime").print_stats(20)
 
 
 def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
