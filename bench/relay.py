@@ -268,34 +268,52 @@ def cpu_spent(before: dict[tuple[int, str], float], lab: Lab) -> dict[str, float
     return spent
 
 
+SEQ_CHUNK = 50  # sequential requests per turn of a path
+
+
 def measure(
-    lab: Lab, path: str, target: tuple[str, int, str], args: argparse.Namespace
-) -> dict[str, float]:
-    host, port, name = target[0], str(target[1]), target[2]
-    client(lab, "seq", host, port, name, str(SMALL), "20")  # warm up (spares, caches)
-    before = cpu_seconds(lab)
-    bulk = [
-        float(str(client(lab, "bulk", host, port, name, str(GIB))["seconds"]))
-        for _ in range(args.bulk_rounds)
-    ]
-    CPU[(path, "bulk")] = cpu_spent(before, lab)
-    walls: list[float] = []
-    loaded: list[float] = []
-    before = cpu_seconds(lab)
+    lab: Lab, targets: dict[str, tuple[str, int, str]], args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Every phase, the paths taking turns round by round: the machine's other load (two
+    cores shared with other work) falls on all of them alike, not on whichever ran last."""
+    bulk: dict[str, list[float]] = {path: [] for path in targets}
+    walls: dict[str, list[float]] = {path: [] for path in targets}
+    loaded: dict[str, list[float]] = {path: [] for path in targets}
+    seq: dict[str, list[float]] = {path: [] for path in targets}
+
+    def turn(path: str, phase: str, *argv: str) -> dict[str, object]:
+        host, port, name = targets[path]
+        before = cpu_seconds(lab)
+        got = client(lab, argv[0], host, str(port), name, *argv[1:])
+        for label, seconds in cpu_spent(before, lab).items():
+            spent = CPU.setdefault((path, phase), {})
+            spent[label] = spent.get(label, 0.0) + seconds
+        return got
+
+    for path in targets:
+        turn(path, "warm-up", "seq", str(SMALL), "20")  # spares, caches
+    for _ in range(args.bulk_rounds):
+        for path in targets:
+            bulk[path].append(float(str(turn(path, "bulk", "bulk", str(GIB))["seconds"])))
     for _ in range(args.rounds):
-        got = client(lab, "conc", host, port, name, str(SMALL), str(CONCURRENCY), str(CONCURRENCY))
-        walls.append(float(str(got["seconds"])))
-        loaded += floats(got["latencies"])
-    CPU[(path, "conc")] = cpu_spent(before, lab)
-    seq = floats(client(lab, "seq", host, port, name, str(SMALL), str(args.seq))["latencies"])
+        for path in targets:
+            got = turn(path, "conc", "conc", str(SMALL), str(CONCURRENCY), str(CONCURRENCY))
+            walls[path].append(float(str(got["seconds"])))
+            loaded[path] += floats(got["latencies"])
+    for _ in range(max(1, args.seq // SEQ_CHUNK)):
+        for path in targets:
+            seq[path] += floats(turn(path, "seq", "seq", str(SMALL), str(SEQ_CHUNK))["latencies"])
     return {
-        "bulk_mbs": GIB / statistics.median(bulk) / 1e6,
-        "conc_rps": CONCURRENCY * args.rounds / sum(walls),
-        "conc_mbs": CONCURRENCY * args.rounds * SMALL / sum(walls) / 1e6,
-        "conc_p50_ms": percentile(loaded, 0.5) * 1e3,
-        "conc_p99_ms": percentile(loaded, 0.99) * 1e3,
-        "seq_p50_ms": percentile(seq, 0.5) * 1e3,
-        "seq_p99_ms": percentile(seq, 0.99) * 1e3,
+        path: {
+            "bulk_mbs": GIB / statistics.median(bulk[path]) / 1e6,
+            "conc_rps": CONCURRENCY * args.rounds / sum(walls[path]),
+            "conc_mbs": CONCURRENCY * args.rounds * SMALL / sum(walls[path]) / 1e6,
+            "conc_p50_ms": percentile(loaded[path], 0.5) * 1e3,
+            "conc_p99_ms": percentile(loaded[path], 0.99) * 1e3,
+            "seq_p50_ms": percentile(seq[path], 0.5) * 1e3,
+            "seq_p99_ms": percentile(seq[path], 0.99) * 1e3,
+        }
+        for path in targets
     }
 
 
@@ -369,7 +387,6 @@ def main() -> None:
     args = parser.parse_args()
     paths = args.paths.split(",")
     lab = Lab.up("cgnat")
-    figures: dict[str, dict[str, float]] = {}
     profile = lab.workdir / "relay.prof" if args.profile else None
     try:
         start_service(lab)
@@ -388,8 +405,8 @@ def main() -> None:
             tunnel = open_relay_path(
                 lab, server, lab.workdir / "tunnel.prof" if profile is not None else None
             )
+        figures = measure(lab, {path: targets[path] for path in paths}, args)
         for path in paths:
-            figures[path] = measure(lab, path, targets[path], args)
             print(path, json.dumps({k: round(v, 2) for k, v in figures[path].items()}), flush=True)
         if server is not None and tunnel is not None and profile is not None:
             stop(tunnel)
@@ -480,7 +497,7 @@ def cpu_table(names: list[str], args: argparse.Namespace) -> list[str]:
         return []
     lines = [
         f"CPU seconds by process (bulk: {args.bulk_rounds} x 1 GiB; conc: {args.rounds} x "
-        f"{CONCURRENCY} x 100 KB; the visitor's own CPU is not counted):",
+        f"{CONCURRENCY} x 100 KB; the visitors' own CPU is not counted):",
         "",
         "| process | " + " | ".join(f"{n} {phase}" for n, phase in columns) + " |",
         "|---|" + "---:|" * len(columns),
