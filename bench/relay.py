@@ -45,6 +45,7 @@ from tests.lab.netlab import Lab  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## relay"
+DEFAULT_SPARES = 4  # server/relay/config.py DEFAULT_SPARES
 SERVICE_PORT = 9100  # the home service
 SSH_PORT = 2200  # OpenSSH's sshd in inet
 SSH_FORWARD = 19100  # sshd's public end of `ssh -R`
@@ -321,7 +322,7 @@ RELAY_PORT = 7443  # agents' control and data connections
 HOST = "myhome.dyn.example.net"
 
 
-def relay_config(lab: Lab) -> str:
+def relay_config(lab: Lab, spares: int) -> str:
     return f"""
 [relay]
 enabled = true
@@ -331,11 +332,12 @@ bind = "{lab.inet_ip}"
 http_ports = [80, 888]
 tls_ports = [443]
 tcp_ports = "20000-20099"
+spares = {spares}
 """
 
 
-def start_relay(lab: Lab, profile: Path | None) -> LabServer:
-    server = start_lab_server(lab, more=relay_config(lab))
+def start_relay(lab: Lab, profile: Path | None, spares: int) -> LabServer:
+    server = start_lab_server(lab, more=relay_config(lab, spares))
     if profile is not None:
         # The same server again, under cProfile (written when it stops cleanly).
         server.argv = (*server.argv[:1], "-m", "cProfile", "-o", str(profile), *server.argv[1:])
@@ -383,6 +385,9 @@ def main() -> None:
     parser.add_argument("--bulk-rounds", type=int, default=3, help="1 GiB transfers per path")
     parser.add_argument("--paths", default="direct,ssh,relay")
     parser.add_argument("--profile", action="store_true", help="cProfile the relay server")
+    parser.add_argument(
+        "--spares", type=int, default=DEFAULT_SPARES, help="the relay's `spares` setting"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args()
     paths = args.paths.split(",")
@@ -401,7 +406,7 @@ def main() -> None:
         if "ssh" in paths:
             open_ssh_path(lab)
         if "relay" in paths:
-            server = start_relay(lab, profile)
+            server = start_relay(lab, profile, args.spares)
             tunnel = open_relay_path(
                 lab, server, lab.workdir / "tunnel.prof" if profile is not None else None
             )
@@ -420,7 +425,7 @@ def main() -> None:
     text = report(figures, args)
     print(text)
     if not args.no_write and set(paths) == {"direct", "ssh", "relay"}:
-        write_section(text)
+        write_section(section(args.spares), text)
 
 
 def show_profile(path: Path) -> None:
@@ -443,10 +448,10 @@ def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> st
     names = [p for p in ("relay", "ssh", "direct") if p in figures]
     now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
-        SECTION,
+        section(args.spares),
         "",
         f"`.venv/bin/python bench/relay.py --rounds {args.rounds} --seq {args.seq} "
-        f"--bulk-rounds {args.bulk_rounds}` (as root; {now}): "
+        f"--bulk-rounds {args.bulk_rounds} --spares {args.spares}` (as root; {now}): "
         "cgnat lab, visitor in inet, home service in home; relay = homeport server's relay + "
         "`homeport tunnel` (uvloop, TLS 1.3), ssh = OpenSSH 9.2 `ssh -R` through sshd, direct = "
         "a port forwarded by hand through the carrier NAT and the router. 2 shared cores.",
@@ -509,10 +514,14 @@ def cpu_table(names: list[str], args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def write_section(text: str) -> None:
+def section(spares: int) -> str:
+    return SECTION if spares == DEFAULT_SPARES else f"{SECTION} (spares = {spares})"
+
+
+def write_section(title: str, text: str) -> None:
     old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION + "\n" in old:
-        head, _, rest = old.partition(SECTION + "\n")
+    if title + "\n" in old:
+        head, _, rest = old.partition(title + "\n")
         tail = rest.split("\n## ", 1)
         old = head.rstrip("\n") + "\n\n" + (("## " + tail[1]) if len(tail) > 1 else "")
     RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
