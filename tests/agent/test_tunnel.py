@@ -74,7 +74,11 @@ class Relay:
 @pytest.fixture
 def relay(tmp_path: Path) -> Iterator[Relay]:
     data = tmp_path / "data"
-    assert run_homeport("server", "zone", "add", ZONE, "--data", str(data)).returncode == 0
+    # The zone's name server is the server itself on loopback: the doctor asks only it.
+    zone = run_homeport(
+        "server", "zone", "add", ZONE, "--ns", f"ns1.{ZONE}=127.0.0.1", "--data", str(data)
+    )
+    assert zone.returncode == 0, zone.stderr
     added = run_homeport("server", "host", "add", HOST, "--data", str(data), "--json")
     assert added.returncode == 0, added.stderr
     secret = json.loads(added.stdout)["secret"]
@@ -279,3 +283,39 @@ def test_a_refused_agent_tunnel_stops_once_and_a_reload_with_the_right_secret_st
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(30) == 0
     assert "not-the-secret" not in log.read_text()
+
+
+def _relay_check(config: Path, relay: Relay, *, relayed: bool = True) -> dict[str, object]:
+    assert relay.server is not None
+    dns = f"{relay.server.dns[0]}:{relay.server.dns[1]}"
+    result = run_homeport("doctor", "--config", str(config), "--json", "--no-router", "--dns", dns)
+    assert result.returncode in (0, 1, 2), result.stderr
+    checks = json.loads(result.stdout)["checks"]
+    (check,) = [c for c in checks if c["hop"] == "relay"]
+    dns_a = [c for c in checks if c["hop"] == "dns" and c["subject"] == f"{HOST} A"]
+    if relayed:  # the name points at the relay, and that is right
+        assert dns_a[0]["verdict"] == "ok", dns_a
+    assert isinstance(check, dict)
+    return check
+
+
+def test_the_doctor_reports_the_relay_hop_end_to_end(
+    relay: Relay, service: LocalService, tmp_path: Path
+) -> None:
+    from tests.agent.test_daemon import running_agent
+
+    config = agent_config(tmp_path, relay, service, free_port(), relay.secret)
+    with running_agent(config, tmp_path / "agent.log") as agent:
+        wait_until(lambda: _assert_in("up since", _tunnel_state(tmp_path)), 30.0, "tunnel up")
+        check = _relay_check(config, relay)
+        assert check["verdict"] == "ok", check
+        assert f"reachable via relay {relay.address} (session up since" in str(check["evidence"])
+        assert f"127.0.0.1:{relay.http} answered" in str(check["evidence"])
+        service.stop()  # the tunnel is up, the service at home is not
+        check = _relay_check(config, relay)
+        assert check["verdict"] == "fail", check
+        assert f"start it on 127.0.0.1:{service.port}" in str(check["fix"])
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(30) == 0
+    # No agent runs the tunnel now.
+    assert _relay_check(config, relay, relayed=False)["verdict"] == "warn"

@@ -76,3 +76,37 @@ def test_auto_relays_only_when_no_direct_path_can_work(
 ) -> None:
     decision = t.want_relay(mapping, router, public, current)  # type: ignore[arg-type]
     assert decision.relay is relay, decision.reason
+
+
+# -- the doctor's relay hop -----------------------------------------------------------------
+
+from homeport.core.doctor import RelayEvidence, Verdict, judge_relay  # noqa: E402
+
+
+def _relay(**changes: object) -> RelayEvidence:
+    base = RelayEvidence("myhome.example.net", "relay.example.net:7443", "http", 888,
+                         "127.0.0.1:888", "up", 1796000000.0)  # fmt: skip
+    from dataclasses import replace
+
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "verdict", "words"),
+    [
+        ({"through": "198.51.100.1:888", "answered": True, "detail": "HTTP/1.1 200 OK"},
+         Verdict.OK, "relay.example.net:7443 (session up since 2026-11-30 00:53:20 UTC)"),
+        ({"through": "198.51.100.1:888", "answered": False, "detail": "closed"},
+         Verdict.FAIL, "but 198.51.100.1:888: closed"),
+        ({"answered": None, "detail": "no address"}, Verdict.WARN, "not checked end to end"),
+        ({"state": None}, Verdict.WARN, "no running agent"),
+        ({"state": "direct"}, Verdict.OK, "direct path"),
+        ({"state": "stopped", "error": "relay refused: badauth"}, Verdict.FAIL, "for good"),
+        ({"state": "down", "error": "cannot reach the relay"}, Verdict.FAIL, "is down"),
+    ],
+)  # fmt: skip
+def test_the_relay_hop(changes: dict[str, object], verdict: Verdict, words: str) -> None:
+    check = judge_relay(_relay(**changes))
+    assert check.hop == "relay"
+    assert check.verdict is verdict
+    assert words in check.evidence

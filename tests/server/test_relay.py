@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import socket
 import ssl
@@ -70,8 +71,7 @@ class Relay:
         text = (data.parent / "relay.toml").read_text()
         self.toml = text
         ready = next(line for line in srv.output if line.startswith("ready "))
-        import json
-
+        assert json.loads(ready[6:])["loop"] == "uvloop"  # the shipped default
         described = json.loads(ready[6:])["relay"]
         host, port = described["listen"][0].rsplit(":", 1)
         self.control = (host, int(port))
@@ -142,11 +142,13 @@ async def pinned(address: tuple[str, int], pin: str) -> Streams:
 
 
 async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, ConnectionError):
-        while data := await reader.read(256 * 1024):
-            writer.write(data)
-            await writer.drain()
-    await shut(writer)
+    try:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await reader.read(256 * 1024):
+                writer.write(data)
+                await writer.drain()
+    finally:  # also when the test's loop ends with this still reading
+        await shut(writer)
 
 
 async def shut(writer: asyncio.StreamWriter) -> None:
@@ -469,6 +471,20 @@ def test_tcp_port_is_stored_limits_hold_and_20_mb_arrive_intact_both_ways(
         assert refused.code == "forbidden"
         await thief.close()
 
+        # A port something else holds on the relay's machine is refused, not promised.
+        busy = socket.socket()
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", relay.tcp_low + 3))
+        busy.listen()
+        try:
+            agent = Agent(relay, "g", secrets["g"], [wire.TunnelSpec("tcp", relay.tcp_low + 3)], {})
+            refused = await agent.hello()
+            await agent.close()
+            assert isinstance(refused, wire.Error)
+            assert refused.code == "unavailable"
+        finally:
+            busy.close()
+
     run(work())
     assert 'homeport_relay_refused_total{reason="connections"} 1.0' in relay.metrics()
     assert 'homeport_relay_bytes_total{direction="in",host="d.dyn.example.net."}' in (
@@ -553,6 +569,17 @@ def test_a_host_cannot_claim_another_name_and_a_wrong_secret_is_throttled(
     relay, secrets = relay_env
 
     async def work() -> None:
+        # Only the relay's own listener ports, and at most max_tunnels_per_host (8).
+        for tunnels, code in (
+            ([wire.TunnelSpec("http", relay.tls_port)], "forbidden"),
+            ([wire.TunnelSpec("tls", relay.http_port)], "forbidden"),
+            ([wire.TunnelSpec("tcp", port) for port in range(1, 10)], "limit"),
+        ):
+            agent = Agent(relay, "a", secrets["a"], tunnels, {})
+            answer = await agent.hello()
+            await agent.close()
+            assert isinstance(answer, wire.Error)
+            assert answer.code == code
         # a's secret for b's name: refused like any wrong secret.
         thief = Agent(relay, "b", secrets["a"], [wire.TunnelSpec("http", relay.http_port)], {})
         answer = await thief.hello()
@@ -574,6 +601,9 @@ def test_a_host_cannot_claim_another_name_and_a_wrong_secret_is_throttled(
 
     run(work())
     assert 'homeport_auth_failures_total{answer="abuse",api="relay"}' in relay.metrics()
+    audit = relay.srv.admin("audit", "--json").stdout
+    assert '"relay-refused"' in audit
+    assert secrets["a"] not in audit
 
 
 def test_tcp_port_survives_a_relay_restart(tmp_path: Path) -> None:
@@ -652,7 +682,16 @@ def test_pings_get_pongs_and_a_silent_session_is_closed(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             with pytest.raises(ConnectionRefusedError):
                 await asyncio.open_connection("127.0.0.1", public)
+            # A server stopped while a session is up leaves nothing relayed behind.
+            again = Agent(relay, "q", secrets[f"q.{ZONE}"], [wire.TunnelSpec("tcp", 0)], {})
+            await again.welcome()
+            assert relay.srv.dig(f"q.{ZONE}") == [PUBLIC_V4]
+            await asyncio.to_thread(stop_server, srv)
+            await again.close()
 
         run(work())
     finally:
         stop_server(srv)
+    status = run_homeport("server", "status", "--data", str(data), "--json")
+    assert status.returncode == 0, status.stderr
+    assert [row for row in json.loads(status.stdout) if "relay" in row] == []

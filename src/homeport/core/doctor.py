@@ -8,6 +8,7 @@ from the service outwards (the order of :data:`ORDER`).
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ class Verdict(enum.IntEnum):
 # Exit codes: scripts can tell "works" from "works, but look" from "broken".
 EXIT_CODES = {Verdict.OK: 0, Verdict.SKIPPED: 0, Verdict.WARN: 1, Verdict.FAIL: 2}
 
-ORDER = ("listening", "lan-address", "router", "nat", "dns", "reachable", "tls")
+ORDER = ("listening", "lan-address", "router", "nat", "dns", "reachable", "relay", "tls")
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,94 @@ def judge_reachable(
         )
         evidence = f"port {port} over {family}: {error}"
     return Check("reachable", Verdict.FAIL, evidence, fix, subject)
+
+
+# -- 6b. the relay: reachable through the host's tunnel (issue #13) -------------------
+
+
+@dataclass(frozen=True)
+class RelayEvidence:
+    """One [[tunnel]]: what the agent's tunnel process last reported, and what a
+    connection to the relay's public side for the name got back."""
+
+    host: str
+    relay: str  # the relay's control address, as configured
+    kind: str  # http | tls | tcp
+    port: int
+    local: str  # the home service, "ADDR:PORT"
+    state: str | None  # the tunnel process's state; None: no agent reports this tunnel
+    since: float | None = None  # when the session came up (Unix time)
+    error: str = ""
+    through: str | None = None  # "ADDR:PUBLIC_PORT" tried end to end (None: not tried)
+    answered: bool | None = None  # the home service answered through the relay
+    detail: str = ""  # what the end-to-end try saw
+
+
+def judge_relay(ev: RelayEvidence) -> Check:
+    subject = f"{ev.host} {ev.kind} {ev.port}"
+    at = f"relay {ev.relay}"
+    if ev.state is None:
+        return Check(
+            "relay",
+            Verdict.WARN,
+            f"a tunnel to {at} is configured, but no running agent reports it",
+            "Start the agent (`homeport agent run --config ...`): it keeps the [[tunnel]] open.",
+            subject,
+        )
+    if ev.state == "direct":
+        return Check(
+            "relay",
+            Verdict.OK,
+            f"not relayed: mode auto found a direct path (the router maps port {ev.local})",
+            "",
+            subject,
+        )
+    if ev.state == "stopped":
+        return Check(
+            "relay",
+            Verdict.FAIL,
+            f"{at} refused the tunnel for good: {ev.error}",
+            "Fix the [[tunnel]]'s host, secret or fingerprint, then reload the agent (SIGHUP).",
+            subject,
+        )
+    if ev.state != "up":
+        why = f": {ev.error}" if ev.error else ""
+        return Check(
+            "relay",
+            Verdict.FAIL,
+            f"the tunnel to {at} is {ev.state}{why}",
+            "Check that the relay runs and that its control port is reachable from here; "
+            "the agent keeps retrying by itself.",
+            subject,
+        )
+    since = ""
+    if ev.since is not None:
+        moment = datetime.datetime.fromtimestamp(ev.since, datetime.UTC)
+        since = moment.strftime(" (session up since %Y-%m-%d %H:%M:%S UTC)")
+    if ev.answered is None:
+        return Check(
+            "relay",
+            Verdict.WARN,
+            f"reachable via {at}{since}; not checked end to end: {ev.detail}",
+            "",
+            subject,
+        )
+    if not ev.answered:
+        return Check(
+            "relay",
+            Verdict.FAIL,
+            f"the session with {at} is up{since}, but {ev.through}: {ev.detail}",
+            f"The relay reaches this host but not the service: start it on {ev.local}.",
+            subject,
+        )
+    return Check(
+        "relay",
+        Verdict.OK,
+        f"reachable via {at}{since}: {ev.through} answered ({ev.detail})",
+        "",
+        subject,
+        details={"through": ev.through},
+    )
 
 
 # -- 7. TLS certificate --------------------------------------------------------------

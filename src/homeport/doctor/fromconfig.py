@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from homeport.doctor.gather import ServerAccess
+from homeport.doctor.relay import TunnelTarget, read_reports
 from homeport.doctor.run import DEFAULT_WAIT, DoctorPlan, Target
 from homeport.errors import UsageError
 
@@ -25,7 +27,10 @@ def plan_from_config(
         {m.external_port or m.internal_port for m in cfg.mappings}
         | set(getattr(cfg.hooks, "advertise_ports", ()) or ())
     )
-    if not ports:
+    tunnels = tuple(
+        TunnelTarget(t.host, t.relay, t.kind, t.port, t.local) for t in getattr(cfg, "tunnels", ())
+    )
+    if not ports and not tunnels:
         raise UsageError(
             "the config maps and advertises no port: name targets as NAME:PORT, or add "
             "[[mapping]] or [hooks] advertise_ports"
@@ -46,4 +51,17 @@ def plan_from_config(
     targets = tuple(
         Target(host, port, tls=port == 443) for host in dict.fromkeys(hosts) for port in ports
     )
-    return DoctorPlan(targets=targets, servers=tuple(servers), gateway=gateway, wait=wait)
+    reports: tuple[dict[str, Any], ...] = ()
+    if tunnels:
+        from homeport.agent.files import default_state_dir
+
+        state_dir = Path(cfg.agent.state_dir) if cfg.agent.state_dir else default_state_dir()
+        reports = tuple(read_reports(state_dir))
+    return DoctorPlan(
+        targets=targets,
+        servers=tuple(servers),
+        gateway=gateway,
+        wait=wait,
+        tunnels=tunnels,
+        tunnel_reports=reports,
+    )

@@ -6,12 +6,14 @@ import asyncio
 import socket
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address
+from typing import Any
 from urllib.parse import urlsplit
 
 from homeport.core import doctor
 from homeport.core.doctor import Address, Check, Unavailable, Verdict
 from homeport.doctor import gather
 from homeport.doctor.gather import ServerAccess
+from homeport.doctor.relay import TunnelTarget, relay_address, relay_evidence, report_for
 
 # Per network step: long enough for a slow uplink, short enough to finish a full run
 # in well under a minute when everything times out.
@@ -35,6 +37,9 @@ class DoctorPlan:
     wait: float = DEFAULT_WAIT
     router: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # [[tunnel]] entries and the agent's reports on them (doctor.relay): the relay hop.
+    tunnels: tuple[TunnelTarget, ...] = ()
+    tunnel_reports: tuple[dict[str, Any], ...] = ()
 
 
 def _server_host(server: ServerAccess) -> str | None:
@@ -104,15 +109,28 @@ async def run(plan: DoctorPlan) -> list[Check]:
         )
     )
 
+    # While a name is relayed, its A record is the relay's address (the server switches it)
+    # and the probe cannot reach it (it connects only to our own public address).
+    relayed: dict[str, Address | None] = {}
+    for tunnel in plan.tunnels:
+        report = report_for(tunnel, plan.tunnel_reports)
+        if report is not None and report.get("state") == "up" and tunnel.host not in relayed:
+            found = await relay_address(tunnel.relay[0], (), plan.wait)
+            relayed[tunnel.host] = doctor.parse_address(found)
+
     # 5. DNS at the authoritative servers
     dns_server = plan.dns or ((server_ip, 53) if server_ip else None)
     published6: set[str] = set()
-    for name in sorted({t.name for t in plan.targets}):
+    answers_a: dict[str, list[str]] = {}
+    names = {t.name for t in plan.targets} | {t.host for t in plan.tunnels}
+    for name in sorted(names):
         if dns_server is None:
             checks.append(Check("dns", Verdict.SKIPPED, "no DNS server to ask (--dns)", "", name))
             continue
-        for rdtype, expected in (("A", public4), ("AAAA", public6)):
+        for rdtype, expected in (("A", relayed.get(name, public4)), ("AAAA", public6)):
             answers = await gather.dns_evidence(name, rdtype, dns_server, plan.wait)
+            if rdtype == "A":
+                answers_a[name] = [a for got in answers.servers.values() for a in got or ()]
             if rdtype == "AAAA" and doctor.nothing_published(answers):
                 checks.append(doctor.judge_unpublished(answers))
                 continue
@@ -126,6 +144,17 @@ async def run(plan: DoctorPlan) -> list[Check]:
         if target.name in published6 or dns_server is None:
             families.append((socket.AF_INET6, "IPv6", server6, public6))
         for family, label, server, public in families:
+            if target.name in relayed:
+                checks.append(
+                    Check(
+                        "reachable",
+                        Verdict.SKIPPED,
+                        f"{target.name} is relayed: checked through the relay (the relay hop)",
+                        "",
+                        f"port {target.port} {label}",
+                    )
+                )
+                continue
             if server is None or public is None or isinstance(public, Unavailable):
                 why = f"no server for {label}" if server is None else str(public)
                 checks.append(doctor.judge_reachable(target.port, label, None, why, False, True))
@@ -160,4 +189,10 @@ async def run(plan: DoctorPlan) -> list[Check]:
                         tls.get("error"),
                     )
                 )
+
+    # 6b. reachable through the relay, end to end
+    for tunnel in plan.tunnels:
+        report = report_for(tunnel, plan.tunnel_reports)
+        seen = await relay_evidence(tunnel, report, answers_a.get(tunnel.host, ()), plan.wait)
+        checks.append(doctor.judge_relay(seen))
     return checks

@@ -117,18 +117,18 @@ class RelayConfig(pydantic.BaseModel):
         if not self.enabled:
             return self
         if not self.public_ipv4:
-            raise ValueError("relay: public_ipv4 is required when the relay is enabled")
+            raise ValueError("public_ipv4 is required when the relay is enabled")
         if (self.cert is None) != (self.key is None):
-            raise ValueError("relay: cert and key go together (or neither: self-signed)")
+            raise ValueError("cert and key go together (or neither: self-signed)")
         low, high = self.tcp_range
         claimed: dict[int, str] = {}
         public = [(p, "http_ports") for p in self.http_ports]
         public += [(p, "tls_ports") for p in self.tls_ports]
         for port, name in public:
             if port in claimed:
-                raise ValueError(f"relay: port {port} is in both {claimed[port]} and {name}")
+                raise ValueError(f"port {port} is in both {claimed[port]} and {name}")
             if low <= port <= high:
-                raise ValueError(f"relay: {name} port {port} lies in tcp_ports {self.tcp_ports}")
+                raise ValueError(f"{name} port {port} lies in tcp_ports {self.tcp_ports}")
             claimed[port] = name
         own = [("listen", self.listen)] + (
             [("ssh_listen", self.ssh_listen)] * bool(self.ssh_listen)
@@ -136,7 +136,7 @@ class RelayConfig(pydantic.BaseModel):
         for name, listen in own:
             host, port = parse_hostport(listen)
             if overlaps(host, self.bind) and (port in claimed or low <= port <= high):
-                raise ValueError(f"relay: {name} port {port} is also a public relay port")
+                raise ValueError(f"{name} port {port} is also a public relay port")
         return self
 
     @property

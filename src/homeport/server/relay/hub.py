@@ -108,7 +108,7 @@ class Relay:
         self._servers: list[asyncio.Server] = []
         self._tcp: dict[int, asyncio.Server] = {}
         self._switch_lock = asyncio.Lock()
-        self._since: dict[str, float] = {}
+        self._since: dict[str, tuple[Backend, float]] = {}  # host -> its session, since
         self.addresses: dict[str, list[str]] = {}
 
     async def start(self) -> None:
@@ -150,6 +150,9 @@ class Relay:
             server.close()
         for backend in self.routes.backends():
             backend.close()
+            # Now, while the store task still runs: DNS serves the host's own addresses
+            # again (a secondary or another instance must not keep sending visitors here).
+            await self.routes.release(backend)
         for server in self._servers + list(self._tcp.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1)
@@ -216,7 +219,24 @@ class Relay:
             raise ClaimRefused("forbidden", f"tcp port {port} belongs to another host") from None
         if public is None:
             raise ClaimRefused("limit", "no free tcp port left on the relay")
+        # Bound before it is granted: a port something else holds is refused, not
+        # promised to the client and then silently never served.
+        try:
+            await self._listen_tcp(public)
+        except OSError as exc:
+            log.error("relay: cannot listen on tcp port %d: %s", public, exc.strerror or exc)
+            raise ClaimRefused("unavailable", f"tcp port {public} is busy on the relay") from None
         return public
+
+    async def _listen_tcp(self, port: int) -> None:
+        if port not in self._tcp:
+            self._tcp[port] = await asyncio.start_server(
+                self.visitors.tcp(port),
+                self.config.bind,
+                port,
+                limit=STREAM_LIMIT,
+                reuse_address=True,
+            )
 
     async def _audit(self, host: str, action: str, detail: str, source: str | None) -> None:
         entry = AuditEntry(host, action, normal_host(host), detail, source or "-", time.time())
@@ -232,7 +252,9 @@ class Relay:
             backend = self.routes.backend_for(host)
             current = self.routes.routes_of(host)
             if backend is not None:
-                since = self._since.setdefault(host, time.time())
+                held = self._since.get(host)
+                since = held[1] if held is not None and held[0] is backend else time.time()
+                self._since[host] = (backend, since)
                 detail = " ".join(_describe(r) for r in current)
                 peer = str(getattr(backend, "peer", "-"))
                 session = RelaySessionRow(
@@ -270,13 +292,7 @@ class Relay:
             self._tcp.pop(port).close()
         for port in sorted(wanted - set(self._tcp)):
             try:
-                self._tcp[port] = await asyncio.start_server(
-                    self.visitors.tcp(port),
-                    self.config.bind,
-                    port,
-                    limit=STREAM_LIMIT,
-                    reuse_address=True,
-                )
+                await self._listen_tcp(port)
             except OSError as exc:
                 log.error("relay: cannot listen on tcp port %d: %s", port, exc.strerror or exc)
 

@@ -141,7 +141,7 @@ class AgentServer:
                 if session is not None and session.add_spare((reader, writer)):
                     keep = True  # handed over: the visitor's splice closes it
                 else:
-                    await self._refuse(writer, "unavailable", "no such session")
+                    await self._refuse(writer, "unavailable", "no such session, or spares enough")
             else:
                 await self._refuse(writer, "badrequest", "expected hello or spare")
         except RemoteProtocolError as exc:
