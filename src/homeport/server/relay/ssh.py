@@ -12,7 +12,8 @@ it got). A visitor becomes one ``forwarded-tcpip`` channel on the ssh connection
 
 Nothing else is offered: no shell, command or subsystem (a session is answered with a
 one-line hint and exit status 1), no ``-L``/``-D``/``-W`` (refused with a message).
-asyncssh's keepalives notice a dead client; the session's routes go with it.
+asyncssh's keepalives notice a dead client (silent for 4/3 x ``[relay] heartbeat``);
+the session's routes go with it.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Keepalive every 10 s while the client is silent; 4 unanswered ones (40 s) end the
-# session: the native transport's rule (dead after 4/3 x its 30 s heartbeat).
-KEEPALIVE_INTERVAL: Final = 10.0
-KEEPALIVE_COUNT_MAX: Final = 4
+# A keepalive every heartbeat/3 while the client is silent; asyncssh ends the session at
+# the tick after KEEPALIVE_COUNT_MAX unanswered ones: silence for 4/3 x heartbeat (40 s
+# by default), the native transport's rule for a dead peer.
+KEEPALIVES_PER_HEARTBEAT: Final = 3
+KEEPALIVE_COUNT_MAX: Final = 3
 # From connecting to authenticated. OpenSSH's sshd allows 120 s (LoginGraceTime) for a
 # human typing; a tunnel client answers at once, and a slow one holds a socket.
 LOGIN_TIMEOUT: Final = 30.0
@@ -74,7 +76,7 @@ class SshListener:
                 self.host,
                 self.port,
                 server_host_keys=[key],
-                keepalive_interval=KEEPALIVE_INTERVAL,
+                keepalive_interval=self.relay.config.heartbeat / KEEPALIVES_PER_HEARTBEAT,
                 keepalive_count_max=KEEPALIVE_COUNT_MAX,
                 login_timeout=LOGIN_TIMEOUT,
                 # Only what ssh -R needs: no agent, X11 or terminal forwarding.
@@ -134,6 +136,9 @@ class SshSession(asyncssh.SSHServer):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.listener.sessions.discard(self)
+        if self._via:
+            # asyncssh's reason ("Client not responding to keepalive", "Connection lost").
+            log.info("relay ssh: %s session ended: %s", self.host, exc or "closed")
         if self._forwards:
             self._forwards.clear()
             self._spawn(self._release())

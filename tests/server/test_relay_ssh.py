@@ -1,0 +1,570 @@
+"""Stock OpenSSH ``ssh -R`` into a real ``homeport server`` relay, visitors with curl.
+
+Everything runs as processes on loopback: the server (``[relay] ssh_listen``), OpenSSH's
+client as the home side's only software, a small HTTP service as the home service, and
+curl as the visitor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.server
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from homeport.server import admin
+from homeport.server.relay import ssh_keys
+from homeport.server.store import Store
+from tests.server.conftest import ServerProc, start_server, stop_server
+
+pytestmark = [
+    pytest.mark.peer,
+    pytest.mark.skipif(shutil.which("ssh") is None, reason="OpenSSH's client is not installed"),
+]
+
+ZONE = "dyn.example.net"
+HOST = "pi.dyn.example.net"
+OTHER = "nas.dyn.example.net"
+RELAY_IPV4 = "192.0.2.1"  # documentation address: DNS data only, never connected to
+TCP_RANGE = (41000, 41099)
+PAGE = b"hello from home\n"
+# How long to wait for ssh to report its forwards ready (or fail): not a timed assertion.
+SSH_READY = 30
+# ssh -v's line for each answered -R (OpenSSH's ssh_confirm_remote_forward).
+ANSWERED = re.compile(r"remote forward (success|failure) for")
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = PAGE + f"path={self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def home() -> Iterator[int]:
+    """The home service: HTTP on a loopback port of its own."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Relay:
+    server: ServerProc
+    http_port: int
+    tls_port: int
+    ssh_port: int
+    secrets: dict[str, str]
+    keys: dict[str, Path] = field(default_factory=dict)
+    tmp: Path = Path()
+
+
+def relay_config(path: Path, http_port: int, tls_port: int, ssh_port: int, *extra: str) -> None:
+    lines = [
+        "[relay]",
+        "enabled = true",
+        'listen = "127.0.0.1:0"',
+        f'public_ipv4 = "{RELAY_IPV4}"',
+        f"http_ports = [{http_port}]",
+        f"tls_ports = [{tls_port}]",
+        f'tcp_ports = "{TCP_RANGE[0]}-{TCP_RANGE[1]}"',
+        'bind = "127.0.0.1"',
+        f'ssh_listen = "127.0.0.1:{ssh_port}"',
+        *extra,
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def make_key(path: Path) -> Path:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def public_key(key: Path) -> Path:
+    return key.parent / (key.name + ".pub")
+
+
+def prepare(data: Path, keys: dict[str, Path]) -> dict[str, str]:
+    """The zone, the hosts and their registered keys, in-process (a CLI call per item
+    costs seconds on a busy machine; the commands have a test of their own below)."""
+
+    async def work() -> dict[str, str]:
+        store = await Store.open(data, announce=True)
+        try:
+            await admin.add_zone(store, ZONE + ".", [], 60)
+            made = {name: await admin.add_host(store, name + ".", None) for name in (HOST, OTHER)}
+            for name, key in keys.items():
+                await ssh_keys.add_key(store, name + ".", public_key(key).read_text())
+            return made
+        finally:
+            await store.close()
+
+    return asyncio.run(work())
+
+
+def start_relay(tmp: Path, *extra: str, keys: dict[str, Path] | None = None) -> Relay:
+    data = tmp / "data"
+    secrets = prepare(data, keys or {})
+    http_port, tls_port, ssh_port = free_ports(3)
+    config = tmp / "server.toml"
+    relay_config(config, http_port, tls_port, ssh_port, *extra)
+    server = start_server(data, "--config", str(config))
+    return Relay(server, http_port, tls_port, ssh_port, secrets, dict(keys or {}), tmp=tmp)
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+    """One relay for the module (limits off: these tests log in many times)."""
+    tmp = tmp_path_factory.mktemp("relay")
+    keys = {name: make_key(tmp / f"key-{name}") for name in (HOST, OTHER)}
+    relay = start_relay(tmp, "[limits]", "enabled = false", keys=keys)
+    relay.keys["stranger"] = make_key(tmp / "key-stranger")
+    try:
+        yield relay
+    finally:
+        stop_server(relay.server)
+
+
+class Ssh:
+    """A running OpenSSH client; its stderr collected line by line."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        self.ended = False
+        self.reader = threading.Thread(target=self._pump, daemon=True)
+        self.reader.start()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
+
+    def output(self) -> str:
+        with self.changed:
+            return "".join(self.lines)
+
+    def wait_until(self, done: Callable[[str], bool]) -> bool:
+        """Until ``done(stderr so far)`` (True) or ssh ends without it (False)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.ended or done("".join(self.lines)), SSH_READY)
+            return done("".join(self.lines))
+
+    def wait_for(self, text: str) -> bool:
+        return self.wait_until(lambda out: text in out)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(10)
+        self.reader.join(10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        return code
+
+
+def ssh_args(relay: Relay, user: str, *, key: Path | None = None) -> list[str]:
+    args = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "ConnectTimeout=10",
+        "-p",
+        str(relay.ssh_port),
+    ]
+    if key is not None:
+        args += ["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-i", str(key)]
+    else:
+        args += ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password"]
+    return [*args, f"{user}@127.0.0.1"]
+
+
+def askpass_env(tmp: Path, secret: str) -> dict[str, str]:
+    """OpenSSH reads the password from this script (no terminal needed)."""
+    script = tmp / f"askpass-{abs(hash(secret))}.sh"
+    script.write_text(f"#!/bin/sh\necho '{secret}'\n")
+    script.chmod(0o700)
+    return {**os.environ, "SSH_ASKPASS": str(script), "SSH_ASKPASS_REQUIRE": "force"}
+
+
+@contextlib.contextmanager
+def tunnel(
+    relay: Relay, user: str, *forwards: str, key: Path | None = None, secret: str | None = None
+) -> Iterator[Ssh]:
+    """``ssh -v -N -R ...`` for the block; waits until every forward is answered (or
+    ssh ended: a refused login)."""
+    forward_args = [arg for spec in forwards for arg in ("-R", spec)]
+    env = askpass_env(relay.tmp, secret) if secret is not None else None
+    base = ssh_args(relay, user, key=key)
+    ssh = Ssh([base[0], "-v", "-N", *forward_args, *base[1:]], env)
+    try:
+        # For -R 0 OpenSSH prints the port it got right after its debug line.
+        allocations = sum(spec.startswith("0:") for spec in forwards)
+        ssh.wait_until(
+            lambda out: (
+                len(ANSWERED.findall(out)) >= len(forwards)
+                and out.count("Allocated port") >= allocations
+            )
+        )
+        yield ssh
+    finally:
+        ssh.stop()
+
+
+def refused_login(ssh: Ssh) -> int:
+    """ssh's exit status once it has given up logging in."""
+    ssh.proc.wait(SSH_READY)
+    ssh.reader.join(10)
+    return ssh.proc.returncode
+
+
+def server_line(server: ServerProc, pattern: str) -> re.Match[str]:
+    """The server's first output line matching ``pattern``, waiting for it to be read."""
+    deadline = time.monotonic() + SSH_READY
+    while True:
+        for line in list(server.output):
+            found = re.search(pattern, line)
+            if found is not None:
+                return found
+        assert time.monotonic() < deadline, "".join(server.output)
+        time.sleep(0.05)
+
+
+def curl(port: int, host: str | None = None) -> subprocess.CompletedProcess[str]:
+    args = ["curl", "-sS", "-m", "10", f"http://127.0.0.1:{port}/x"]
+    if host is not None:
+        args += ["-H", f"Host: {host}"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+
+def refused_forward(ssh: Ssh) -> bool:
+    return "remote forward failure for" in ssh.output()
+
+
+# -- tunnels ------------------------------------------------------------------------
+
+
+def test_ssh_r_with_a_registered_key_serves_the_host_by_name_until_it_ends(
+    relay: Relay, home: int
+) -> None:
+    key = relay.keys[HOST]
+    with tunnel(relay, HOST, f"{relay.http_port}:127.0.0.1:{home}", key=key) as ssh:
+        assert not refused_forward(ssh), ssh.output()
+        visit = curl(relay.http_port, HOST)
+        assert visit.returncode == 0, visit.stderr
+        assert visit.stdout == PAGE.decode() + "path=/x\n"
+        # DNS answers the relay's address while the session is up.
+        assert relay.server.dig(HOST) == [RELAY_IPV4]
+        # Another host's name is not served by this tunnel.
+        assert _status(relay.http_port, OTHER) == "502"
+    # The session ended: its route went with it.
+    assert _status(relay.http_port, HOST) == "502"
+    assert relay.server.dig(HOST) == []
+
+
+def _status(port: int, host: str) -> str:
+    result = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-m",
+            "10",
+            "-H",
+            f"Host: {host}",
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return result.stdout
+
+
+def test_password_auth_with_the_host_secret_through_askpass(relay: Relay, home: int) -> None:
+    secret = relay.secrets[OTHER]
+    with tunnel(relay, OTHER, f"{relay.http_port}:127.0.0.1:{home}", secret=secret) as ssh:
+        assert not refused_forward(ssh), ssh.output()
+        visit = curl(relay.http_port, OTHER)
+        assert visit.returncode == 0, visit.stderr
+        assert visit.stdout.startswith(PAGE.decode())
+    assert 'using "password"' in ssh.output()
+    assert secret not in "".join(relay.server.output)
+
+
+def test_raw_tcp_forwards_get_the_hosts_stored_public_ports(relay: Relay, home: int) -> None:
+    low, high = TCP_RANGE
+    wanted = low + 50
+    forwards = (f"0:127.0.0.1:{home}", f"{wanted}:127.0.0.1:{home}")
+    with tunnel(relay, HOST, *forwards, key=relay.keys[HOST]) as ssh:
+        assert not refused_forward(ssh), ssh.output()
+        found = re.search(r"Allocated port (\d+) for remote forward", ssh.output())
+        assert found is not None, ssh.output()
+        allocated = int(found.group(1))
+        assert low <= allocated <= high
+        for port in (allocated, wanted):
+            visit = curl(port)
+            assert visit.returncode == 0, visit.stderr
+            assert visit.stdout.startswith(PAGE.decode())
+    # The session ended: the public ports no longer listen.
+    assert curl(allocated).returncode != 0
+    # Stored: the same tunnel gets the same public port again.
+    with tunnel(relay, HOST, f"0:127.0.0.1:{home}", key=relay.keys[HOST]) as again:
+        assert f"Allocated port {allocated} for remote forward" in again.output()
+        assert curl(allocated).stdout.startswith(PAGE.decode())
+
+
+def test_a_port_the_relay_has_no_listener_for_is_a_raw_tcp_tunnel(relay: Relay, home: int) -> None:
+    """``-R 5555:...`` (not an http/tls listener, outside the range): a port of its own."""
+    port = 5555
+    with tunnel(relay, HOST, f"{port}:127.0.0.1:{home}", key=relay.keys[HOST]) as ssh:
+        assert not refused_forward(ssh), ssh.output()
+        found = server_line(relay.server, rf"{HOST}\. tcp {port} -> public port (\d+)")
+        public = int(found.group(1))
+        assert TCP_RANGE[0] <= public <= TCP_RANGE[1]
+        assert curl(public).stdout.startswith(PAGE.decode())
+
+
+# -- refusals -----------------------------------------------------------------------
+
+
+def test_a_host_cannot_open_another_hosts_tunnel(relay: Relay, home: int) -> None:
+    forward = f"{relay.http_port}:127.0.0.1:{home}"
+    # HOST's key, logging in as OTHER.
+    with tunnel(relay, OTHER, forward, key=relay.keys[HOST]) as ssh:
+        assert refused_login(ssh) == 255
+    assert "Permission denied" in ssh.output()
+    # HOST's secret as OTHER's password.
+    with tunnel(relay, OTHER, forward, secret=relay.secrets[HOST]) as ssh:
+        assert refused_login(ssh) == 255
+    assert "Permission denied" in ssh.output()
+    assert _status(relay.http_port, OTHER) == "502"
+
+
+def test_an_unregistered_key_is_refused(relay: Relay, home: int) -> None:
+    stranger = relay.keys["stranger"]
+    with tunnel(relay, HOST, f"{relay.http_port}:127.0.0.1:{home}", key=stranger) as ssh:
+        assert refused_login(ssh) == 255
+    assert "Permission denied (publickey,password)" in ssh.output()
+
+
+def test_shell_commands_and_local_forwarding_are_refused_with_a_hint(
+    relay: Relay, home: int
+) -> None:
+    base = ssh_args(relay, HOST, key=relay.keys[HOST])
+    for extra in ([], ["uname", "-a"]):
+        result = subprocess.run(
+            [*base, *extra], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
+        assert result.returncode == 1, result.stderr
+        assert "tunnels only" in result.stderr
+        assert result.stdout == ""
+    # -W and -L open direct-tcpip channels: refused, with the reason.
+    stdio = subprocess.run(
+        [*base[:1], "-W", f"127.0.0.1:{home}", *base[1:]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert stdio.returncode == 255
+    assert "administratively prohibited" in stdio.stderr
+    assert "tunnels only" in stdio.stderr
+    (local,) = free_ports(1)
+    ssh = Ssh([base[0], "-v", "-N", "-L", f"127.0.0.1:{local}:127.0.0.1:{home}", *base[1:]])
+    try:
+        assert ssh.wait_for(f"Local forwarding listening on 127.0.0.1 port {local}"), ssh.output()
+        visit = curl(local)
+        assert visit.returncode != 0
+        assert ssh.wait_for(
+            "open failed: administratively prohibited: homeport relay: tunnels only"
+        ), ssh.output()
+    finally:
+        ssh.stop()
+
+
+def test_a_wrong_secret_is_refused_then_throttled_but_the_right_one_still_works(
+    tmp_path: Path, home: int
+) -> None:
+    # Budgets of 3 failures that grow back by one a minute: spent within this test.
+    relay = start_relay(
+        tmp_path,
+        "[limits]",
+        "failed_auth_per_minute = 1",
+        "failed_auth_burst = 3",
+        "failed_auth_per_name_per_minute = 1",
+        "failed_auth_per_name_burst = 3",
+    )
+    try:
+        forward = f"{relay.http_port}:127.0.0.1:{home}"
+        # OpenSSH tries a password three times per connection: the budget of 3 is spent
+        # by the first connection, the second is disconnected with the reason.
+        outputs = []
+        for _ in range(2):
+            with tunnel(relay, HOST, forward, secret="not-the-secret") as ssh:
+                assert refused_login(ssh) == 255
+            outputs.append(ssh.output())
+        assert "Permission denied" in outputs[0]
+        assert "too many failed logins" in outputs[1]
+        log = "".join(relay.server.output)
+        assert 'api=relay name="pi.dyn.example.net" reason=bad-secret answer=badauth' in log
+        assert 'api=relay name="pi.dyn.example.net" reason=bad-secret answer=abuse' in log
+        assert "not-the-secret" not in log
+        # A 256-bit secret is never refused for others' failures (same rule as dyndns2).
+        with tunnel(relay, HOST, forward, secret=relay.secrets[HOST]) as ssh:
+            assert not refused_forward(ssh), ssh.output()
+            assert curl(relay.http_port, HOST).stdout.startswith(PAGE.decode())
+    finally:
+        stop_server(relay.server)
+
+
+def test_a_client_that_stops_answering_is_dropped_by_keepalives(tmp_path: Path, home: int) -> None:
+    """A frozen client (SIGSTOP: its kernel still ACKs, so TCP alone never notices) loses
+    its session once keepalives go unanswered for 4/3 x heartbeat (here 3 s -> 4 s)."""
+    key = make_key(tmp_path / "key")
+    relay = start_relay(tmp_path, "heartbeat = 3", keys={HOST: key})
+    try:
+        with tunnel(relay, HOST, f"{relay.http_port}:127.0.0.1:{home}", key=key) as ssh:
+            assert not refused_forward(ssh), ssh.output()
+            assert _status(relay.http_port, HOST) == "200"
+            os.kill(ssh.proc.pid, signal.SIGSTOP)
+            try:
+                server_line(relay.server, rf"relay ssh: {HOST}\. session ended: .*keepalive")
+                deadline = time.monotonic() + SSH_READY
+                while _status(relay.http_port, HOST) != "502":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+            finally:
+                os.kill(ssh.proc.pid, signal.SIGCONT)
+    finally:
+        stop_server(relay.server)
+
+
+# -- keys -----------------------------------------------------------------------------
+
+
+def test_the_relays_host_key_is_made_once_0600_and_kept_across_restarts(tmp_path: Path) -> None:
+    relay = start_relay(tmp_path)
+    try:
+        first = _host_key(relay)
+    finally:
+        stop_server(relay.server)
+    path = relay.server.data / "relay-ssh-host-key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    config = tmp_path / "server.toml"
+    again = start_server(relay.server.data, "--config", str(config))
+    try:
+        assert _host_key(Relay(again, relay.http_port, relay.tls_port, relay.ssh_port, {})) == first
+    finally:
+        stop_server(again)
+
+
+def _host_key(relay: Relay) -> str:
+    result = subprocess.run(
+        ["ssh-keyscan", "-t", "ed25519", "-p", str(relay.ssh_port), "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    keys = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.strip()]
+    assert len(keys) == 1, result.stdout + result.stderr
+    return keys[0]
+
+
+def test_ssh_key_commands_add_list_rm_and_a_removed_key_stops_at_once(
+    relay: Relay, home: int, tmp_path: Path
+) -> None:
+    key = make_key(tmp_path / "laptop")
+    pub = public_key(key).read_text()
+    added = relay.server.admin_json("host", "ssh-key", "add", HOST, pub)
+    assert isinstance(added, dict)
+    fingerprint = str(added["fingerprint"])
+    keygen = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(public_key(key))], capture_output=True, text=True
+    )
+    assert fingerprint in keygen.stdout
+    listed = relay.server.admin_json("host", "ssh-key", "list", HOST)
+    assert isinstance(listed, list)
+    assert fingerprint in [k["fingerprint"] for k in listed]
+
+    with tunnel(relay, HOST, f"{relay.http_port}:127.0.0.1:{home}", key=key) as ssh:
+        assert not refused_forward(ssh), ssh.output()
+    removed = relay.server.admin("host", "ssh-key", "rm", HOST, fingerprint)
+    assert removed.returncode == 0, removed.stderr
+    with tunnel(relay, HOST, f"{relay.http_port}:127.0.0.1:{home}", key=key) as ssh:
+        assert refused_login(ssh) == 255
+    assert "Permission denied" in ssh.output()
+
+
+def test_a_bad_key_is_one_line_and_a_private_key_is_never_echoed(relay: Relay) -> None:
+    bad = relay.server.admin("host", "ssh-key", "add", HOST, "ssh-ed25519 AAAAnotakey")
+    assert bad.returncode == 64
+    assert bad.stderr.startswith("homeport: error: not an ssh public key")
+    assert bad.stderr.count("\n") == 1
+    private = relay.keys[HOST].read_text()
+    leaked = relay.server.admin("host", "ssh-key", "add", HOST, private)
+    assert leaked.returncode == 64
+    assert "private key" in leaked.stderr
+    body = private.splitlines()[1]
+    assert body not in leaked.stderr + leaked.stdout
