@@ -15,7 +15,8 @@ A second host has no homeport at home at all: OpenSSH's client holds ``ssh -R`` 
 relay's ssh listener. Then the faults (the tunnel's connections killed, the relay
 restarted, the carrier's addresses moved, 20 s of dropped packets), each timed from the
 moment the path is back to the first new visitor served; the abuse cases; and
-``mode = "auto"`` (relay in cgnat, direct mapping in single).
+``mode = "auto"`` (relay in cgnat, direct mapping in single); and the relay in the dmz
+topology.
 
 Recovery times are printed (``pytest -s``) and collected in ``RECOVERY``.
 """
@@ -576,6 +577,39 @@ def test_mode_auto_maps_directly_when_the_router_can(single_lab: Lab) -> None:
         assert "relayed through" not in agent.text()
         status = server.admin("status", "--json")
         assert AUTO_HOST not in status.stdout, status.stdout
+    finally:
+        agent.stop()
+        agent.kill()
+
+
+def test_the_relay_serves_in_the_dmz_topology_too(dmz_lab: Lab) -> None:
+    """Double NAT where the modem forwards everything to the router: the same tunnel, the
+    same name, the page through the relay."""
+    lab = dmz_lab
+    server = start_lab_server(lab, more=relay_section(lab))
+    pin = server.admin("relay", "fingerprint").stdout.strip()
+    site = lab.workdir / "site"
+    site.mkdir()
+    (site / "index.html").write_text(PAGE)
+    lab.start_web_server("home", lab.home_ip, WEB, site)
+    lab.use_resolver("inet", lab.inet_ip)
+    config = (
+        f'[agent]\ninterval = "1h"\n[[ipv4.source]]\ntype = "web"\nurl = "{server.url}/checkip"\n'
+        "[ipv6]\nenabled = false\n"
+        + provider(lab, server, HOST)
+        + tunnel(lab, pin, HOST, "http", WEB, f"{lab.home_ip}:{WEB}")
+    )
+    agent = AgentProcess(lab, "dmz", config)
+    try:
+        assert wait_until(lambda: server.dig(HOST) == [lab.inet_ip], 30), agent.text()
+        fetched = lab.exec(
+            "inet",
+            *("curl", "--silent", "--show-error", "--max-time", "5"),
+            f"http://{HOST}:{WEB}/",
+            check=False,
+        )
+        assert fetched.returncode == 0, fetched.stderr + agent.text()
+        assert fetched.stdout == PAGE
     finally:
         agent.stop()
         agent.kill()
