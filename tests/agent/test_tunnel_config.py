@@ -135,3 +135,12 @@ def test_the_tunnel_command_says_what_is_wrong_in_one_line(args: list[str], frag
     assert lines[0].startswith("homeport: error:")
     assert fragment in lines[0]
     assert result.stdout == ""
+
+
+def test_check_config_counts_the_tunnels(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(TUNNEL)
+    result = run_homeport("agent", "check-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("1 tunnel(s)")
+    assert "s3cret-value" not in result.stdout + result.stderr

@@ -133,3 +133,64 @@ def test_the_tunnel_survives_the_home_service_being_down(
         assert len(refused) == 1, tunnel.stderr  # logged once, not per visitor
     finally:
         tunnel.stop()
+
+
+def test_a_silent_relay_is_left_after_four_thirds_of_a_heartbeat(
+    tmp_path: Path, service: LocalService
+) -> None:
+    """The path dies without a reset (a NAT drops the mapping): pings go unanswered, the
+    client opens a new session by itself; with the relay's 0.6 s heartbeat, at once."""
+    relay = StubRelay(tmp_path, HOST, secrets.token_urlsafe(16), heartbeat=0.6).start()
+    try:
+        tunnel = tunnel_to(relay, service, tmp_path)
+        try:
+            tunnel.wait_ready()
+            assert relay.sessions == 1
+            wait_until(lambda: _assert(relay.pongs >= 2), 10.0, "pings answered")
+            relay.muted = True
+            wait_until(lambda: _assert(relay.sessions >= 2), 10.0, "a new session")
+            assert any("no word from the relay" in line for line in tunnel.stderr), tunnel.stderr
+            relay.muted = False
+            assert visit(relay.public_port) == PAGE
+        finally:
+            assert tunnel.stop() == 0
+    finally:
+        relay.stop()
+
+
+def _assert(condition: bool) -> None:
+    assert condition
+
+
+def test_an_address_change_replaces_a_dead_session_at_once(
+    relay: StubRelay, service: LocalService
+) -> None:
+    """In-process: a nudge (netlink, the router's WAN address moved) probes the session
+    with a ping; unanswered, a new session opens without waiting for the heartbeat (30 s)."""
+    import asyncio
+
+    from homeport.agent.tunnel import LocalRoute, Target, TunnelClient
+
+    target = Target(
+        ("127.0.0.1", relay.control_port), HOST, relay.secret,
+        (LocalRoute("tcp", service.port, ("127.0.0.1", service.port)),), relay.fingerprint,
+    )  # fmt: skip
+
+    async def story() -> None:
+        client = TunnelClient(target)
+        running = asyncio.create_task(client.run())
+        while client.status.state != "up":  # noqa: ASYNC110 (a state, not an event)
+            await asyncio.sleep(0.02)
+        client.nudge()  # the path is fine: the probe's pong keeps the session
+        while relay.pongs < 1:  # noqa: ASYNC110 (the relay's thread counts)
+            await asyncio.sleep(0.02)
+        relay.muted = True
+        client.nudge()
+        while relay.sessions < 2:
+            assert not running.done()
+            await asyncio.sleep(0.02)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(story(), 20))
+    assert relay.sessions == 2  # the first nudge, answered, did not reconnect

@@ -292,8 +292,10 @@ def check_config(file: str, is_ddclient: bool | None) -> None:
         for f in (cfg.ipv4, cfg.ipv6)
         if f.enabled
     ]
+    tunnels = f"; {len(cfg.tunnels)} tunnel(s)" if cfg.tunnels else ""
     click.echo(
         f"{file}: OK: {len(cfg.providers)} provider(s), {hosts} host(s); {'; '.join(families)}"
+        + tunnels
     )
 
 

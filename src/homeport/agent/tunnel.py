@@ -71,6 +71,10 @@ NUDGE_PROBE: Final = 3.0
 KEEPALIVE_IDLE: Final = 2
 KEEPALIVE_INTERVAL: Final = 5
 KEEPALIVE_COUNT: Final = 8
+# A data connection's stream buffers this much before it pauses reading (asyncio pauses at
+# twice the limit): the default 64 KiB stops and starts the socket many times per splice
+# read (io.splice.CHUNK), which costs more than the copy itself.
+DATA_BUFFER: Final = 1024 * 1024
 # "connection refused" from the home service is logged at most this often per tunnel.
 REFUSED_LOG_EVERY: Final = 60.0
 
@@ -262,11 +266,13 @@ class TunnelClient:
 
     # --- one session ------------------------------------------------------------------
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(
+        self, limit: int = relay.MAX_LINE * 2
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         host, port = self.target.relay
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=self._ssl, limit=relay.MAX_LINE * 2),
+                asyncio.open_connection(host, port, ssl=self._ssl, limit=limit),
                 CONNECT_TIMEOUT,
             )
         except (OSError, ssl.SSLError, TimeoutError) as exc:
@@ -363,31 +369,31 @@ class TunnelClient:
         self, writer: asyncio.StreamWriter, heartbeat: float, heard: list[float]
     ) -> None:
         next_ping = self.monotonic() + heartbeat
-        probe_until: float | None = None
+        probe_sent: float | None = None  # a nudge's ping, waiting for any word back
         while True:
             now = self.monotonic()
             if policy.dead(heard[0], now, heartbeat):
                 raise TransportError(f"no word from the relay for {now - heard[0]:.0f} s")
-            if probe_until is not None:
-                if heard[0] >= probe_until - NUDGE_PROBE:
-                    probe_until = None  # it answered: the path survived the change
-                elif now >= probe_until:
+            if probe_sent is not None:
+                if heard[0] >= probe_sent:
+                    probe_sent = None  # it answered: the path survived the change
+                elif now >= probe_sent + NUDGE_PROBE:
                     self._nudged.set()  # reconnect at once, no backoff
                     raise TransportError("no answer after an address change")
             if now >= next_ping:
                 writer.write(relay.encode(relay.Ping()))
                 next_ping = now + heartbeat
             wake = min(next_ping, heard[0] + heartbeat * policy.DEAD_AFTER_HEARTBEATS)
-            if probe_until is not None:
-                wake = min(wake, probe_until)
+            if probe_sent is not None:
+                wake = min(wake, probe_sent + NUDGE_PROBE)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudged.wait(), max(0.05, wake - now))
             if self._nudged.is_set():
+                # Each change probes afresh: only an answer to this ping clears it.
                 self._nudged.clear()
-                if probe_until is None:
-                    log.info("tunnel %s: address change; checking the session", self.target.host)
-                    probe_until = self.monotonic() + NUDGE_PROBE
-                    writer.write(relay.encode(relay.Ping()))
+                log.info("tunnel %s: address change; checking the session", self.target.host)
+                probe_sent = self.monotonic()
+                writer.write(relay.encode(relay.Ping()))
 
     def _end_session(self) -> None:
         self._session_id = None
@@ -408,7 +414,7 @@ class TunnelClient:
 
     async def _spare(self, session: str) -> None:
         try:
-            reader, writer = await self._connect()
+            reader, writer = await self._connect(DATA_BUFFER)
         except HomeportError as exc:
             log.debug("tunnel %s: spare: %s", self.target.host, exc)
             return
@@ -462,7 +468,7 @@ class TunnelClient:
             return
         try:
             local = await asyncio.wait_for(
-                asyncio.open_connection(*route.local), LOCAL_CONNECT_TIMEOUT
+                asyncio.open_connection(*route.local, limit=DATA_BUFFER), LOCAL_CONNECT_TIMEOUT
             )
         except (OSError, TimeoutError) as exc:
             now = self.monotonic()
