@@ -23,8 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from homeport.io.splice import splice
 from homeport.proto import relay
+
+CHUNK = 256 * 1024
+CLOSE_WAIT = 10.0
 
 
 def self_signed(directory: Path, name: str = "relay.test") -> tuple[Path, Path, str]:
@@ -206,3 +208,50 @@ class StubRelay:
             relay.encode(relay.Open(self._spec.kind, self._spec.port, f"{peer[0]}:{peer[1]}"))
         )
         await splice(spare, (reader, writer))
+
+
+# -- the stub's own splice (streams: simple, not the product's data path) ----------------
+
+
+async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> bool:
+    """Copy until EOF; True on a clean end, False when either side broke."""
+    try:
+        while data := await source.read(CHUNK):
+            sink.write(data)
+            await sink.drain()
+    except (OSError, ssl.SSLError, EOFError, RuntimeError):
+        # Reset, broken pipe, a TLS alert, "transport is closing": the pair is over.
+        return False
+    return True
+
+
+async def splice(
+    outer: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    inner: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+) -> None:
+    """Copy ``outer`` (the relay's TLS data connection) to ``inner`` (the home service)
+    and back. When the outer side's sender finishes cleanly the inner side gets an EOF
+    (``write_eof``) and may still answer; anything else closes both."""
+    outer_reader, outer_writer = outer
+    inner_reader, inner_writer = inner
+    inbound = asyncio.create_task(pump(outer_reader, inner_writer))
+    outbound = asyncio.create_task(pump(inner_reader, outer_writer))
+    try:
+        done, _ = await asyncio.wait((inbound, outbound), return_when=asyncio.FIRST_COMPLETED)
+        finished = inbound in done and inbound.result() and not outbound.done()
+        if finished and inner_writer.can_write_eof():
+            with contextlib.suppress(OSError, RuntimeError):
+                inner_writer.write_eof()
+            await outbound
+    except asyncio.CancelledError:  # shutting down: drop both at once
+        for writer in (inner_writer, outer_writer):
+            writer.transport.abort()
+        raise
+    finally:
+        for task in (inbound, outbound):
+            task.cancel()
+        for writer in (inner_writer, outer_writer):
+            writer.close()
+        for writer in (inner_writer, outer_writer):
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), CLOSE_WAIT)

@@ -391,3 +391,39 @@ def test_a_raw_tcp_tunnel_carries_bytes_intact_both_ways_per_visitor(
             assert results == [hashlib.sha256(p).hexdigest() for p in payloads]
         finally:
             assert tunnel.stop() == 0
+
+
+def test_a_service_that_speaks_first_is_heard_whole(relay: Relay, tmp_path: Path) -> None:
+    """A banner (SSH, SMTP) or a download sent the moment the visitor is connected: the
+    bytes the service sends before the visitor says anything all arrive, then its close."""
+    payload = os.urandom(4 << 20)
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _speaker(payload))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(relay.secret)
+    tunnel = start_tunnel(
+        f"{HOST}:0", "--kind", "tcp", "--relay", relay.address,
+        "--local", f"127.0.0.1:{server.server_address[1]}", "--secret-file", str(secret_file),
+        "--fingerprint", relay.fingerprint,
+    )  # fmt: skip
+    try:
+        tunnel.wait_ready()
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", relay.tcp), timeout=30) as sock:
+                got = bytearray()
+                while chunk := sock.recv(1 << 20):
+                    got += chunk
+            assert hashlib.sha256(got).hexdigest() == hashlib.sha256(payload).hexdigest(), len(got)
+    finally:
+        assert tunnel.stop() == 0
+        server.shutdown()
+        server.server_close()
+
+
+def _speaker(payload: bytes) -> type[socketserver.BaseRequestHandler]:
+    class Speaker(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(payload)
+
+    return Speaker

@@ -9,7 +9,7 @@ wire format is :mod:`homeport.proto.relay`; the decisions (backoff, dead path) a
   seconds, the relay's ``want`` asking for more spares; silence for 4/3 of a heartbeat
   means the path is dead and a new session is opened;
 - **spare** data connections, :data:`SPARES` kept idle; on ``open`` a spare connects to
-  the tunnel's local service and is spliced to it (:func:`homeport.io.splice.splice`),
+  the tunnel's local service and is spliced to it (:class:`homeport.io.splice.Pipe`),
   and a replacement spare is opened. One connection per visitor: no multiplexing, so no
   head-of-line blocking between visitors.
 
@@ -32,7 +32,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 from homeport.core import tunnel as policy
 from homeport.errors import (
@@ -41,7 +41,7 @@ from homeport.errors import (
     RemoteProtocolError,
     TransportError,
 )
-from homeport.io.splice import splice
+from homeport.io.splice import Pipe, pair, wait_closed
 from homeport.proto import relay
 from homeport.proto.relay import Granted
 
@@ -71,10 +71,6 @@ NUDGE_PROBE: Final = 3.0
 KEEPALIVE_IDLE: Final = 2
 KEEPALIVE_INTERVAL: Final = 5
 KEEPALIVE_COUNT: Final = 8
-# A data connection's stream buffers this much before it pauses reading (asyncio pauses at
-# twice the limit): the default 64 KiB stops and starts the socket many times per splice
-# read (io.splice.CHUNK), which costs more than the copy itself.
-DATA_BUFFER: Final = 1024 * 1024
 # "connection refused" from the home service is logged at most this often per tunnel.
 REFUSED_LOG_EVERY: Final = 60.0
 
@@ -266,30 +262,47 @@ class TunnelClient:
 
     # --- one session ------------------------------------------------------------------
 
-    async def _connect(
-        self, limit: int = relay.MAX_LINE * 2
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The control connection (streams: a few short lines)."""
         host, port = self.target.relay
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=self._ssl, limit=limit),
+                asyncio.open_connection(host, port, ssl=self._ssl, limit=relay.MAX_LINE * 2),
                 CONNECT_TIMEOUT,
             )
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             raise TransportError(f"cannot reach the relay: {_reason(exc)}") from exc
-        if self.target.fingerprint:
-            sslobj = writer.get_extra_info("ssl_object")
-            der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
-            if der is None or hashlib.sha256(der).hexdigest() != fingerprint_hex(
-                self.target.fingerprint
-            ):
-                writer.close()
-                raise RelayRefused(
-                    "the relay's certificate does not match the pinned fingerprint "
-                    "(check `homeport server relay fingerprint` on the relay)",
-                    "certificate",
-                )
+        self._check_pin(writer.transport)
         return reader, writer
+
+    def _check_pin(self, transport: asyncio.BaseTransport) -> None:
+        """The relay's certificate is the pinned one, before anything is sent on it."""
+        if not self.target.fingerprint:
+            return
+        sslobj = transport.get_extra_info("ssl_object")
+        der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+        if der is None or hashlib.sha256(der).hexdigest() != fingerprint_hex(
+            self.target.fingerprint
+        ):
+            transport.close()
+            raise RelayRefused(
+                "the relay's certificate does not match the pinned fingerprint "
+                "(check `homeport server relay fingerprint` on the relay)",
+                "certificate",
+            )
+
+    async def _connect_data(self) -> _Waiting:
+        """A data connection to the relay, its protocol waiting for the relay's open line."""
+        host, port = self.target.relay
+        loop = asyncio.get_running_loop()
+        try:
+            transport, waiting = await asyncio.wait_for(
+                loop.create_connection(_Waiting, host, port, ssl=self._ssl), CONNECT_TIMEOUT
+            )
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            raise TransportError(f"cannot reach the relay: {_reason(exc)}") from exc
+        self._check_pin(transport)
+        return waiting
 
     async def _session(self) -> None:
         self._set("connecting", error=self.status.error)
@@ -414,23 +427,28 @@ class TunnelClient:
 
     async def _spare(self, session: str) -> None:
         try:
-            reader, writer = await self._connect(DATA_BUFFER)
+            waiting = await self._connect_data()
         except HomeportError as exc:
             log.debug("tunnel %s: spare: %s", self.target.host, exc)
             return
+        except Exception:  # a bug in one spare must not reach the tunnel
+            log.exception("tunnel %s: spare failed", self.target.host)
+            return
+        transport = waiting.transport
+        assert transport is not None
         try:
-            writer.write(relay.encode(relay.Spare(session)))
-            line = await reader.readline()
+            transport.write(relay.encode(relay.Spare(session)))
+            line = await waiting.line
             if not line:
-                writer.close()
+                transport.close()
                 return  # the relay let it go (session replaced, relay stopping)
             message = relay.decode(line)
-        except (OSError, ssl.SSLError, ValueError, HomeportError) as exc:
-            writer.close()
-            log.debug("tunnel %s: spare: %s", self.target.host, _reason(exc))
+        except HomeportError as exc:
+            transport.abort()
+            log.debug("tunnel %s: spare: %s", self.target.host, exc)
             return
         except asyncio.CancelledError:
-            writer.transport.abort()
+            transport.abort()
             raise
         # From here this connection serves a visitor: it outlives the session.
         task = asyncio.current_task()
@@ -442,19 +460,22 @@ class TunnelClient:
                 # Not replaced: a relay that turns a spare away (it has enough parked) would
                 # otherwise get a new one at once, and refuse that too, for ever.
                 log.warning("tunnel %s: expected open, got %r", self.target.host, message)
-                writer.close()
+                transport.close()
                 return
             if session == self._session_id:
                 self._open_spares(1)
-            await self._visitor(message, reader, writer)
+            await self._visitor(message, waiting, transport)
+        except asyncio.CancelledError:
+            transport.abort()
+            raise
         except Exception:  # one visitor's trouble must not reach the tunnel
             log.exception("tunnel %s: visitor connection failed", self.target.host)
-            writer.transport.abort()
+            transport.abort()
         finally:
             self._active.discard(task)
 
     async def _visitor(
-        self, opened: relay.Open, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, opened: relay.Open, waiting: _Waiting, transport: asyncio.Transport
     ) -> None:
         route = self._routes.get((opened.kind, opened.port))
         if route is None:
@@ -464,11 +485,20 @@ class TunnelClient:
                 opened.kind,
                 opened.port,
             )
-            writer.close()
+            transport.close()
             return
+        if waiting.lost:  # the relay gave up on the visitor meanwhile
+            return
+        loop = asyncio.get_running_loop()
+        outer, inner = Pipe(loop.create_future()), Pipe(loop.create_future())
+        pair(outer, inner)
+        # The relay's side first (its reading stays paused), so that a service which speaks
+        # as soon as it is connected is heard.
+        transport.set_protocol(outer)
+        outer.connection_made(transport)
         try:
-            local = await asyncio.wait_for(
-                asyncio.open_connection(*route.local, limit=DATA_BUFFER), LOCAL_CONNECT_TIMEOUT
+            await asyncio.wait_for(
+                loop.create_connection(lambda: inner, *route.local), LOCAL_CONNECT_TIMEOUT
             )
         except (OSError, TimeoutError) as exc:
             now = self.monotonic()
@@ -480,12 +510,56 @@ class TunnelClient:
                     *route.local,
                     _reason(exc),
                 )
-            writer.close()
+            transport.close()
             return
+        assert inner.transport is not None
         log.debug(
             "tunnel %s: visitor %s on %s %d", self.target.host, opened.peer, route.kind, route.port
         )
-        await splice((reader, writer), local)
+        if outer.closed.done():  # the relay gave up on the visitor meanwhile
+            inner.transport.close()
+        # What came with the open line, then the rest as it comes.
+        if waiting.buffer:
+            inner.transport.write(bytes(waiting.buffer))
+        transport.resume_reading()
+        await wait_closed(outer, inner)
+
+
+class _Waiting(asyncio.Protocol):
+    """A spare data connection until the relay's ``open`` line; reading pauses there, and
+    what came after the line waits in ``buffer`` for the home service."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.line: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.line.done():
+            return
+        end = self.buffer.find(b"\n")
+        if end >= 0:
+            line = bytes(self.buffer[: end + 1])
+            del self.buffer[: end + 1]
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self.line.set_result(line)
+        elif len(self.buffer) > relay.MAX_LINE:
+            self.line.set_result(bytes(self.buffer))  # decode says it is too long
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if not self.line.done():
+            self.line.set_result(b"")
 
 
 def _keepalive(writer: asyncio.StreamWriter) -> None:
