@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class LabServer:
     data: Path
     proc: subprocess.Popen[bytes]
     secrets: dict[str, str]
+    argv: tuple[str, ...] = ()  # how it was started, for restart()
 
     @property
     def url(self) -> str:
@@ -50,6 +52,20 @@ class LabServer:
         )
         return sorted(line for line in result.stdout.splitlines() if line)
 
+    def restart(self, *, while_down: Callable[[], None] | None = None) -> None:
+        """Stop the server (SIGTERM, a clean stop) and start it again on the same data;
+        ``while_down`` runs in between."""
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if while_down is not None:
+            while_down()
+        self.proc = _launch(self.lab, self.argv)
+
+    def log(self) -> str:
+        return (self.lab.workdir / "server.log").read_text(errors="replace")
+
     def secret_file(self, host: str = HOST) -> Path:
         path = self.lab.workdir / f"secret-{host}"
         path.write_text(self.secrets[host])
@@ -57,10 +73,17 @@ class LabServer:
         return path
 
 
-def start_lab_server(lab: Lab, hosts: tuple[str, ...] = (HOST,), probe: str = "") -> LabServer:
+def start_lab_server(
+    lab: Lab,
+    hosts: tuple[str, ...] = (HOST,),
+    probe: str = "",
+    more: str = "",
+    limits: str = "off",
+) -> LabServer:
     """Zone dyn.example.net served from inet (NS ns1 with glue = inet's address) on :53 and
     :8245, IPv4 and (in the single topology) IPv6; ``probe``: more lines of its [probe]
-    section (it always allows the lab's networks)."""
+    section (it always allows the lab's networks); ``more``: more sections of its TOML;
+    ``limits``: "on" for the throttles (failed logins) a test is about."""
     data = lab.workdir / "server-data"
     env = homeport_env()
     base = [sys.executable, "-m", "homeport", "server"]
@@ -84,25 +107,18 @@ def start_lab_server(lab: Lab, hosts: tuple[str, ...] = (HOST,), probe: str = ""
     if lab.topology == "single":
         listen += ["--http", f"[::]:{HTTP_PORT}", "--dns", "[::]:53"]
     path = lab.workdir / "server.toml"
-    path.write_text(f"[probe]\nlab_networks = {json.dumps(LAB_NETWORKS)}\n{probe}")
+    path.write_text(f"[probe]\nlab_networks = {json.dumps(LAB_NETWORKS)}\n{probe}\n{more}")
     listen += ["--config", str(path)]
-    proc = lab.popen(
-        "inet",
-        sys.executable,
-        "-m",
-        "homeport",
-        "server",
-        "run",
-        "--data",
-        str(data),
-        "--limits",
-        "off",
-        *listen,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = (*base, "run", "--data", str(data), "--limits", limits, *listen)
+    return LabServer(lab, data, _launch(lab, argv), secrets, argv)
+
+
+def _launch(lab: Lab, argv: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    """Start the server; its log goes to server.log in the lab's directory (for failures)."""
+    with (lab.workdir / "server.log").open("ab") as log:
+        proc = lab.popen("inet", *argv, stdout=subprocess.PIPE, stderr=log)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith(b"ready "):
         raise RuntimeError(f"lab server did not start: {line!r}")
-    return LabServer(lab, data, proc, secrets)
+    return proc

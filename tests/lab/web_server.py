@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Serve a directory over HTTP (the Raspberry Pi's web site). Usage: web_server.py PORT ADDR DIR
+"""Serve a directory over HTTP (the Raspberry Pi's web site).
+Usage: web_server.py PORT ADDR DIR [CERT KEY]   (with CERT and KEY: HTTPS, TLS ends here)
 
 ``python3 -m http.server`` would do, but it looks up its own name (getfqdn) between bind and
 listen: inside a namespace that stalls on reverse DNS and aims packets at the host's resolver.
@@ -11,6 +12,7 @@ import functools
 import http.server
 import socket
 import socketserver
+import ssl
 import sys
 
 
@@ -25,6 +27,13 @@ def main() -> None:
     Server.address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
     with Server((address, port), handler) as server:
+        if len(sys.argv) > 5:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(sys.argv[4], sys.argv[5])
+            # The handshake in the handler's thread: a silent client never blocks accept().
+            server.socket = context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         print("ready", flush=True)
         server.serve_forever()
 

@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -60,6 +61,16 @@ LOCAL_CONNECT_TIMEOUT: Final = 5.0
 # After a nudge, a live session answers a ping within a round trip; silence this long
 # means the path died with the address change (a PPPoE redial): reconnect at once.
 NUDGE_PROBE: Final = 3.0
+# The control connection's kernel keepalive. Behind CGNAT a redial moves the home's public
+# address and the carrier forgets every NAT mapping: the path is dead without a word to
+# the home. The first probe after KEEPALIVE_IDLE s of quiet then goes out with the new
+# address and the relay's kernel answers it with a RST, so the tunnel reconnects within
+# seconds, not at the next heartbeat (30 s). Kernels answer probes (no Python woken at the
+# relay). A merely silent path is left to the heartbeat rule: probes every
+# KEEPALIVE_INTERVAL s, KEEPALIVE_COUNT unanswered = 42 s, past its 40 s.
+KEEPALIVE_IDLE: Final = 2
+KEEPALIVE_INTERVAL: Final = 5
+KEEPALIVE_COUNT: Final = 8
 # "connection refused" from the home service is logged at most this often per tunnel.
 REFUSED_LOG_EVERY: Final = 60.0
 
@@ -296,6 +307,7 @@ class TunnelClient:
     async def _session(self) -> None:
         self._set("connecting", error=self.status.error)
         reader, writer = await self._connect()
+        _keepalive(writer)
         try:
             hello = relay.Hello(
                 self.target.host, self.target.secret, tuple(r.spec for r in self.target.routes)
@@ -444,12 +456,14 @@ class TunnelClient:
         self._idle.discard(task)
         self._active.add(task)
         try:
-            if session == self._session_id:
-                self._open_spares(1)
             if not isinstance(message, relay.Open):
+                # Not replaced: a relay that turns a spare away (it has enough parked) would
+                # otherwise get a new one at once, and refuse that too, for ever.
                 log.warning("tunnel %s: expected open, got %r", self.target.host, message)
                 transport.close()
                 return
+            if session == self._session_id:
+                self._open_spares(1)
             await self._visitor(message, waiting, transport)
         except asyncio.CancelledError:
             transport.abort()
@@ -546,6 +560,18 @@ class _Waiting(asyncio.Protocol):
         self.lost = True
         if not self.line.done():
             self.line.set_result(b"")
+
+
+def _keepalive(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, "TCP_KEEPIDLE"):  # Linux; elsewhere the system's defaults
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
 
 
 def _refusal(error: relay.Error) -> HomeportError:

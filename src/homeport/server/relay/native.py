@@ -53,6 +53,11 @@ class NativeSession:
         self.waiters: collections.deque[asyncio.Future[Streams]] = collections.deque()
         self.closed = asyncio.Event()
         self.max_spares = relay.config.spares + SPARE_SLACK
+        # Spares the client is opening now: one per ``want`` sent and one per ``open`` (it
+        # replaces each spare that gets one). A waiting visitor asks for another only when
+        # more visitors wait than are coming; asking for one per visitor doubled the TLS
+        # handshakes of a burst, the surplus turned away after (bench/relay.py).
+        self.coming = 0
 
     async def open(self, kind: wire.Kind, port: int, peer: tuple[str, int]) -> Streams:
         """An idle spare, told to ``open``; a ``want`` and a short wait if none is idle."""
@@ -62,15 +67,20 @@ class NativeSession:
                 raise TransportError("the tunnel session ended")
             waiter: asyncio.Future[Streams] = asyncio.get_running_loop().create_future()
             self.waiters.append(waiter)
-            self._send(wire.Want(1))
+            if len(self.waiters) > self.coming:
+                self._send(wire.Want(1))
+                self.coming += 1
             try:
                 spare = await asyncio.wait_for(waiter, SPARE_WAIT)
             except TimeoutError:
+                # What was counted on did not come: do not count on it for the next one.
+                self.coming = max(0, self.coming - 1)
                 raise TransportError("no data connection from the tunnel client") from None
             finally:
                 with contextlib.suppress(ValueError):
                     self.waiters.remove(waiter)
         spare[1].write(wire.encode(wire.Open(kind, port, wire.format_peer(*peer))))
+        self.coming += 1
         return spare
 
     def _take(self) -> Streams | None:
@@ -83,6 +93,7 @@ class NativeSession:
         return None
 
     def add_spare(self, spare: Streams) -> bool:
+        self.coming = max(0, self.coming - 1)
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
