@@ -19,11 +19,11 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
@@ -88,7 +88,22 @@ PAGE_WAIT = 30
 def follow(driver: WebDriver, element: WebElement) -> None:
     """Click ``element`` (a submit button or a link) and wait until its page is replaced."""
     element.click()
-    WebDriverWait(driver, PAGE_WAIT).until(expected_conditions.staleness_of(element))
+    WebDriverWait(driver, PAGE_WAIT).until(lambda _: _replaced(element))
+
+
+def _replaced(element: WebElement) -> bool:
+    """True once ``element`` has left the page. selenium's staleness_of knows only the
+    stale-element error; asked mid-navigation, chromedriver may instead answer "Node with
+    given id does not belong to the document" (seen once in CI), which says the same."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def sign_in(driver: WebDriver, base: str, name: str, password: str) -> None:
