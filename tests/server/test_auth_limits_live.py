@@ -138,7 +138,10 @@ def test_concurrent_wrong_secrets_cannot_outrun_the_failure_budget(limited: Serv
     )
     counts = tally(answers)
     assert counts.get("badauth", 0) == FAILED_AUTH_BURST, counts
-    assert counts.get("abuse", 0) == 100 - FAILED_AUTH_BURST, counts
+    # The rest are refused unverified: "abuse" (budget spent), or "911" when the password
+    # pool's queue is full first (a loaded machine; CI saw 86 + 4). Never a verdict more.
+    assert counts.get("abuse", 0) + counts.get("911", 0) == 100 - FAILED_AUTH_BURST, counts
+    assert counts.get("abuse", 0) > 0, counts
     # Not locked out: the right secret from the same address (one NAT) still works.
     status, body, _ = get(
         limited.http, f"/nic/update?hostname={HOST}&myip=192.0.2.1", auth=(HOST, secret)
